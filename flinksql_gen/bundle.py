@@ -1,0 +1,215 @@
+"""The compiled bundle: what `render` writes and what run / submit / deploy consume.
+
+A bundle directory holds one `<pipeline>.sql` script per pipeline and a `manifest.json`
+that lists every pipeline with its tables, topics, statements (each with the YAML
+location that produced it) and the sha256 of each file. The same input always gives
+byte-identical output. Statements keep `${env:NAME}` placeholders for secrets and
+connection values; `flinksql_gen.secrets.resolve` fills them in at run time only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from flinksql_gen.errors import Location
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+StatementKind = Literal["set", "create_function", "create_table", "create_view", "insert"]
+TableRole = Literal["source", "sink", "lookup"]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One Flink SQL statement (no trailing semicolon) and the definition that produced it."""
+
+    kind: StatementKind
+    name: str
+    sql: str
+    origin: Location
+    # For inserts: a digest of everything that shapes the job's state (see plan/upgrade.py).
+    state_signature: str = ""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    role: TableRole
+    connector: str
+    topic: str | None = None
+    key: tuple[str, ...] = ()
+    # "append" or "upsert" for sinks; what the table accepts.
+    changelog: str = "append"
+
+
+@dataclass(frozen=True)
+class UdfInfo:
+    """A Python UDF the pipeline registers: SQL name and `module:attribute` of its definition."""
+
+    name: str
+    python: str
+
+
+@dataclass(frozen=True)
+class PipelineBundle:
+    name: str
+    source_file: str
+    target: str
+    statements: tuple[Statement, ...]
+    tables: tuple[TableInfo, ...] = ()
+    udfs: tuple[UdfInfo, ...] = ()
+    env: tuple[str, ...] = ()
+    script: str = ""
+
+    @property
+    def sql_file(self) -> str:
+        return f"{self.name}.sql"
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return {s.name: _set_value(s.sql) for s in self.statements if s.kind == "set"}
+
+    @property
+    def ddl(self) -> tuple[Statement, ...]:
+        return tuple(s for s in self.statements if s.kind in ("create_function", "create_table", "create_view"))
+
+    @property
+    def inserts(self) -> tuple[Statement, ...]:
+        return tuple(s for s in self.statements if s.kind == "insert")
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(sorted({t.topic for t in self.tables if t.topic}))
+
+    def statement(self, name: str, kind: StatementKind = "insert") -> Statement:
+        for s in self.statements:
+            if s.name == name and s.kind == kind:
+                return s
+        raise KeyError(f"pipeline {self.name!r} has no {kind} statement {name!r}")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    target: str
+    pipelines: tuple[PipelineBundle, ...]
+    generator: str = field(default="flinksql-gen")
+
+    def pipeline(self, name: str) -> PipelineBundle:
+        for p in self.pipelines:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.pipelines) or "none"
+        raise KeyError(f"no pipeline named {name!r} (pipelines: {known})")
+
+    def files(self) -> dict[str, bytes]:
+        """Every file of the bundle, by relative name, in deterministic form."""
+        out = {p.sql_file: p.script.encode() for p in self.pipelines}
+        out[MANIFEST] = (json.dumps(self.manifest(out), indent=2, sort_keys=True) + "\n").encode()
+        return out
+
+    def manifest(self, files: dict[str, bytes] | None = None) -> dict:
+        files = files if files is not None else {p.sql_file: p.script.encode() for p in self.pipelines}
+        return {
+            "manifest_version": MANIFEST_VERSION,
+            "generator": self.generator,
+            "target": self.target,
+            "pipelines": [
+                {
+                    "name": p.name,
+                    "source_file": p.source_file,
+                    "sql_file": p.sql_file,
+                    "sha256": hashlib.sha256(files[p.sql_file]).hexdigest(),
+                    "tables": [asdict(t) for t in p.tables],
+                    "topics": list(p.topics),
+                    "udfs": [asdict(u) for u in p.udfs],
+                    "env": list(p.env),
+                    "statements": [
+                        {
+                            "kind": s.kind,
+                            "name": s.name,
+                            "sql": s.sql,
+                            "origin": str(s.origin),
+                            "state_signature": s.state_signature,
+                        }
+                        for s in p.statements
+                    ],
+                }
+                for p in self.pipelines
+            ],
+        }
+
+    def write(self, out_dir: Path) -> dict[str, bytes]:
+        """Write the bundle atomically: all of it replaces the old directory, or nothing changes."""
+        files = self.files()
+        out_dir = Path(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        try:
+            for name, data in files.items():
+                (staging / name).write_bytes(data)
+            if out_dir.exists():
+                old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+                os.replace(out_dir, old)
+                os.replace(staging, out_dir)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(staging, out_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return files
+
+    @classmethod
+    def load(cls, directory: Path) -> Bundle:
+        """Read a bundle written by `write` (the manifest carries every statement)."""
+        directory = Path(directory)
+        data = json.loads((directory / MANIFEST).read_text())
+        pipelines = []
+        for p in data["pipelines"]:
+            script = (directory / p["sql_file"]).read_text()
+            statements = tuple(
+                Statement(
+                    kind=s["kind"],
+                    name=s["name"],
+                    sql=s["sql"],
+                    origin=_parse_location(s["origin"]),
+                    state_signature=s.get("state_signature", ""),
+                )
+                for s in p["statements"]
+            )
+            pipelines.append(
+                PipelineBundle(
+                    name=p["name"],
+                    source_file=p["source_file"],
+                    target=data["target"],
+                    statements=statements,
+                    tables=tuple(TableInfo(**{**t, "key": tuple(t["key"])}) for t in p["tables"]),
+                    udfs=tuple(UdfInfo(**u) for u in p["udfs"]),
+                    env=tuple(p["env"]),
+                    script=script,
+                )
+            )
+        return cls(target=data["target"], pipelines=tuple(pipelines), generator=data.get("generator", ""))
+
+
+def _parse_location(text: str) -> Location:
+    parts = text.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return Location(parts[0], int(parts[1]), int(parts[2]))
+    if len(parts) >= 2 and parts[-1].isdigit():
+        return Location(":".join(parts[:-1]), int(parts[-1]))
+    return Location(text)
+
+
+def _set_value(sql: str) -> str:
+    # SET 'key' = 'value'  ->  value (unescaped)
+    value = sql.split("=", 1)[1].strip()
+    return value[1:-1].replace("''", "'")

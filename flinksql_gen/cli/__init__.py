@@ -1,0 +1,34 @@
+"""The `flinksql-gen` command line: a thin click layer over `flinksql_gen.api` and friends.
+
+Each area keeps its commands in its own module (a `COMMANDS` list); this module only
+assembles them and turns user errors into one readable message and an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from flinksql_gen.cli import aiven, cluster, definitions, detect, stack
+from flinksql_gen.errors import FlinksqlGenError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FlinksqlGenError as exc:
+            click.echo(f"error: {exc}" if exc.exit_code != 1 else str(exc), err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="flinksql-gen")
+def main() -> None:
+    """Turn YAML metric and anomaly definitions into Apache Flink SQL, and run it."""
+
+
+for _module in (definitions, stack, detect, cluster, aiven):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

@@ -1,0 +1,88 @@
+"""User-facing errors that carry positions (file:line:col) and a hint.
+
+Validation collects every problem and raises once (sqlglot-style); the CLI prints them
+without a stack trace. Internal errors are plain exceptions and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if not self.line:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}" if self.col else f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a definition: where, which key, what is wrong, what to do."""
+
+    location: Location
+    path: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.path}: {self.message}" if self.path else f"{self.location}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+    def to_json(self) -> dict:
+        return {**asdict(self.location), "path": self.path, "message": self.message, "hint": self.hint}
+
+
+class FlinksqlGenError(Exception):
+    """Base class of errors caused by the user's input or environment (no stack trace shown)."""
+
+    exit_code = 2
+
+
+class DefinitionError(FlinksqlGenError):
+    """One or more invalid definitions; exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems), key=lambda p: (p.location, p.path, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def to_json(self) -> str:
+        return json.dumps({"errors": [p.to_json() for p in self.problems]}, indent=2)
+
+
+class UsageError(FlinksqlGenError):
+    """A command was called wrongly or its environment is not ready; exit code 2."""
+
+
+@dataclass
+class ProblemCollector:
+    """Collects problems across a whole run so they can be reported all at once."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, location: Location, path: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(location, path, message, hint))
+
+    def extend(self, problems: list[Problem]) -> None:
+        self.problems.extend(problems)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise DefinitionError(self.problems)
+
+
+def relative(path: Path) -> str:
+    """A path as the user typed it or relative to the working directory, for messages."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,82 @@
+"""Small value types shared by the definition models: names and durations."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|sec|second|seconds|m|min|minute|minutes|h|hour|hours|d|day|days)\s*$")
+_UNITS = {
+    "ms": ("MILLISECOND", 1),
+    "s": ("SECOND", 1000),
+    "sec": ("SECOND", 1000),
+    "second": ("SECOND", 1000),
+    "seconds": ("SECOND", 1000),
+    "m": ("MINUTE", 60_000),
+    "min": ("MINUTE", 60_000),
+    "minute": ("MINUTE", 60_000),
+    "minutes": ("MINUTE", 60_000),
+    "h": ("HOUR", 3_600_000),
+    "hour": ("HOUR", 3_600_000),
+    "hours": ("HOUR", 3_600_000),
+    "d": ("DAY", 86_400_000),
+    "day": ("DAY", 86_400_000),
+    "days": ("DAY", 86_400_000),
+}
+
+
+@dataclass(frozen=True)
+class Interval:
+    amount: int
+    unit: str  # SECOND, MINUTE, HOUR, DAY, MILLISECOND
+    millis: int
+
+    def sql(self) -> str:
+        if self.unit == "MILLISECOND":
+            # Flink has no MILLISECOND interval literal unit; use fractional seconds.
+            return f"INTERVAL '{self.amount / 1000:.3f}' SECOND"
+        return f"INTERVAL '{self.amount}' {self.unit}"
+
+    def flink_config(self) -> str:
+        """The value form Flink's configuration accepts, e.g. '10 s'."""
+        return f"{self.millis} ms"
+
+
+def parse_duration(text: str | int) -> Interval:
+    if isinstance(text, int):
+        text = f"{text}s"
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(f"{text!r} is not a duration: write a whole number and a unit, e.g. '5s', '30s', '10min', '1h', '7d'")
+    amount, unit = int(m.group(1)), m.group(2)
+    name, factor = _UNITS[unit]
+    if amount <= 0 and name != "SECOND":
+        raise ValueError(f"{text!r}: a duration must be positive")
+    return Interval(amount, name, amount * factor)
+
+
+def _check_duration(value: str | int) -> str:
+    parse_duration(value)
+    return str(value) if not isinstance(value, int) else f"{value}s"
+
+
+Duration = Annotated[str, BeforeValidator(lambda v: f"{v}s" if isinstance(v, int) else v), AfterValidator(_check_duration)]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use letters, digits and underscores, starting with a letter or underscore"
+        )
+    return value
+
+
+# Names we create (pipelines, views, tables we declare): simple identifiers so that file names,
+# topic defaults and job names stay readable. Column names from user data may be anything and are
+# quoted wherever they are used.
+Name = Annotated[str, AfterValidator(_check_name)]

@@ -1,0 +1,327 @@
+"""Kafka helpers for the local broker (tansu) and any Kafka: topics, JSON producing, consuming.
+
+Two tansu quirks shape this module: its high watermark is (base offset of the last batch) + 1,
+so readers never trust it (`consume` reads until the expected count or until idle), and a
+bounded reader only sees a partition's last record if that record was sent in a batch of its
+own (`JsonProducer` holds back the newest record of each partition and sends it alone after a
+flush). Keyed records are partitioned with Kafka's murmur2, like the Java client does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flinksql_gen.errors import UsageError
+
+
+def resolve_bootstrap(bootstrap: str | None = None) -> str:
+    """The given servers, else FLINKSQL_KAFKA_BOOTSTRAP, else the running local stack's broker."""
+    if bootstrap:
+        return bootstrap
+    if os.environ.get("FLINKSQL_KAFKA_BOOTSTRAP"):
+        return os.environ["FLINKSQL_KAFKA_BOOTSTRAP"]
+    from flinksql_gen.stack.state import load_state
+
+    state = load_state()
+    if state and state.bootstrap:
+        return state.bootstrap
+    raise UsageError("no Kafka broker: start the local stack (`flinksql-gen up`) or pass --bootstrap")
+
+
+def _admin(bootstrap: str):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def parse_topic_spec(spec: str, partitions: int = 1) -> tuple[str, int]:
+    """`name` or `name:partitions`."""
+    name, _, count = spec.partition(":")
+    if not name or (count and not count.isdigit()):
+        raise UsageError(f"bad topic {spec!r}: write NAME or NAME:PARTITIONS")
+    return name, int(count) if count else partitions
+
+
+def create_topics(topics: Iterable[str], *, bootstrap: str | None = None, partitions: int = 1,
+                  timeout: float = 30.0) -> list[str]:
+    """Create topics (`name` or `name:partitions`); existing ones are left alone. Returns the names."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    specs = [parse_topic_spec(t, partitions) for t in topics]
+    if not specs:
+        return []
+    admin = _admin(resolve_bootstrap(bootstrap))
+    futures = admin.create_topics([NewTopic(n, p, 1) for n, p in specs], operation_timeout=timeout,
+                                  request_timeout=timeout)
+    for name, fut in futures.items():
+        try:
+            fut.result(timeout)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise UsageError(f"could not create topic {name!r}: {err.str()}") from None
+    return [n for n, _ in specs]
+
+
+def partition_count(topic: str, *, bootstrap: str | None = None, timeout: float = 10.0) -> int:
+    """Number of partitions, or 0 if the topic does not exist."""
+    meta = _admin(resolve_bootstrap(bootstrap)).list_topics(topic, timeout=timeout)
+    t = meta.topics.get(topic)
+    if t is None or t.error is not None:
+        return 0
+    return len(t.partitions)
+
+
+def list_topics(*, bootstrap: str | None = None, timeout: float = 10.0) -> list[str]:
+    meta = _admin(resolve_bootstrap(bootstrap)).list_topics(timeout=timeout)
+    return sorted(n for n, t in meta.topics.items() if t.error is None and not n.startswith("__"))
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash (the Java client's default partitioner)."""
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = data[i] | data[i + 1] << 8 | data[i + 2] << 16 | data[i + 3] << 24
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = length & ~3
+    extra = length % 4
+    if extra == 3:
+        h ^= data[tail + 2] << 16
+    if extra >= 2:
+        h ^= data[tail + 1] << 8
+    if extra >= 1:
+        h ^= data[tail]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(value, separators=(",", ":"), default=str).encode()
+
+
+class JsonProducer:
+    """A producer that works around tansu's high-watermark bug (see the module docstring).
+
+    `send` values are JSON-encoded unless bytes/str; keys are str/bytes. Call `flush` (or use
+    it as a context manager) to deliver everything, each partition's last record alone.
+    """
+
+    def __init__(self, bootstrap: str | None = None, config: Mapping[str, Any] | None = None):
+        from confluent_kafka import Producer
+
+        self.bootstrap = resolve_bootstrap(bootstrap)
+        conf = {"bootstrap.servers": self.bootstrap, "linger.ms": 20, "batch.num.messages": 10000,
+                "queue.buffering.max.messages": 500000, "log.connection.close": False, **(config or {})}
+        self._producer = Producer(conf)
+        self._partitions: dict[str, int] = {}
+        self._pending: dict[tuple[str, int], tuple[bytes | None, bytes | None, int | None]] = {}
+        self._round_robin: dict[str, int] = {}
+        self._error: str | None = None
+        self.sent = 0
+
+    def __enter__(self) -> JsonProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+    def _count(self, topic: str) -> int:
+        if topic not in self._partitions:
+            n = partition_count(topic, bootstrap=self.bootstrap)
+            if not n:
+                raise UsageError(f"topic {topic!r} does not exist: create it first (flinksql-gen up --topic {topic})")
+            self._partitions[topic] = n
+        return self._partitions[topic]
+
+    def _on_delivery(self, err, _msg) -> None:
+        if err is not None and self._error is None:
+            self._error = err.str()
+
+    def _produce(self, topic: str, partition: int, item: tuple[bytes | None, bytes | None, int | None]) -> None:
+        key, value, ts = item
+        kwargs: dict[str, Any] = {"partition": partition, "on_delivery": self._on_delivery}
+        if ts is not None:
+            kwargs["timestamp"] = int(ts)
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, **kwargs)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def send(self, topic: str, value: Any, key: Any = None, timestamp_ms: int | None = None,
+             partition: int | None = None) -> None:
+        kb, vb = _bytes(key), _bytes(value)
+        n = self._count(topic)
+        if partition is None:
+            if kb is not None:
+                partition = partition_for(kb, n)
+            else:
+                partition = self._round_robin.get(topic, 0) % n
+                self._round_robin[topic] = partition + 1
+        slot = (topic, partition)
+        previous = self._pending.get(slot)
+        if previous is not None:
+            self._produce(topic, partition, previous)
+        self._pending[slot] = (kb, vb, timestamp_ms)
+        self.sent += 1
+
+    def flush(self, timeout: float = 60.0) -> None:
+        self._wait(timeout)
+        if self._pending:
+            for (topic, partition), item in self._pending.items():
+                self._produce(topic, partition, item)
+            self._pending.clear()
+            self._wait(timeout)
+
+    def _wait(self, timeout: float) -> None:
+        left = self._producer.flush(timeout)
+        if left:
+            raise UsageError(f"the broker at {self.bootstrap} did not take {left} record(s) within {timeout:.0f}s")
+        if self._error:
+            error, self._error = self._error, None
+            raise UsageError(f"producing to {self.bootstrap} failed: {error}")
+
+
+def produce_json(topic: str, records: Iterable[Any], *, bootstrap: str | None = None,
+                 key: str | Callable[[Any], Any] | None = None,
+                 timestamp: str | Callable[[Any], int | None] | None = None) -> int:
+    """Send records as JSON (keyed by a field name or function); returns the count sent."""
+    key_of = (lambda r: r.get(key)) if isinstance(key, str) else key
+    ts_of = (lambda r: r.get(timestamp)) if isinstance(timestamp, str) else timestamp
+    with JsonProducer(bootstrap) as producer:
+        for record in records:
+            producer.send(topic, record, key_of(record) if key_of else None, ts_of(record) if ts_of else None)
+        return producer.sent
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: Any
+    timestamp: int | None
+
+
+def _decode(raw: bytes | None, as_json: bool) -> Any:
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    if not as_json:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _consumer(bootstrap: str):
+    from confluent_kafka import Consumer
+
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": f"flinksql-gen-{uuid.uuid4().hex[:12]}",
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                     "enable.partition.eof": False, "log.connection.close": False})
+
+
+def _assign(consumer, bootstrap: str, topics: Iterable[str], start: Mapping[tuple[str, int], int] | None,
+            wait_s: float) -> bool:
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    deadline = time.monotonic() + wait_s
+    topics = list(topics)
+    while True:
+        counts = {t: partition_count(t, bootstrap=bootstrap) for t in topics}
+        if all(counts.values()) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    parts = [TopicPartition(t, p, (start or {}).get((t, p), OFFSET_BEGINNING))
+             for t, n in counts.items() for p in range(n)]
+    if not parts:
+        return False
+    consumer.assign(parts)
+    return True
+
+
+def iter_records(topics: str | Iterable[str], *, bootstrap: str | None = None, idle_s: float | None = 5.0,
+                 start: Mapping[tuple[str, int], int] | None = None, as_json: bool = True,
+                 timeout_s: float | None = None) -> Iterator[Record]:
+    """Records from the beginning (or `start` offsets) until `idle_s` without a new one
+    (None: forever) or `timeout_s` overall."""
+    bootstrap = resolve_bootstrap(bootstrap)
+    names = [topics] if isinstance(topics, str) else list(topics)
+    consumer = _consumer(bootstrap)
+    began = time.monotonic()
+    try:
+        if not _assign(consumer, bootstrap, names, start, idle_s if idle_s is not None else 3600.0):
+            return
+        last = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if idle_s is not None and now - last >= idle_s:
+                return
+            if timeout_s is not None and now - began >= timeout_s:
+                return
+            for msg in consumer.consume(num_messages=1000, timeout=0.2):
+                if msg.error():
+                    continue
+                last = time.monotonic()
+                ts_type, ts = msg.timestamp()
+                key = msg.key()
+                yield Record(msg.topic(), msg.partition(), msg.offset(),
+                             key.decode("utf-8", errors="replace") if key is not None else None,
+                             _decode(msg.value(), as_json), ts if ts_type else None)
+    finally:
+        consumer.close()
+
+
+def consume(topic: str | Iterable[str], expected: int | None = None, idle_s: float = 5.0, *,
+            bootstrap: str | None = None, timeout_s: float | None = None, as_json: bool = True,
+            start: Mapping[tuple[str, int], int] | None = None) -> list[Record]:
+    """Read from the beginning until `expected` records arrived or nothing new came for `idle_s`
+    seconds (never trusting the broker's high watermark)."""
+    out: list[Record] = []
+    for record in iter_records(topic, bootstrap=bootstrap, idle_s=idle_s, start=start, as_json=as_json,
+                               timeout_s=timeout_s):
+        out.append(record)
+        if expected is not None and len(out) >= expected:
+            break
+    return out
+
+
+def end_offsets(topics: Iterable[str], *, bootstrap: str | None = None, idle_s: float = 1.0) -> dict[tuple[str, int], int]:
+    """The true next offset of every partition, found by reading to the end (not from the watermark)."""
+    ends: dict[tuple[str, int], int] = {}
+    topics = list(topics)
+    bootstrap = resolve_bootstrap(bootstrap)
+    for t in topics:
+        for p in range(partition_count(t, bootstrap=bootstrap)):
+            ends[(t, p)] = 0
+    for r in iter_records(topics, bootstrap=bootstrap, idle_s=idle_s, as_json=False):
+        ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
+    return ends

@@ -1,0 +1,53 @@
+"""Detector type name -> class, and construction from a YAML/JSON-like spec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from flinksql_gen.detectors.base import Detector
+from flinksql_gen.detectors.change import AbsoluteChangeDetector, PercentageChangeDetector
+from flinksql_gen.detectors.config import parse_detector_config
+from flinksql_gen.detectors.ewma import EwmaDetector
+from flinksql_gen.detectors.holt_winters import HoltWintersDetector
+from flinksql_gen.detectors.mean_variance import MeanVarianceDetector
+from flinksql_gen.detectors.score import ScoreDetector
+from flinksql_gen.detectors.threshold import ThresholdDetector
+
+REGISTRY: dict[str, type[Detector]] = {
+    cls.type_name: cls
+    for cls in (
+        ThresholdDetector,
+        PercentageChangeDetector,
+        AbsoluteChangeDetector,
+        MeanVarianceDetector,
+        EwmaDetector,
+        HoltWintersDetector,
+        ScoreDetector,
+    )
+}
+
+
+def detector_types() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def detector_class(type_name: str) -> type[Detector]:
+    try:
+        return REGISTRY[type_name]
+    except KeyError:
+        raise KeyError(f"unknown detector type {type_name!r}; known: {', '.join(detector_types())}") from None
+
+
+def build_detector(spec: BaseModel | dict[str, Any], source: str = "<detector>") -> Detector:
+    """A fresh detector (one key) from a config model or a dict like {type: mean_variance, ...}."""
+    config = parse_detector_config(spec, source)
+    return REGISTRY[config.type](config)
+
+
+def restore_detector(spec: BaseModel | dict[str, Any], state: dict[str, Any]) -> Detector:
+    """A detector continuing from `state_dict()` output (e.g. a Flink accumulator)."""
+    det = build_detector(spec)
+    det.load_state(state)
+    return det

@@ -1,0 +1,50 @@
+"""Static bounds: value > max or value < min (strict unless `inclusive`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flinksql_gen.detectors.base import UNKNOWN, Detector, Result, is_missing
+from flinksql_gen.detectors.config import ThresholdConfig
+
+
+class ThresholdDetector(Detector):
+    """Stateless. expected = the value clamped into [min, max] (as ThirdEye's baseline);
+    lower/upper = min/max (-inf/+inf when not set); score = 0 inside, else 1 + the relative
+    overshoot |value - bound| / |bound|.
+
+    SQL: `value > max OR value < min` (`>=`/`<=` with inclusive).
+    """
+
+    type_name = "threshold"
+    config_model = ThresholdConfig
+    sql_expressible = True
+    config: ThresholdConfig
+
+    def reset(self) -> None:
+        pass
+
+    def update(self, timestamp: Any, value: float | None) -> Result:
+        if is_missing(value):
+            return UNKNOWN
+        v = float(value)
+        c = self.config
+        lo = -math.inf if c.min is None else c.min
+        hi = math.inf if c.max is None else c.max
+        anomalous = v >= hi or v <= lo if c.inclusive else v > hi or v < lo
+        expected = min(max(v, lo), hi)
+        over = abs(v - expected)
+        if over == 0:
+            score = 1.0 if anomalous else 0.0
+        else:
+            bound = hi if v > hi else lo
+            score = 1.0 + over / max(abs(bound), 1e-12)
+        return Result(score, expected, lo, hi, anomalous)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        pass
+

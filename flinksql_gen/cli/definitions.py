@@ -1,7 +1,62 @@
-"""Commands of this area (filled in by its owner)."""
+"""`validate`, `render` and `schema`: definitions to a Flink SQL bundle."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from flinksql_gen import api
+from flinksql_gen.errors import DefinitionError
+
+TARGET = click.option("--target", "-t", default="local", show_default=True,
+                      help="local, cluster, gateway, aiven, or a target from targets.yaml")  # fmt: skip
+TARGETS_FILE = click.option("--targets", "targets_file", type=click.Path(dir_okay=False, path_type=Path),
+                            help="targets file (default: targets.yaml next to or above the pipelines)")  # fmt: skip
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@TARGET
+@TARGETS_FILE
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def validate(path: Path, target: str, targets_file: Path | None, fmt: str) -> None:
+    """Check every definition under PATH and report all problems at once (exit 1 if any)."""
+    try:
+        count = api.validate(path, target, targets_file)
+    except DefinitionError as exc:
+        if fmt == "json":
+            click.echo(exc.to_json())
+        else:
+            click.echo(str(exc), err=True)
+            click.echo(f"{len(exc.problems)} problem(s) found.", err=True)
+        sys.exit(1)
+    if fmt == "json":
+        click.echo(json.dumps({"errors": [], "pipelines": count}))
+    else:
+        click.echo(f"ok: {count} pipeline(s) valid for target {target!r}")
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("target"),
+              show_default=True, help="bundle folder (replaced atomically)")  # fmt: skip
+@TARGET
+@TARGETS_FILE
+def render(path: Path, output: Path, target: str, targets_file: Path | None) -> None:
+    """Render the pipelines under PATH into a deterministic Flink SQL bundle."""
+    bundle = api.render(path, target, targets_file)
+    files = bundle.write(output)
+    for name in sorted(files):
+        click.echo(f"wrote {output / name}")
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of the pipeline definition format (for editors)."""
+    click.echo(json.dumps(api.json_schema(), indent=2, sort_keys=True))
+
+
+COMMANDS: list[click.Command] = [validate, render, schema]

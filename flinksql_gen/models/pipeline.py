@@ -1,0 +1,342 @@
+"""The definition format: one YAML file describes one pipeline.
+
+A pipeline has sources (Kafka topics), lookups (JDBC tables for lookup joins), metrics
+(a source, optional unnests, filters, dimensions, and aggregates over a window or none),
+detectors (filter, having, trend, lookup threshold, ...) and sinks (kafka, upsert-kafka,
+jdbc, print, slack). Metrics and detectors name the sinks they write to.
+
+These models check shape and types only; cross references (a metric's source exists, a
+column exists, a sink key matches the query) are checked by the planner, which knows the
+schemas. Every model forbids unknown keys.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from flinksql_gen.models.common import Duration, Name
+from flinksql_gen.models.types import parse_type
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_type(text: str) -> str:
+    parse_type(text)
+    return text
+
+
+TypeText = Annotated[str, AfterValidator(_check_type)]
+Scalar = str | int | float | bool
+ColumnName = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _check_env_reference(value: str) -> str:
+    if not re.fullmatch(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}", value):
+        raise ValueError("secrets must be written as an environment reference such as ${env:SLACK_TOKEN}, never as a value")
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_check_env_reference)]
+
+
+# ---------------------------------------------------------------------------- sources
+
+
+class EventTime(Strict):
+    """Which column carries event time, and how late events may be."""
+
+    column: ColumnName | None = Field(default=None, description="a source column holding event time")
+    kafka_timestamp: bool = Field(default=False, description="use the Kafka record timestamp as event time")
+    format: Literal["epoch_millis", "epoch_seconds", "timestamp"] | None = Field(
+        default=None, description="how `column` encodes time (default: from its type; BIGINT means epoch_millis)"
+    )
+    name: ColumnName | None = Field(default=None, description="name of the event-time attribute (default: event_time)")
+    watermark: Duration = Field(description="how late events may arrive, e.g. '5s'")
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> EventTime:
+        if bool(self.column) == self.kafka_timestamp:
+            raise ValueError("give exactly one of `column` or `kafka_timestamp: true`")
+        return self
+
+
+class KafkaSource(Strict):
+    type: Literal["kafka"] = "kafka"
+    topic: str = Field(min_length=1, max_length=249)
+    format: Literal["json"] = "json"
+    columns: dict[ColumnName, TypeText] = Field(min_length=1, description="column name -> Flink SQL type")
+    event_time: EventTime | None = None
+    proctime: ColumnName | None = Field(default=None, description="add a processing-time attribute with this name")
+    start: Literal["earliest", "latest", "group-offsets"] = "earliest"
+    group_id: str | None = None
+    idle_timeout: Duration | None = Field(default=None, description="mark the source idle after this long without data")
+    properties: dict[str, str] = Field(default_factory=dict, description="extra Kafka client properties")
+
+
+Source = KafkaSource  # the only source type so far; `type: kafka` is optional
+
+
+class JdbcLookup(Strict):
+    """A PostgreSQL table joined FOR SYSTEM_TIME AS OF processing time."""
+
+    type: Literal["jdbc"] = "jdbc"
+    table: str = Field(min_length=1, description="table name in the database (may be schema-qualified)")
+    columns: dict[ColumnName, TypeText] = Field(min_length=1)
+    key: list[ColumnName] = Field(min_length=1, description="the table's primary key columns")
+    cache_rows: int | None = Field(default=None, ge=1, description="cache up to this many rows (partial cache)")
+    cache_ttl: Duration | None = None
+    max_retries: int = Field(default=3, ge=0)
+
+
+Lookup = JdbcLookup  # the only lookup type so far; `type: jdbc` is optional
+
+
+# ---------------------------------------------------------------------------- sinks
+
+
+class _SinkBase(Strict):
+    pass
+
+
+class KafkaSink(_SinkBase):
+    type: Literal["kafka"]
+    topic: str = Field(min_length=1, max_length=249)
+    format: Literal["json"] = "json"
+
+
+class UpsertKafkaSink(_SinkBase):
+    type: Literal["upsert-kafka"]
+    topic: str = Field(min_length=1, max_length=249)
+    key: list[ColumnName] = Field(min_length=1, description="primary key: must match the query's unique key")
+    format: Literal["json"] = "json"
+
+
+class JdbcSink(_SinkBase):
+    type: Literal["jdbc"]
+    table: str = Field(min_length=1)
+    key: list[ColumnName] = Field(default_factory=list, description="primary key for upserts (empty: append)")
+
+
+class PrintSink(_SinkBase):
+    type: Literal["print"]
+
+
+class SlackSink(_SinkBase):
+    """Aiven's Slack connector: rows of (channel_id, message)."""
+
+    type: Literal["slack"]
+    token: SecretRef
+    channel_id: str = Field(min_length=1)
+    message: str = Field(min_length=1, description="message text; {column} inserts a column's value")
+    local_fallback: Literal["print", "none"] = Field(
+        default="print", description="what non-aiven targets do with these alerts (no Slack connector there)"
+    )
+
+
+Sink = Annotated[KafkaSink | UpsertKafkaSink | JdbcSink | PrintSink | SlackSink, Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------------------- metrics
+
+_OPS = {
+    "=": "eq", "==": "eq", "eq": "eq",
+    "!=": "ne", "<>": "ne", "ne": "ne",
+    ">": "gt", "gt": "gt",
+    ">=": "ge", "ge": "ge",
+    "<": "lt", "lt": "lt",
+    "<=": "le", "le": "le",
+    "in": "in", "not_in": "not_in", "not in": "not_in",
+    "is_null": "is_null", "is_not_null": "is_not_null",
+    "like": "like",
+}  # fmt: skip
+Op = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "is_null", "is_not_null", "like"]
+
+
+def _normalise_op(value: Any) -> Any:
+    return _OPS.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+
+class Condition(Strict):
+    """`column op value`; several conditions are combined with AND."""
+
+    column: ColumnName
+    op: Annotated[Op, BeforeValidator(_normalise_op)] = Field(
+        description="eq, ne, gt, ge, lt, le (or = != > >= < <=), in, not_in, is_null, is_not_null, like"
+    )
+    value: Scalar | list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Condition:
+        if self.op in ("is_null", "is_not_null"):
+            if self.value is not None:
+                raise ValueError(f"`{self.op}` takes no value")
+        elif self.op in ("in", "not_in"):
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"`{self.op}` needs a non-empty list as value")
+        elif self.value is None or isinstance(self.value, list):
+            raise ValueError(f"`{self.op}` needs a single value")
+        if self.op == "like" and not isinstance(self.value, str):
+            raise ValueError("`like` needs a text pattern")
+        return self
+
+
+class Unnest(Strict):
+    """Expand an array column into one row per element (CROSS JOIN UNNEST)."""
+
+    array: ColumnName = Field(description="the array column (a source column or an earlier unnest's alias)")
+    as_: list[ColumnName] = Field(alias="as", min_length=1, description="names for the element (one per ROW field)")
+
+
+class TumbleWindow(Strict):
+    type: Literal["tumble"]
+    size: Duration
+
+
+class HopWindow(Strict):
+    type: Literal["hop"]
+    size: Duration
+    slide: Duration
+
+
+class CumulateWindow(Strict):
+    type: Literal["cumulate"]
+    size: Duration = Field(description="the maximum window size")
+    step: Duration
+
+
+Window = Annotated[TumbleWindow | HopWindow | CumulateWindow, Field(discriminator="type")]
+
+AggFn = Literal[
+    "count", "count_distinct", "sum", "avg", "min", "max", "listagg",
+    "stddev_pop", "stddev_samp", "var_pop", "var_samp",
+]  # fmt: skip
+_SHORTHAND = re.compile(r"^\s*([a-z_]+)\s*\(\s*(\*|[A-Za-z_][A-Za-z0-9_]*)?\s*\)\s*$")
+
+
+def _aggregate_shorthand(value: Any) -> Any:
+    """`avg(usage)` -> {fn: avg, column: usage}; `count(*)` -> {fn: count}."""
+    if isinstance(value, str):
+        m = _SHORTHAND.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not an aggregate: write fn(column), e.g. avg(usage) or count(*)")
+        fn, column = m.group(1), m.group(2)
+        return {"fn": fn} if column in (None, "*") else {"fn": fn, "column": column}
+    return value
+
+
+class AggregateSpec(Strict):
+    fn: AggFn
+    column: ColumnName | None = None
+    separator: str | None = Field(default=None, description="listagg only")
+
+    @model_validator(mode="after")
+    def _column_needed(self) -> AggregateSpec:
+        if self.fn != "count" and self.column is None:
+            raise ValueError(f"`{self.fn}` needs a column")
+        if self.separator is not None and self.fn != "listagg":
+            raise ValueError("`separator` applies to listagg only")
+        return self
+
+
+Aggregate = Annotated[AggregateSpec, BeforeValidator(_aggregate_shorthand)]
+
+
+class Metric(Strict):
+    source: Name
+    unnest: list[Unnest] = Field(default_factory=list)
+    where: list[Condition] = Field(default_factory=list, description="row filters applied before aggregation")
+    dimensions: list[ColumnName] = Field(default_factory=list)
+    columns: list[ColumnName] = Field(default_factory=list, description="row-level metrics: further columns to carry")
+    value: ColumnName | None = Field(default=None, description="the metric's value: a column or an aggregate name")
+    window: Window | None = None
+    aggregates: dict[Name, Aggregate] = Field(default_factory=dict)
+    sinks: list[Name] = Field(default_factory=list, description="write the metric itself to these sinks")
+
+    @model_validator(mode="after")
+    def _window_needs_aggregates(self) -> Metric:
+        if self.window is not None and not self.aggregates:
+            raise ValueError("a windowed metric needs `aggregates`, e.g. {cnt: count(*)}")
+        return self
+
+
+# ---------------------------------------------------------------------------- detectors
+
+
+class _DetectorBase(Strict):
+    metric: Name
+    sinks: list[Name] = Field(min_length=1)
+    description: str = ""
+
+
+class FilterDetector(_DetectorBase):
+    """Rows of a metric that meet all conditions."""
+
+    type: Literal["filter"]
+    where: list[Condition] = Field(min_length=1)
+
+
+class HavingDetector(_DetectorBase):
+    """Aggregated rows (per dimensions and window) whose aggregates meet all conditions."""
+
+    type: Literal["having"]
+    where: list[Condition] = Field(min_length=1, description="conditions on aggregates and dimensions")
+
+
+class TrendStep(Strict):
+    direction: Literal["up", "down"]
+    min: int = Field(default=1, ge=1, description="at least this many consecutive moves")
+    max: int | None = Field(default=None, ge=1, description="at most this many (default: no limit)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TrendStep:
+        if self.max is not None and self.max < self.min:
+            raise ValueError("`max` must be at least `min`")
+        return self
+
+
+class TrendDetector(_DetectorBase):
+    """MATCH_RECOGNIZE over a windowed metric: a start row, then moves up/down in the given order."""
+
+    type: Literal["trend"]
+    value: ColumnName = Field(description="the aggregate whose moves form the trend")
+    steps: list[TrendStep] = Field(min_length=1)
+    partition_by: list[ColumnName] | None = Field(default=None, description="default: the metric's dimensions")
+    within: Duration | None = None
+
+
+class LookupThresholdDetector(_DetectorBase):
+    """Join each metric row with a lookup table row and compare a value with the row's threshold."""
+
+    type: Literal["lookup_threshold"]
+    lookup: Name
+    on: dict[ColumnName, ColumnName] = Field(min_length=1, description="metric column -> lookup key column")
+    value: ColumnName
+    threshold: ColumnName = Field(description="the lookup column holding the threshold")
+    op: Annotated[Literal["gt", "ge", "lt", "le"], BeforeValidator(_normalise_op)] = "gt"
+    default: float | None = Field(default=None, description="threshold for keys with no row (default: no alert)")
+    columns: list[ColumnName] = Field(default_factory=list, description="more lookup columns to output")
+
+
+Detector = Annotated[
+    FilterDetector | HavingDetector | TrendDetector | LookupThresholdDetector,
+    Field(discriminator="type"),
+]
+
+
+# ---------------------------------------------------------------------------- pipeline
+
+
+class Pipeline(Strict):
+    pipeline: Name | None = Field(default=None, description="pipeline name (default: the file name)")
+    description: str = ""
+    sources: dict[Name, Source] = Field(min_length=1)
+    lookups: dict[Name, Lookup] = Field(default_factory=dict)
+    metrics: dict[Name, Metric] = Field(min_length=1)
+    detectors: dict[Name, Detector] = Field(default_factory=dict)
+    sinks: dict[Name, Sink] = Field(min_length=1)
+    settings: dict[str, str] = Field(default_factory=dict, description="extra Flink settings for this pipeline")

@@ -1,0 +1,118 @@
+"""The resolved plan: everything decided, quoted and ordered; templates only lay it out.
+
+Every string here that ends up in SQL is already rendered safely (identifiers quoted,
+literals escaped) by the planner through `flinksql_gen.render.quoting`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flinksql_gen.bundle import TableInfo, UdfInfo
+from flinksql_gen.errors import Location
+from flinksql_gen.models.types import FlinkType
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: FlinkType
+    rowtime: bool = False
+    proctime: bool = False
+
+
+@dataclass(frozen=True)
+class Schema:
+    columns: tuple[Column, ...]
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def get(self, name: str) -> Column | None:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        return None
+
+    @property
+    def rowtime(self) -> Column | None:
+        return next((c for c in self.columns if c.rowtime), None)
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # quoted literal
+    value: str  # quoted literal
+    name: str  # raw key, for the manifest
+
+
+@dataclass(frozen=True)
+class PlannedTable:
+    name: str  # quoted identifier
+    raw_name: str
+    lines: tuple[str, ...]  # column definitions, watermark, primary key
+    options: tuple[tuple[str, str], ...]  # (quoted key, quoted value)
+    origin: Location
+    info: TableInfo
+    schema: Schema
+
+
+@dataclass(frozen=True)
+class Select:
+    columns: tuple[str, ...]
+    from_: str
+    joins: tuple[str, ...] = ()
+    where: tuple[str, ...] = ()
+    group_by: tuple[str, ...] = ()
+    having: tuple[str, ...] = ()
+    with_: tuple[tuple[str, str], ...] = ()  # (quoted name, rendered query) for inlined views
+
+
+@dataclass(frozen=True)
+class MatchRecognize:
+    source: str
+    partition_by: tuple[str, ...]
+    order_by: str
+    measures: tuple[str, ...]
+    pattern: str
+    defines: tuple[str, ...]
+    within: str | None = None
+    with_: tuple[tuple[str, str], ...] = ()
+
+
+Query = Select | MatchRecognize
+
+
+@dataclass(frozen=True)
+class PlannedView:
+    name: str  # quoted identifier
+    raw_name: str
+    query: Query
+    origin: Location
+    schema: Schema
+    stateful: bool = False
+    depends_on: tuple[str, ...] = ()  # raw names of views this one reads
+
+
+@dataclass(frozen=True)
+class PlannedInsert:
+    name: str  # raw: "<producer>__<sink>"
+    sink: str  # quoted identifier
+    query: Query
+    origin: Location
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedPipeline:
+    name: str
+    source_file: str
+    target: str
+    description: str
+    settings: tuple[Setting, ...]
+    tables: tuple[PlannedTable, ...]
+    views: tuple[PlannedView, ...]
+    inserts: tuple[PlannedInsert, ...]
+    udfs: tuple[UdfInfo, ...] = ()
+    inline_views: bool = False  # aiven: no views; inline them as WITH clauses
+    notes: tuple[str, ...] = field(default_factory=tuple)

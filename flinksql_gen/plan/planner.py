@@ -1,0 +1,283 @@
+"""Resolve one validated pipeline into a frozen plan: names, schemas, views, sinks and inserts.
+
+Cross-reference problems (dangling names, missing columns, sink keys that do not match
+the query) are collected for the whole pipeline and reported together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flinksql_gen.models.common import parse_duration
+from flinksql_gen.models.pipeline import (
+    FilterDetector,
+    HavingDetector,
+    JdbcSink,
+    KafkaSink,
+    LookupThresholdDetector,
+    Pipeline,
+    PrintSink,
+    SlackSink,
+    TrendDetector,
+    UpsertKafkaSink,
+)
+from flinksql_gen.models.types import STRING
+from flinksql_gen.plan.context import PlanContext, known
+from flinksql_gen.plan.detectors import (
+    PlannedDetector,
+    plan_filter,
+    plan_having,
+    plan_lookup_threshold,
+    plan_trend,
+)
+from flinksql_gen.plan.expressions import render_message
+from flinksql_gen.plan.metrics import PlannedMetric, plan_metric
+from flinksql_gen.plan.plan import (
+    Column,
+    PlannedInsert,
+    PlannedPipeline,
+    PlannedTable,
+    PlannedView,
+    Schema,
+    Select,
+    Setting,
+)
+from flinksql_gen.plan.tables import plan_lookup, plan_sink, plan_source
+from flinksql_gen.render.quoting import option_string, quote_string
+from flinksql_gen.render.quoting import quote_identifier as q
+
+
+@dataclass(frozen=True)
+class _Producer:
+    """A metric or detector that writes to sinks."""
+
+    kind: str  # "metrics" | "detectors"
+    name: str
+    view: PlannedView
+    updating: bool
+    unique_key: tuple[str, ...]
+    key_hint: tuple[str, ...]
+    sinks: tuple[str, ...]
+
+
+def _settings(ctx: PlanContext, p: Pipeline) -> tuple[Setting, ...]:
+    t = ctx.target
+    cp = t.checkpointing
+    pairs: dict[str, str] = {
+        "pipeline.name": ctx.pipeline,
+        "parallelism.default": str(t.parallelism),
+        "execution.checkpointing.interval": parse_duration(cp.interval).flink_config(),
+        "execution.checkpointing.mode": cp.mode.upper(),
+        "execution.checkpointing.timeout": parse_duration(cp.timeout).flink_config(),
+        "execution.checkpointing.min-pause": parse_duration(cp.min_pause).flink_config(),
+        "execution.checkpointing.externalized-checkpoint-retention": cp.retention.upper(),
+        "restart-strategy.type": t.restart.type,
+    }
+    if cp.directory:
+        pairs["execution.checkpointing.dir"] = cp.directory
+    if t.restart.type == "fixed-delay":
+        pairs["restart-strategy.fixed-delay.attempts"] = str(t.restart.attempts)
+        pairs["restart-strategy.fixed-delay.delay"] = parse_duration(t.restart.delay).flink_config()
+    elif t.restart.type == "exponential-delay":
+        pairs["restart-strategy.exponential-delay.attempts-before-reset-backoff"] = str(t.restart.attempts)
+        pairs["restart-strategy.exponential-delay.initial-backoff"] = parse_duration(t.restart.delay).flink_config()
+    pairs.update(t.settings)
+    pairs.update(p.settings)
+    for key, value in pairs.items():
+        try:
+            option_string(key), option_string(value)
+        except ValueError as exc:
+            ctx.error(("settings", key), str(exc))
+    return tuple(Setting(option_string(k), option_string(v), k) for k, v in pairs.items() if "\n" not in k + v)
+
+
+def _check_names(ctx: PlanContext, p: Pipeline) -> bool:
+    """Sources, lookups, sinks, metrics and detectors share one namespace of tables and views."""
+    seen: dict[str, str] = {}
+    ok = True
+    for section in ("sources", "lookups", "sinks", "metrics", "detectors"):
+        for name in getattr(p, section):
+            generated = [name]
+            if section == "metrics":
+                generated.append(f"{name}__rows")
+            if section == "detectors":
+                generated.append(f"{name}__input")
+            for g in generated:
+                if g in seen:
+                    ctx.error((section, name), f"the name {name!r} is already used by {seen[g]}",
+                              "tables and views share one namespace: rename one of them", value=False)  # fmt: skip
+                    ok = False
+                seen[g] = f"{section}.{name}"
+    return ok
+
+
+def _plan_detector(
+    ctx: PlanContext, name: str, d: object, metrics: dict[str, PlannedMetric], lookups: dict[str, PlannedTable]
+) -> PlannedDetector | None:
+    metric = metrics.get(d.metric)  # type: ignore[attr-defined]
+    if metric is None:
+        return None
+    if isinstance(d, FilterDetector):
+        return plan_filter(ctx, name, d, metric)
+    if isinstance(d, HavingDetector):
+        return plan_having(ctx, name, d, metric)
+    if isinstance(d, TrendDetector):
+        return plan_trend(ctx, name, d, metric)
+    if isinstance(d, LookupThresholdDetector):
+        lookup = lookups.get(d.lookup)
+        return None if lookup is None else plan_lookup_threshold(ctx, name, d, metric, lookup)
+    raise TypeError(type(d))  # pragma: no cover
+
+
+def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
+    if not _check_names(ctx, p):
+        return None
+    settings = _settings(ctx, p)
+    sources = {n: t for n, s in p.sources.items() if (t := plan_source(ctx, n, s)) is not None}
+    lookups = {n: t for n, lk in p.lookups.items() if (t := plan_lookup(ctx, n, lk)) is not None}
+
+    metrics: dict[str, PlannedMetric] = {}
+    for name, m in p.metrics.items():
+        if m.source not in p.sources:
+            ctx.error(("metrics", name, "source"), f"unknown source {m.source!r}", known(p.sources, "sources"))
+            continue
+        if m.source in sources:
+            pm = plan_metric(ctx, name, m, sources[m.source])
+            if pm is not None:
+                metrics[name] = pm
+
+    detectors: dict[str, PlannedDetector] = {}
+    for name, d in p.detectors.items():
+        if d.metric not in p.metrics:
+            ctx.error(("detectors", name, "metric"), f"unknown metric {d.metric!r}", known(p.metrics, "metrics"))
+            continue
+        if isinstance(d, LookupThresholdDetector) and d.lookup not in p.lookups:
+            ctx.error(("detectors", name, "lookup"), f"unknown lookup {d.lookup!r}", known(p.lookups, "lookups"))
+            continue
+        pd = _plan_detector(ctx, name, d, metrics, lookups)
+        if pd is not None:
+            detectors[name] = pd
+
+    producers = [
+        _Producer("metrics", n, pm.view, pm.updating, pm.unique_key, pm.dims, tuple(p.metrics[n].sinks))
+        for n, pm in metrics.items()
+    ] + [
+        _Producer("detectors", n, pd.view, pd.updating, pd.unique_key, pd.key_hint, tuple(p.detectors[n].sinks))
+        for n, pd in detectors.items()
+    ]
+    sink_tables, inserts = _plan_outputs(ctx, p, producers)
+
+    for name in p.sinks:
+        fed = any(name in prod_sinks for prod_sinks in
+                  [m.sinks for m in p.metrics.values()] + [d.sinks for d in p.detectors.values()])  # fmt: skip
+        if not fed:
+            ctx.error(("sinks", name), f"sink {name!r} is never written",
+                      "list it under `sinks:` of a metric or detector, or remove it", value=False)  # fmt: skip
+    if ctx.problems:
+        return None
+
+    views: list[PlannedView] = []
+    for pm in metrics.values():
+        views.extend(pm.views)
+    for pd in detectors.values():
+        views.extend(pd.views)
+    tables = [*sources.values(), *lookups.values(), *sink_tables]
+    return PlannedPipeline(
+        name=ctx.pipeline,
+        source_file=ctx.file,
+        target=ctx.target_name,
+        description=p.description,
+        settings=settings,
+        tables=tuple(tables),
+        views=tuple(views),
+        inserts=tuple(inserts),
+        inline_views=ctx.aiven,
+    )
+
+
+def _plan_outputs(
+    ctx: PlanContext, p: Pipeline, producers: list[_Producer]
+) -> tuple[list[PlannedTable], list[PlannedInsert]]:
+    feeds: dict[str, list[tuple[_Producer, Schema, Select, int]]] = {}
+    for prod in producers:
+        for i, sink_name in enumerate(prod.sinks):
+            path = (prod.kind, prod.name, "sinks", i)
+            sink = p.sinks.get(sink_name)
+            if sink is None:
+                ctx.error(path, f"unknown sink {sink_name!r}", known(p.sinks, "sinks"))
+                continue
+            projected = _project(ctx, prod, sink, sink_name, path)
+            if projected is None:
+                continue
+            schema, select = projected
+            if not _changelog_ok(ctx, prod, sink, sink_name, path):
+                continue
+            feeds.setdefault(sink_name, []).append((prod, schema, select, i))
+
+    tables: list[PlannedTable] = []
+    inserts: list[PlannedInsert] = []
+    for sink_name, sink in p.sinks.items():
+        fed = feeds.get(sink_name)
+        if not fed:
+            continue
+        if isinstance(sink, SlackSink) and not ctx.aiven and sink.local_fallback == "none":
+            continue
+        first = fed[0]
+        for prod, schema, _, i in fed[1:]:
+            if [(c.name, c.type) for c in schema.columns] != [(c.name, c.type) for c in first[1].columns]:
+                ctx.error((prod.kind, prod.name, "sinks", i),
+                          f"sink {sink_name!r} is also written by {first[0].kind}.{first[0].name} with other columns",
+                          "give each output its own sink, or make the columns match")  # fmt: skip
+        table = plan_sink(ctx, sink_name, sink, first[1], list(first[0].key_hint))
+        if table is None:
+            continue
+        tables.append(table)
+        for prod, _, select, i in fed:
+            inserts.append(
+                PlannedInsert(
+                    name=f"{prod.name}__{sink_name}",
+                    sink=table.name,
+                    query=select,
+                    origin=ctx.loc((prod.kind, prod.name, "sinks", i)),
+                    depends_on=(prod.view.raw_name,),
+                )
+            )
+    return tables, inserts
+
+
+def _project(
+    ctx: PlanContext, prod: _Producer, sink: object, sink_name: str, path: tuple
+) -> tuple[Schema, Select] | None:
+    """The columns a producer writes to a sink (Slack gets channel_id and message)."""
+    schema = prod.view.schema
+    if isinstance(sink, SlackSink):
+        message = render_message(ctx, sink.message, schema, ("sinks", sink_name, "message"))
+        if message is None:
+            return None
+        cols = (f"{quote_string(sink.channel_id)} AS {q('channel_id')}", f"{message} AS {q('message')}")
+        return Schema((Column("channel_id", STRING), Column("message", STRING))), Select(cols, prod.view.name)
+    out = Schema(tuple(c for c in schema.columns if not c.proctime))
+    return out, Select(tuple(q(c.name) for c in out.columns), prod.view.name)
+
+
+def _changelog_ok(ctx: PlanContext, prod: _Producer, sink: object, sink_name: str, path: tuple) -> bool:
+    what = f"{prod.kind[:-1]} {prod.name!r}"
+    key = list(getattr(sink, "key", []) or [])
+    if prod.updating:
+        if isinstance(sink, (KafkaSink, SlackSink)) or (isinstance(sink, JdbcSink) and not key):
+            dims = ", ".join(prod.unique_key) or "the dimensions"
+            ctx.error(path, f"{what} aggregates without a window, so its rows update; sink {sink_name!r} "
+                      f"({getattr(sink, 'type')}) can only append",
+                      f"use an upsert-kafka or jdbc sink with key [{dims}], or give the metric a window")  # fmt: skip
+            return False
+    if isinstance(sink, (UpsertKafkaSink, JdbcSink)) and key and prod.unique_key:
+        if set(key) != set(prod.unique_key):
+            ctx.error(("sinks", sink_name, "key"),
+                      f"key [{', '.join(key)}] does not match the unique key of {what}: "
+                      f"[{', '.join(prod.unique_key)}]",
+                      "an upsert sink's key must be exactly the query's unique key, or rows overwrite each other",
+                      value=True)  # fmt: skip
+            return False
+    if isinstance(sink, PrintSink):
+        return True
+    return True

@@ -1,0 +1,203 @@
+"""Sources, lookup tables and sinks as planned CREATE TABLE statements with connector options.
+
+Connection values come from the target; for the aiven target they are left blank, to be
+filled by Aiven from the service integration (Aiven's application form).
+"""
+
+from __future__ import annotations
+
+from flinksql_gen.bundle import TableInfo
+from flinksql_gen.models.common import parse_duration
+from flinksql_gen.models.pipeline import JdbcLookup, JdbcSink, KafkaSink, KafkaSource, PrintSink, SlackSink, UpsertKafkaSink
+from flinksql_gen.models.types import TIMESTAMP3, TIMESTAMP_LTZ3, FlinkType, TypeSyntaxError, parse_type
+from flinksql_gen.plan.context import PlanContext
+from flinksql_gen.plan.plan import Column, PlannedTable, Schema
+from flinksql_gen.render.quoting import option_string, quote_identifier
+
+_STARTUP = {"earliest": "earliest-offset", "latest": "latest-offset", "group-offsets": "group-offsets"}
+
+
+def _options(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((option_string(k), option_string(v)) for k, v in pairs)
+
+
+def _kafka_connection(ctx: PlanContext) -> list[tuple[str, str]]:
+    if ctx.aiven:
+        return [("properties.bootstrap.servers", "")]
+    out = [("properties.bootstrap.servers", ctx.target.kafka.bootstrap_servers)]
+    out += [(f"properties.{k}", v) for k, v in sorted(ctx.target.kafka.properties.items())]
+    return out
+
+
+def _jdbc_connection(ctx: PlanContext, table: str) -> list[tuple[str, str]]:
+    if ctx.aiven:
+        return [("url", ""), ("table-name", table)]
+    pg = ctx.target.postgres
+    return [("url", pg.url), ("table-name", table), ("username", pg.username), ("password", pg.password)]
+
+
+def _parse_columns(ctx: PlanContext, columns: dict[str, str], path: tuple) -> list[Column]:
+    out = []
+    for name, text in columns.items():
+        try:
+            out.append(Column(name, parse_type(text)))
+        except TypeSyntaxError as exc:  # already validated by the model; kept for safety
+            ctx.error((*path, name), str(exc))
+    return out
+
+
+def plan_source(ctx: PlanContext, name: str, src: KafkaSource) -> PlannedTable | None:
+    path = ("sources", name)
+    columns = _parse_columns(ctx, src.columns, (*path, "columns"))
+    lines = [f"{quote_identifier(c.name)} {c.type.sql()}" for c in columns]
+    schema_cols = list(columns)
+    et = src.event_time
+    if et is not None:
+        et_path = (*path, "event_time")
+        if et.kafka_timestamp:
+            attr = et.name or "event_time"
+            if attr in src.columns:
+                ctx.error((*et_path, "name"), f"event-time attribute {attr!r} clashes with a column of the same name",
+                          "set event_time.name to a new name")  # fmt: skip
+                return None
+            lines.append(f"{quote_identifier(attr)} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp'")
+            schema_cols.append(Column(attr, TIMESTAMP_LTZ3, rowtime=True))
+        else:
+            col = next((c for c in columns if c.name == et.column), None)
+            if col is None:
+                ctx.error((*et_path, "column"), f"unknown column {et.column!r}",
+                          f"columns of this source: {', '.join(src.columns)}")  # fmt: skip
+                return None
+            fmt = et.format or ("timestamp" if col.type.name in ("TIMESTAMP", "TIMESTAMP_LTZ") else "epoch_millis")
+            if fmt == "timestamp":
+                if col.type.name not in ("TIMESTAMP", "TIMESTAMP_LTZ"):
+                    ctx.error((*et_path, "format"), f"column {et.column!r} has type {col.type}, not a TIMESTAMP",
+                              "use format: epoch_millis or epoch_seconds")  # fmt: skip
+                    return None
+                if et.name and et.name != et.column:
+                    ctx.error((*et_path, "name"), "`name` only applies to epoch columns; this column is the event time")
+                    return None
+                attr = et.column
+                schema_cols = [Column(c.name, c.type, rowtime=True) if c.name == attr else c for c in schema_cols]
+            else:
+                if not col.type.is_integral:
+                    ctx.error((*et_path, "column"), f"{fmt} needs an integer column; {et.column!r} has type {col.type}")
+                    return None
+                attr = et.name or "event_time"
+                if attr in src.columns:
+                    ctx.error((*et_path, "name"), f"event-time attribute {attr!r} clashes with a column of the same name",
+                              "set event_time.name to a new name")  # fmt: skip
+                    return None
+                precision = 3 if fmt == "epoch_millis" else 0
+                lines.append(f"{quote_identifier(attr)} AS TO_TIMESTAMP_LTZ({quote_identifier(et.column)}, {precision})")
+                schema_cols.append(Column(attr, TIMESTAMP_LTZ3, rowtime=True))
+    if src.proctime:
+        if any(c.name == src.proctime for c in schema_cols):
+            ctx.error((*path, "proctime"), f"{src.proctime!r} clashes with another column")
+            return None
+        lines.append(f"{quote_identifier(src.proctime)} AS PROCTIME()")
+        schema_cols.append(Column(src.proctime, TIMESTAMP_LTZ3, proctime=True))
+    if et is not None:
+        q = quote_identifier(attr)
+        lines.append(f"WATERMARK FOR {q} AS {q} - {parse_duration(et.watermark).sql()}")
+    options = [("connector", "kafka"), ("topic", src.topic), *_kafka_connection(ctx)]
+    if not ctx.aiven:
+        options.append(("properties.group.id", src.group_id or f"flinksql-gen.{ctx.pipeline}.{name}"))
+    elif src.group_id:
+        options.append(("properties.group.id", src.group_id))
+    options.append(("scan.startup.mode", _STARTUP[src.start]))
+    options += [("value.format", "json"), ("value.json.fail-on-missing-field", "false"),
+                ("value.json.ignore-parse-errors", "false")]  # fmt: skip
+    if src.idle_timeout:
+        options.append(("scan.watermark.idle-timeout", parse_duration(src.idle_timeout).flink_config()))
+    options += [(f"properties.{k}", v) for k, v in sorted(src.properties.items())]
+    info = TableInfo(name=name, role="source", connector="kafka", topic=src.topic)
+    return PlannedTable(quote_identifier(name), name, tuple(lines), _options(options), ctx.loc(path), info,
+                        Schema(tuple(schema_cols)))  # fmt: skip
+
+
+def plan_lookup(ctx: PlanContext, name: str, lk: JdbcLookup) -> PlannedTable | None:
+    path = ("lookups", name)
+    columns = _parse_columns(ctx, lk.columns, (*path, "columns"))
+    ok = True
+    for i, k in enumerate(lk.key):
+        if k not in lk.columns:
+            ctx.error((*path, "key", i), f"key column {k!r} is not among the lookup's columns",
+                      f"columns: {', '.join(lk.columns)}")  # fmt: skip
+            ok = False
+    if not ok:
+        return None
+    lines = [f"{quote_identifier(c.name)} {c.type.sql()}" for c in columns]
+    lines.append(f"PRIMARY KEY ({', '.join(quote_identifier(k) for k in lk.key)}) NOT ENFORCED")
+    options = [("connector", "jdbc"), *_jdbc_connection(ctx, lk.table), ("lookup.max-retries", str(lk.max_retries))]
+    if lk.cache_rows:
+        options.append(("lookup.cache", "PARTIAL"))
+        options.append(("lookup.partial-cache.max-rows", str(lk.cache_rows)))
+        if lk.cache_ttl:
+            options.append(("lookup.partial-cache.expire-after-write", parse_duration(lk.cache_ttl).flink_config()))
+    info = TableInfo(name=name, role="lookup", connector="jdbc", key=tuple(lk.key))
+    return PlannedTable(quote_identifier(name), name, tuple(lines), _options(options), ctx.loc(path), info,
+                        Schema(tuple(columns)))  # fmt: skip
+
+
+def sink_changelog(sink: object) -> str:
+    if isinstance(sink, UpsertKafkaSink) or (isinstance(sink, JdbcSink) and sink.key) or isinstance(sink, PrintSink):
+        return "upsert"
+    return "append"
+
+
+def plan_sink(
+    ctx: PlanContext, name: str, sink: object, schema: Schema, key_hint: list[str]
+) -> PlannedTable | None:
+    """CREATE TABLE for a sink whose columns are those of the query feeding it."""
+    path = ("sinks", name)
+    # Sinks store plain types: time attributes become ordinary timestamps.
+    cols = [Column(c.name, _plain(c.type)) for c in schema.columns]
+    lines = [f"{quote_identifier(c.name)} {c.type.sql()}" for c in cols]
+    key: list[str] = []
+    topic = None
+    if isinstance(sink, KafkaSink):
+        topic = sink.topic
+        options = [("connector", "kafka"), ("topic", sink.topic), *_kafka_connection(ctx)]
+        present = [k for k in key_hint if schema.get(k)]
+        if present:
+            # Key records by the dimensions so each key's alerts stay in order in one partition.
+            options += [("key.format", "json"), ("key.fields", ";".join(present))]
+            if any(";" in k for k in present):
+                options = [o for o in options if o[0] not in ("key.format", "key.fields")]
+        options += [("value.format", "json"), ("sink.delivery-guarantee", "at-least-once")]
+    elif isinstance(sink, UpsertKafkaSink):
+        topic, key = sink.topic, list(sink.key)
+        options = [("connector", "upsert-kafka"), ("topic", sink.topic), *_kafka_connection(ctx),
+                   ("key.format", "json"), ("value.format", "json")]  # fmt: skip
+    elif isinstance(sink, JdbcSink):
+        key = list(sink.key)
+        options = [("connector", "jdbc"), *_jdbc_connection(ctx, sink.table)]
+    elif isinstance(sink, PrintSink):
+        options = [("connector", "print"), ("print-identifier", name)]
+    elif isinstance(sink, SlackSink):
+        if ctx.aiven:
+            options = [("connector", "slack"), ("token", sink.token)]
+        else:
+            options = [("connector", "print"), ("print-identifier", name)]
+    else:  # pragma: no cover - the model union is closed
+        raise TypeError(type(sink))
+    for i, k in enumerate(key):
+        if schema.get(k) is None:
+            ctx.error((*path, "key", i), f"key column {k!r} is not produced by the query writing to this sink",
+                      f"columns written: {', '.join(schema.names())}")  # fmt: skip
+            return None
+    if key:
+        lines.append(f"PRIMARY KEY ({', '.join(quote_identifier(k) for k in key)}) NOT ENFORCED")
+    info = TableInfo(name=name, role="sink", connector=dict(options)["connector"], topic=topic, key=tuple(key),
+                     changelog=sink_changelog(sink))  # fmt: skip
+    return PlannedTable(quote_identifier(name), name, tuple(lines), _options(options), ctx.loc(path), info,
+                        Schema(tuple(cols)))  # fmt: skip
+
+
+def _plain(t: FlinkType) -> FlinkType:
+    if t.name == "TIMESTAMP_LTZ":
+        return TIMESTAMP_LTZ3 if t.params in ((), (3,)) else t.nullable()
+    if t.name == "TIMESTAMP":
+        return TIMESTAMP3 if t.params in ((), (3,)) else t.nullable()
+    return t.nullable()

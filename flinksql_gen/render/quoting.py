@@ -1,0 +1,87 @@
+"""Quoting and escaping: the only way values from YAML reach SQL text.
+
+Identifiers are wrapped in backticks with embedded backticks doubled; string literals in
+single quotes with embedded quotes doubled; numbers are rendered from parsed numeric
+values only. Control characters that Flink's lexer would not accept raw inside a literal
+are rendered with Flink's unicode escape form (U&'\\000A').
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+
+def quote_identifier(name: str) -> str:
+    if not isinstance(name, str) or name == "":
+        raise ValueError("an identifier must be a non-empty string")
+    if "\x00" in name:
+        raise ValueError("an identifier cannot contain a NUL character")
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _needs_unicode_escape(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+def quote_string(value: str) -> str:
+    """A SQL string literal whose value is exactly `value`."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    if "\x00" in value:
+        raise ValueError("a string literal cannot contain a NUL character")
+    if not _needs_unicode_escape(value):
+        return "'" + value.replace("'", "''") + "'"
+    # U&'...' with backslash escapes for every character outside printable ASCII-safe ones.
+    out = []
+    for c in value:
+        code = ord(c)
+        if c == "'":
+            out.append("''")
+        elif c == "\\":
+            out.append("\\\\")
+        elif code < 32 or code == 127:
+            out.append(f"\\{code:04X}")
+        elif code > 0xFFFF:
+            out.append(f"\\+{code:06X}")
+        else:
+            out.append(c)
+    return "U&'" + "".join(out) + "'"
+
+
+def option_string(value: str) -> str:
+    """A connector option value: a plain quoted literal (control characters are refused)."""
+    if _needs_unicode_escape(value) or "\x00" in value:
+        raise ValueError("connector option values cannot contain control characters")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def number_literal(value: int | float | Decimal) -> str:
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        text = repr(value)
+        # Flink reads 1e+20 as an approximate DOUBLE literal; plain decimals are exact DECIMAL.
+        return text if ("e" in text or "E" in text) else text
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a finite number")
+        return format(value, "f")
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def literal(value: object) -> str:
+    """Any scalar YAML value as a SQL literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float, Decimal)):
+        return number_literal(value)
+    if isinstance(value, str):
+        return quote_string(value)
+    raise TypeError(f"cannot write a {type(value).__name__} as a SQL literal")

@@ -1,0 +1,134 @@
+"""Lay a plan out as SQL with Jinja templates and assemble the pipeline's bundle entry.
+
+Templates come from the built-in `sql_templates/` and may be overridden by name from a
+project's own `sql_templates/` folder (dbt-style). They only lay out what the plan decided.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from flinksql_gen import __version__
+from flinksql_gen.bundle import PipelineBundle, Statement
+from flinksql_gen.errors import Location
+from flinksql_gen.plan.plan import MatchRecognize, PlannedPipeline, PlannedView, Query, Select
+from flinksql_gen.secrets import references
+
+TEMPLATE_NAMES = (
+    "set.sql.j2",
+    "create_table.sql.j2",
+    "create_view.sql.j2",
+    "select.sql.j2",
+    "match_recognize.sql.j2",
+    "insert.sql.j2",
+    "script.sql.j2",
+)
+
+
+def template_environment(override_dir: Path | None = None) -> jinja2.Environment:
+    builtin = resources.files("flinksql_gen.sql_templates")
+    loaders: list[jinja2.BaseLoader] = []
+    if override_dir is not None and Path(override_dir).is_dir():
+        loaders.append(jinja2.FileSystemLoader(str(override_dir)))
+    loaders.append(jinja2.FileSystemLoader(str(builtin)))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+
+
+class Renderer:
+    def __init__(self, env: jinja2.Environment):
+        self.env = env
+
+    def _render(self, name: str, **context: object) -> str:
+        return self.env.get_template(name).render(**context).strip("\n")
+
+    def query(self, query: Query) -> str:
+        if isinstance(query, Select):
+            return self._render("select.sql.j2", select=query)
+        if isinstance(query, MatchRecognize):
+            return self._render("match_recognize.sql.j2", match=query)
+        raise TypeError(type(query))  # pragma: no cover
+
+    def pipeline(self, plan: PlannedPipeline) -> PipelineBundle:
+        views = {v.raw_name: v for v in plan.views}
+        statements: list[Statement] = []
+        for s in plan.settings:
+            statements.append(Statement("set", s.name, self._render("set.sql.j2", setting=s), Location(plan.source_file, 1)))
+        for t in plan.tables:
+            statements.append(Statement("create_table", t.raw_name, self._render("create_table.sql.j2", table=t),
+                                        t.origin))  # fmt: skip
+        view_sql = {v.raw_name: self._render("create_view.sql.j2", view=v, query=self.query(v.query)) for v in plan.views}
+        if not plan.inline_views:
+            for v in plan.views:
+                statements.append(Statement("create_view", v.raw_name, view_sql[v.raw_name], v.origin))
+        for ins in plan.inserts:
+            chain = _closure(ins.depends_on, views)
+            query = ins.query
+            if plan.inline_views:
+                with_ = tuple((v.name, self.query(v.query)) for v in chain)
+                query = _with(query, with_)
+            sql = self._render("insert.sql.j2", insert=ins, query=self.query(query))
+            statements.append(Statement("insert", ins.name, sql, ins.origin, _state_signature(chain, view_sql, plan)))
+        script = self._render(
+            "script.sql.j2",
+            generator=f"flinksql-gen {__version__}",
+            pipeline=plan,
+            settings=[s.sql for s in statements if s.kind == "set"],
+            ddl=[s.sql for s in statements if s.kind in ("create_table", "create_view")],
+            inserts=[s.sql for s in statements if s.kind == "insert"],
+        )
+        env = references("\n".join(s.sql for s in statements))
+        return PipelineBundle(
+            name=plan.name,
+            source_file=plan.source_file,
+            target=plan.target,
+            statements=tuple(statements),
+            tables=tuple(t.info for t in plan.tables),
+            udfs=plan.udfs,
+            env=tuple(env),
+            script=script + "\n",
+        )
+
+
+def _closure(names: tuple[str, ...], views: dict[str, PlannedView]) -> list[PlannedView]:
+    """The views an insert reads, dependencies first."""
+    out: list[PlannedView] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen or name not in views:
+            return
+        seen.add(name)
+        for dep in views[name].depends_on:
+            visit(dep)
+        out.append(views[name])
+
+    for n in names:
+        visit(n)
+    return out
+
+
+def _with(query: Query, with_: tuple[tuple[str, str], ...]) -> Query:
+    return replace(query, with_=with_)
+
+
+def _state_signature(chain: list[PlannedView], view_sql: dict[str, str], plan: PlannedPipeline) -> str:
+    """A digest of what shapes the job's operator state; empty for stateless inserts."""
+    if not any(v.stateful for v in chain):
+        return ""
+    h = hashlib.sha256()
+    for v in chain:
+        h.update(view_sql[v.raw_name].encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]

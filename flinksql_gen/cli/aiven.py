@@ -100,6 +100,7 @@ def deploy() -> None:
     help="Deploy a state-breaking change without the old state (the old job still stops with a savepoint).",
 )
 @click.option("--timeout", default=900.0, show_default=True, help="Seconds to wait for a deployment state.")
+@click.option("--poll-interval", default=2.0, hidden=True, help="Seconds between deployment status polls.")
 def aiven_command(
     pipelines: Path,
     project: str | None,
@@ -113,6 +114,7 @@ def aiven_command(
     stop: bool,
     allow_non_restored_state: bool,
     timeout: float,
+    poll_interval: float,
 ) -> None:
     """Deploy PIPELINES to Aiven for Apache Flink: one application per INSERT, named <pipeline>-<insert>."""
     from flinksql_gen.deploy.aiven import AivenDeployTarget, format_status
@@ -129,7 +131,9 @@ def aiven_command(
         if missing:
             raise UsageError(f"no pipeline named {', '.join(missing)} in {pipelines}")
         bundle = Bundle(bundle.target, tuple(p for p in bundle.pipelines if p.name in only), bundle.generator)
-    deployer = AivenDeployTarget(target, project=project, service=service, out=click.echo, timeout=timeout)
+    deployer = AivenDeployTarget(
+        target, project=project, service=service, out=click.echo, timeout=timeout, poll_interval=poll_interval
+    )
     if generate_dir is not None:
         for path in deployer.generate(bundle, generate_dir):
             click.echo(f"wrote {path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -304,3 +305,43 @@ def test_token_sources(tmp_path):
     assert find_token("", {"AIVEN_CONFIG_DIR": str(tmp_path)}) == "from-file"
     assert find_token("", {"AIVEN_CREDENTIALS_FILE": str(creds), "AIVEN_CONFIG_DIR": "/nope"}) == "from-file"
     assert find_token("", {"AIVEN_CONFIG_DIR": str(tmp_path / "missing")}) is None
+
+
+def _with_classifier(monkeypatch, verdict):
+    calls = []
+
+    def classify(old_sql, new_sql):
+        calls.append((old_sql, new_sql))
+        return verdict
+
+    monkeypatch.setitem(sys.modules, "flinksql_gen.deploy.upgrade", types.SimpleNamespace(classify=classify))
+    return calls
+
+
+def test_state_breaking_change_is_refused_unless_allowed(fake, monkeypatch):
+    make(fake).deploy(iot_bundle())
+    calls = _with_classifier(monkeypatch, "breaking")
+    versions_before = len(fake.calls("POST", "/version")) - len(fake.calls("POST", "/validate"))
+    with pytest.raises(DeployError, match="--allow-non-restored-state"):
+        _redeploy_changed(fake)
+    assert calls and "usage >= allowed_top" in calls[0][1]
+    assert len(fake.calls("POST", "/version")) - len(fake.calls("POST", "/validate")) == versions_before
+    assert not fake.calls("POST", "/stop")
+
+    b = iot_bundle()
+    p = b.pipelines[0]
+    ins = p.statement("cpu_over_threshold")
+    changed = dataclasses.replace(ins, sql=ins.sql.replace("usage > allowed_top", "usage >= allowed_top"))
+    p = dataclasses.replace(p, statements=tuple(changed if s is ins else s for s in p.statements))
+    [result] = make(fake).deploy(p, allow_non_restored_state=True)
+    assert result.version == 2 and result.savepoint == ""
+    assert len(fake.calls("POST", "/stop")) == 1  # the old job still kept its state in a savepoint
+    new = fake.app("iot-cpu_over_threshold")["deployments"][-1]
+    assert "starting_savepoint" not in new and new["status"] == "RUNNING"
+
+
+def test_compatible_change_restores_state(fake, monkeypatch):
+    make(fake).deploy(iot_bundle())
+    _with_classifier(monkeypatch, types.SimpleNamespace(breaks_state=False))
+    [result] = _redeploy_changed(fake)
+    assert result.savepoint and result.notes == []

@@ -613,7 +613,10 @@ def _classify(old_sql: str, new_sql: str) -> str | None:
             break
     if not callable(fn):
         return None
-    verdict = fn(old_sql, new_sql)
+    try:
+        verdict = fn(old_sql, new_sql)
+    except TypeError:  # a classifier with another signature: treat as absent, and say so
+        return None
     for attr in ("breaks_state", "state_breaking", "breaking"):
         if hasattr(verdict, attr):
             return (str(getattr(verdict, "reason", "") or "state-breaking")) if getattr(verdict, attr) else ""

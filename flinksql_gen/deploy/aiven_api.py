@@ -25,14 +25,15 @@ TOKEN_HINT = "set AIVEN_TOKEN to a valid Aiven token, or log in with `avn user l
 
 
 def find_token(configured: str, env: Mapping[str, str]) -> str | None:
-    """The Aiven token: the target's `token` (default ${env:AIVEN_TOKEN}), then AIVEN_AUTH_TOKEN,
-    then the credentials file the avn CLI writes on `avn user login` (same lookup as aiven-client:
-    AIVEN_CREDENTIALS_FILE, else $AIVEN_CONFIG_DIR or ~/.config/aiven, file aiven-credentials.json)."""
-    if configured:
-        return configured
-    if env.get("AIVEN_AUTH_TOKEN"):
-        return env["AIVEN_AUTH_TOKEN"]
-    config_dir = env.get("AIVEN_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".config", "aiven")
+    """The Aiven token: the target's `token` (default ${env:AIVEN_TOKEN}), then AIVEN_TOKEN and
+    AIVEN_AUTH_TOKEN (aiven-client's variable), then the credentials file the avn CLI writes on
+    `avn user login` (aiven-client's lookup: AIVEN_CREDENTIALS_FILE, else aiven-credentials.json
+    in $AIVEN_CONFIG_DIR or ~/.config/aiven)."""
+    for value in (configured, env.get("AIVEN_TOKEN"), env.get("AIVEN_AUTH_TOKEN")):
+        if value:
+            return value
+    home = env.get("HOME") or os.path.expanduser("~")
+    config_dir = env.get("AIVEN_CONFIG_DIR") or os.path.join(home, ".config", "aiven")
     path = Path(env.get("AIVEN_CREDENTIALS_FILE") or os.path.join(config_dir, "aiven-credentials.json"))
     try:
         token = json.loads(path.read_text()).get("auth_token")

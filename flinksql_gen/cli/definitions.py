@@ -54,9 +54,30 @@ def render(path: Path, output: Path, target: str, targets_file: Path | None) -> 
 
 
 @click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@TARGET
+@TARGETS_FILE
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".flinksql"),
+              show_default=True, help="where the connector jars are kept")  # fmt: skip
+def check(path: Path, target: str, targets_file: Path | None, workdir: Path) -> None:
+    """Compile every statement against the real Flink planner (no broker or database needed)."""
+    from flinksql_gen.check import check_bundle
+    from flinksql_gen.run.table_env import open_table_env
+    from flinksql_gen.stack.jars import ensure_jars
+
+    bundle = api.render(path, target, targets_file)
+    click.echo(f"planning {sum(len(p.inserts) for p in bundle.pipelines)} statement(s) with Flink...", err=True)
+    table_env = open_table_env(jars=ensure_jars(workdir), log_dir=workdir / "logs")
+    problems = check_bundle(bundle.pipelines, table_env)
+    if problems:
+        raise DefinitionError(problems)
+    click.echo(f"ok: Flink accepts every statement of {len(bundle.pipelines)} pipeline(s)")
+
+
+@click.command()
 def schema() -> None:
     """Print the JSON Schema of the pipeline definition format (for editors)."""
     click.echo(json.dumps(api.json_schema(), indent=2, sort_keys=True))
 
 
-COMMANDS: list[click.Command] = [validate, render, schema]
+COMMANDS: list[click.Command] = [validate, render, check, schema]

@@ -69,10 +69,7 @@ def _walk(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[Any]]:
     skipped: list[Any] = []
     cur = data
     for seg in loc:
-        if isinstance(cur, dict) and seg in cur:
-            path.append(seg)
-            cur = cur[seg]
-        elif isinstance(cur, list) and isinstance(seg, int) and 0 <= seg < len(cur):
+        if (isinstance(cur, dict) and seg in cur) or (isinstance(cur, list) and isinstance(seg, int) and 0 <= seg < len(cur)):
             path.append(seg)
             cur = cur[seg]
         else:
@@ -127,9 +124,9 @@ def _step(tp: Any, seg: Any) -> Any:
     if len(members) > 1:
         # A tagged union's loc segment is the tag value: pick the member whose `type` default matches.
         for m in members:
-            if isinstance(m, type) and issubclass(m, BaseModel) and "type" in m.model_fields:
-                if _tag_values(m) and seg in _tag_values(m):
-                    return m
+            is_tagged = isinstance(m, type) and issubclass(m, BaseModel) and "type" in m.model_fields
+            if is_tagged and seg in _tag_values(m):
+                return m
         models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         if len(models) == 1:
             return _step(models[0], seg)

@@ -101,12 +101,12 @@ def plan_trend(ctx: PlanContext, name: str, d: TrendDetector, metric: PlannedMet
     x = q(d.value)
     variables = [f"STEP_{i + 1}_{s.direction.upper()}" for i, s in enumerate(d.steps)]
     defines = []
-    for i, (var, step) in enumerate(zip(variables, d.steps)):
+    for i, (var, step) in enumerate(zip(variables, d.steps, strict=True)):
         before = f"START_ROW.{x}" if i == 0 else f"LAST({variables[i - 1]}.{x})"
         cmp = ">" if step.direction == "up" else "<"
         defines.append(f"{var} AS {var}.{x} {cmp} COALESCE(LAST({var}.{x}, 1), {before})")
     quantifiers = []
-    for var, step in zip(variables, d.steps):
+    for var, step in zip(variables, d.steps, strict=True):
         if step.max is None:
             quantifiers.append(f"{var}{{{step.min},}}")
         elif step.max == step.min:

@@ -119,7 +119,7 @@ def plan_metric(ctx: PlanContext, name: str, m: Metric, source: PlannedTable) ->
     agg_sql: dict[str, str] = {}
     out_cols: list[Column] = []
     for agg_name, spec in m.aggregates.items():
-        if agg_name in m.dimensions or schema.get(agg_name) and agg_name in m.dimensions:
+        if agg_name in m.dimensions or (schema.get(agg_name) and agg_name in m.dimensions):
             ctx.error((*path, "aggregates", agg_name), f"aggregate {agg_name!r} has the name of a dimension")
             return None
         rendered = render_aggregate(ctx, spec, schema, (*path, "aggregates", agg_name))

@@ -16,7 +16,6 @@ from flinksql_gen.models.pipeline import (
     KafkaSink,
     LookupThresholdDetector,
     Pipeline,
-    PrintSink,
     SlackSink,
     TrendDetector,
     UpsertKafkaSink,
@@ -263,21 +262,18 @@ def _project(
 def _changelog_ok(ctx: PlanContext, prod: _Producer, sink: object, sink_name: str, path: tuple) -> bool:
     what = f"{prod.kind[:-1]} {prod.name!r}"
     key = list(getattr(sink, "key", []) or [])
-    if prod.updating:
-        if isinstance(sink, (KafkaSink, SlackSink)) or (isinstance(sink, JdbcSink) and not key):
-            dims = ", ".join(prod.unique_key) or "the dimensions"
-            ctx.error(path, f"{what} aggregates without a window, so its rows update; sink {sink_name!r} "
-                      f"({getattr(sink, 'type')}) can only append",
-                      f"use an upsert-kafka or jdbc sink with key [{dims}], or give the metric a window")  # fmt: skip
-            return False
-    if isinstance(sink, (UpsertKafkaSink, JdbcSink)) and key and prod.unique_key:
-        if set(key) != set(prod.unique_key):
-            ctx.error(("sinks", sink_name, "key"),
-                      f"key [{', '.join(key)}] does not match the unique key of {what}: "
-                      f"[{', '.join(prod.unique_key)}]",
-                      "an upsert sink's key must be exactly the query's unique key, or rows overwrite each other",
-                      value=True)  # fmt: skip
-            return False
-    if isinstance(sink, PrintSink):
-        return True
+    appends_only = isinstance(sink, (KafkaSink, SlackSink)) or (isinstance(sink, JdbcSink) and not key)
+    if prod.updating and appends_only:
+        dims = ", ".join(prod.unique_key) or "the dimensions"
+        ctx.error(path, f"{what} aggregates without a window, so its rows update; sink {sink_name!r} "
+                  f"({sink.type}) can only append",
+                  f"use an upsert-kafka or jdbc sink with key [{dims}], or give the metric a window")  # fmt: skip
+        return False
+    upserts = isinstance(sink, (UpsertKafkaSink, JdbcSink)) and key and prod.unique_key
+    if upserts and set(key) != set(prod.unique_key):
+        ctx.error(("sinks", sink_name, "key"),
+                  f"key [{', '.join(key)}] does not match the unique key of {what}: "
+                  f"[{', '.join(prod.unique_key)}]",
+                  "an upsert sink's key must be exactly the query's unique key, or rows overwrite each other")  # fmt: skip
+        return False
     return True

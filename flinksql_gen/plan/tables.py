@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from flinksql_gen.bundle import TableInfo
 from flinksql_gen.models.common import parse_duration
-from flinksql_gen.models.pipeline import JdbcLookup, JdbcSink, KafkaSink, KafkaSource, PrintSink, SlackSink, UpsertKafkaSink
+from flinksql_gen.models.pipeline import (
+    JdbcLookup,
+    JdbcSink,
+    KafkaSink,
+    KafkaSource,
+    PrintSink,
+    SlackSink,
+    UpsertKafkaSink,
+)
 from flinksql_gen.models.types import TIMESTAMP3, TIMESTAMP_LTZ3, FlinkType, TypeSyntaxError, parse_type
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.plan import Column, PlannedTable, Schema

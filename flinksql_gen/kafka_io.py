@@ -241,6 +241,15 @@ def _decode(raw: bytes | None, as_json: bool) -> Any:
         return text
 
 
+def open_consumer(topics: Iterable[str], *, bootstrap: str | None = None,
+                  start: Mapping[tuple[str, int], int] | None = None, wait_s: float = 10.0):
+    """A confluent Consumer assigned to every partition of `topics` at `start` (default: beginning)."""
+    bootstrap = resolve_bootstrap(bootstrap)
+    consumer = _consumer(bootstrap)
+    _assign(consumer, bootstrap, topics, start, wait_s)
+    return consumer
+
+
 def _consumer(bootstrap: str):
     from confluent_kafka import Consumer
 

@@ -1,0 +1,288 @@
+"""Run a PipelineBundle on PyFlink: SETs as config, UDFs, DDL one by one, then all INSERTs as one
+statement set (one job). Errors name the statement's YAML origin and Flink's root cause."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import itertools
+import os
+import site
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flinksql_gen.bundle import PipelineBundle, Statement, UdfInfo
+from flinksql_gen.errors import Location, UsageError
+from flinksql_gen.run.errors import to_run_error
+from flinksql_gen.run.monitor import SinkMonitor
+from flinksql_gen.run.table_env import open_table_env
+from flinksql_gen.secrets import resolve
+
+_catalogs = itertools.count(1)
+Event = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    pipeline: str
+    job_id: str
+    status: str  # FINISHED / CANCELED / RUNNING (wait=False)
+    stopped_by: str | None = None  # "idle", "max_records", "interrupt"
+    records: int | None = None  # records seen on the sink topics (when monitored)
+    first_output_s: float | None = None  # from run_pipeline() to the first sink record
+    job_client: Any = None
+    table_env: Any = None
+
+    def cancel(self) -> None:
+        cancel_job(self.job_client)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _settings_value(pipeline: PipelineBundle, key: str) -> str | None:
+    for s in pipeline.statements:
+        if s.kind == "set" and s.name == key:
+            return pipeline.settings[key]
+    return None
+
+
+def _set_value(sql: str) -> str:
+    """SET 'key' = 'value' -> value (unescaped)."""
+    value = sql.split("=", 1)[1].strip()
+    return value[1:-1].replace("''", "'")
+
+
+def _env_origin(pipeline: PipelineBundle) -> Location:
+    return Location(pipeline.source_file)
+
+
+def load_udf(info: UdfInfo):
+    """Import `module:attribute`; it must be a PyFlink UDF (decorated with @udf/@udtf/@udaf)."""
+    module_name, _, attr = info.python.partition(":")
+    if not module_name or not attr:
+        raise UsageError(f"UDF {info.name}: {info.python!r} is not 'module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+        obj = getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"UDF {info.name}: cannot load {info.python} ({exc})") from exc
+    from pyflink.table.udf import UserDefinedFunctionWrapper
+
+    if not isinstance(obj, UserDefinedFunctionWrapper):
+        raise UsageError(f"UDF {info.name}: {info.python} is not a PyFlink UDF (decorate it with pyflink.table.udf.udf)")
+    return obj, module
+
+
+def _ship_path(module) -> str | None:
+    """The top-level package dir (or module file) to ship to Python workers; None if installed."""
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve()
+    for _ in range(module.__name__.count(".")):
+        path = path.parent
+    if path.name == "__init__.py":
+        path = path.parent
+    installed = [Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages(),
+                                             sys.prefix, sys.base_prefix] if p]
+    if any(path.is_relative_to(root) for root in installed):
+        return None
+    return str(path)
+
+
+def cancel_job(job_client) -> None:
+    if job_client is None:
+        return
+    with contextlib.suppress(Exception):  # already finished / cancelled
+        job_client.cancel().result()
+
+
+def job_status(job_client) -> str:
+    """RUNNING, FINISHED, CANCELED, FAILED, ... (a local job's mini-cluster is gone once it ends)."""
+    try:
+        return str(job_client.get_job_status().result()).split(".")[-1].upper()
+    except Exception:
+        outcome = job_client.get_job_execution_result()
+        return _outcome(outcome)[0] if outcome.done() else "UNKNOWN"
+
+
+def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None, table_env=None,
+                 wait: bool = True, until_idle: float | None = None, max_records: int | None = None, *,
+                 workdir: Path | None = None, remote: str | None = None, jars: list[Path] | None = None,
+                 bootstrap: str | None = None, poll_s: float = 0.5, on_event: Event = _quiet) -> RunResult:
+    """Resolve ${env:...} (only the names in pipeline.env) from `env` (default os.environ), run the
+    statements and submit the inserts as one job.
+
+    wait=False returns once the job is submitted. wait=True blocks until the job ends by itself,
+    until the sink topics saw no new record for `until_idle` seconds (after the first), until
+    `max_records` sink records, or until Ctrl-C; the last three cancel the job.
+    A shared `table_env` is left as it was (each run uses its own in-memory catalog).
+    """
+    t0 = time.monotonic()
+    env = dict(os.environ if env is None else env)
+    from flinksql_gen.stack.state import default_workdir
+
+    workdir = Path(workdir or default_workdir())
+    log_dir = workdir / "logs"
+    secret_names = list(pipeline.env)
+
+    def fail(exc: BaseException, statement: Statement | None, what: str, origin: Location | None = None):
+        return to_run_error(exc, pipeline=pipeline.name, statement=statement,
+                            origin=origin or (statement.origin if statement else _env_origin(pipeline)),
+                            what=what, log_dir=log_dir, env=env, secret_names=secret_names)
+
+    resolved = {id(s): resolve(s.sql, env, allowed=pipeline.env) for s in pipeline.statements}
+    if not pipeline.inserts:
+        raise UsageError(f"pipeline {pipeline.name} ({pipeline.source_file}) has no INSERT statement to run")
+    udfs = [(u, *load_udf(u)) for u in pipeline.udfs]
+
+    monitor = None
+    if wait and (until_idle or max_records):
+        sinks = [t.topic for t in pipeline.tables if t.role == "sink" and t.topic]
+        if sinks:
+            servers = bootstrap or env.get("FLINKSQL_KAFKA_BOOTSTRAP")
+            if not servers:
+                raise UsageError("--until-idle/--max-records need the Kafka bootstrap (FLINKSQL_KAFKA_BOOTSTRAP)")
+            monitor = SinkMonitor(resolve(servers, env), [resolve(t, env) for t in sinks])
+
+    shared = table_env is not None
+    if table_env is None:
+        from flinksql_gen.stack.jars import ensure_jars
+
+        mode = (_settings_value(pipeline, "execution.runtime-mode") or "streaming").lower()
+        on_event("starting PyFlink")
+        table_env = open_table_env(mode, jars if jars is not None else ensure_jars(workdir), remote=remote,
+                                   checkpoint_dir=workdir / "checkpoints", log_dir=log_dir / "flink")
+    restore = _isolate(table_env) if shared else None
+    try:
+        conf = table_env.get_config()
+        for s in pipeline.statements:
+            if s.kind == "set":
+                conf.set(s.name, _set_value(resolved[id(s)]))
+        for info, function, module in udfs:
+            ship = _ship_path(module)
+            if ship:
+                table_env.add_python_file(ship)
+            try:
+                table_env.drop_temporary_system_function(info.name)
+                table_env.create_temporary_system_function(info.name, function)
+            except Exception as exc:
+                raise fail(exc, None, f"registering UDF {info.name} ({info.python})") from None
+        for s in pipeline.ddl:
+            on_event(f"{s.kind} {s.name}")
+            try:
+                table_env.execute_sql(resolved[id(s)])
+            except Exception as exc:
+                raise fail(exc, s, f"{s.kind.replace('_', ' ')} {s.name}") from None
+        statement_set = table_env.create_statement_set()
+        for s in pipeline.inserts:
+            try:
+                statement_set.add_insert_sql(resolved[id(s)])
+            except Exception as exc:
+                raise fail(exc, s, f"insert {s.name}") from None
+        on_event(f"submitting {len(pipeline.inserts)} insert(s) as one job")
+        try:
+            result = statement_set.execute()
+        except Exception as exc:
+            only = pipeline.inserts[0] if len(pipeline.inserts) == 1 else None
+            raise fail(exc, only, f"submitting pipeline {pipeline.name}") from None
+    finally:
+        if restore:
+            restore()
+    job_client = result.get_job_client()
+    job_id = str(job_client.get_job_id()) if job_client else ""
+    on_event(f"job {job_id} submitted")
+    out = RunResult(pipeline.name, job_id, "RUNNING", job_client=job_client, table_env=table_env)
+    if not wait or job_client is None:
+        return out
+    if monitor:
+        monitor.start()
+    outcome = job_client.get_job_execution_result()
+    failure: BaseException | None = None
+    try:
+        while not outcome.done():
+            if monitor:
+                if max_records and monitor.count >= max_records:
+                    out.stopped_by = "max_records"
+                elif until_idle and (monitor.idle_for() or 0) >= until_idle:
+                    out.stopped_by = "idle"
+                if out.stopped_by:
+                    on_event(f"stopping the job ({out.stopped_by}: {monitor.count} records)")
+                    cancel_job(job_client)
+                    break
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        out.stopped_by = "interrupt"
+        on_event("cancelling the job (Ctrl-C)")
+        cancel_job(job_client)
+    finally:
+        if monitor:
+            monitor.stop()
+            out.records = monitor.count
+            if monitor.first_at:
+                out.first_output_s = monitor.first_at - t0
+    out.status, failure = _outcome(outcome)
+    if failure is not None:
+        only = pipeline.inserts[0] if len(pipeline.inserts) == 1 else None
+        raise fail(failure, None, f"job {job_id} of pipeline {pipeline.name}",
+                   origin=only.origin if only else None) from None
+    return out
+
+
+def _outcome(future) -> tuple[str, BaseException | None]:
+    """(FINISHED | CANCELED | FAILED, the failure) of a job execution result future."""
+    try:
+        future.result()
+        return "FINISHED", None
+    except Exception as exc:
+        if _cancelled(exc):
+            return "CANCELED", None
+        return "FAILED", exc
+
+
+def _cancelled(exc: BaseException) -> bool:
+    from flinksql_gen.run.errors import _java_throwable
+
+    node = _java_throwable(exc)
+    for _ in range(64):
+        if node is None:
+            return False
+        if "JobCancellationException" in str(node.getClass().getName()):
+            return True
+        nxt = node.getCause()
+        if nxt is None or nxt.equals(node):
+            return False
+        node = nxt
+    return False
+
+
+def _isolate(table_env) -> Callable[[], None]:
+    """Run in a fresh in-memory catalog and restore config, catalog and functions afterwards."""
+    conf = table_env.get_config().get_configuration()
+    before = conf.to_dict()
+    catalog, database = table_env.get_current_catalog(), table_env.get_current_database()
+    name = f"flinksql_run_{next(_catalogs)}"
+    table_env.execute_sql(f"CREATE CATALOG `{name}` WITH ('type' = 'generic_in_memory')")
+    table_env.use_catalog(name)
+    functions_before = set(table_env.list_user_defined_functions())
+
+    def restore() -> None:
+        table_env.use_catalog(catalog)
+        table_env.use_database(database)
+        table_env.execute_sql(f"DROP CATALOG IF EXISTS `{name}`")
+        for fn in set(table_env.list_user_defined_functions()) - functions_before:
+            table_env.drop_temporary_system_function(fn)
+        after = conf.to_dict()
+        for key in after.keys() - before.keys():
+            conf.remove_config(key)
+        for key, value in before.items():
+            if after.get(key) != value:
+                conf.set_string(key, value)
+
+    return restore

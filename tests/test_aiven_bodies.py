@@ -17,6 +17,7 @@ from fakes.aiven_api import SHAPES, check_shape, iot_bundle, pizza_bundle
 from flinksql_gen.bundle import Statement
 from flinksql_gen.deploy.aiven import AivenDeployTarget
 from flinksql_gen.deploy.aiven_bodies import (
+    cte_names,
     excerpt,
     identifiers,
     insert_target,
@@ -39,6 +40,10 @@ def test_identifiers_skip_literals_and_comments():
     assert identifiers(sql) == ["INSERT", "INTO", "my sink", "SELECT", "AS", "x", "FROM", "pizza_orders"]
     assert insert_target(sql) == "my sink"
     assert insert_target("INSERT OVERWRITE TABLE t SELECT 1") == "t"
+    with_sql = (
+        "INSERT INTO s WITH `hot` AS (SELECT * FROM t), cold AS (SELECT ',x AS (' FROM t) SELECT * FROM hot"
+    )
+    assert cte_names(with_sql) == {"hot", "cold"}
 
 
 def test_each_insert_gets_only_its_tables():
@@ -65,6 +70,7 @@ def test_views_and_unknown_targets_are_problems():
     assert "pipelines/iot.yaml:44: pipeline iot: insert to_view: reads the view 'HOT'" in text
     assert "render with --target aiven so views are inlined" in text
     assert "writes to 'nowhere', which is not a table of this pipeline" in text
+    assert "insert inlined" not in text  # a WITH clause of the same name is not the view
 
 
 def test_udfs_are_refused_with_their_names():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakes.aiven_api import FakeAiven, iot_bundle, pizza_bundle
+from fakes.aiven_api import SHAPES, FakeAiven, check_shape, iot_bundle, pizza_bundle
 
 from flinksql_gen.cli import main
 
@@ -110,3 +111,22 @@ def test_bundle_for_another_target_is_refused(tmp_path):
     bundle_dir, _ = project(tmp_path, type(b)("local", b.pipelines))
     result = run(bundle_dir, "--generate-dir", tmp_path / "x")
     assert result.exit_code == 2 and "rendered for target 'local'" in result.output
+
+
+def test_renders_the_repository_examples_for_aiven(tmp_path):
+    """The renderer's aiven-target bundle of pipelines/ becomes well-formed bodies (no HTTP call)."""
+    pytest.importorskip("flinksql_gen.api")
+    root = Path(__file__).parents[1]
+    if not (root / "pipelines").is_dir():
+        pytest.skip("no example pipelines")
+    env = {"AIVEN_KAFKA_INTEGRATION": KAFKA_ID, "AIVEN_PG_INTEGRATION": PG_ID}
+    result = run(root / "pipelines", "--targets", root / "targets.yaml", "--generate-dir", tmp_path, **env)
+    assert result.exit_code == 0, result.output
+    versions = sorted(tmp_path.glob("*/version.json"))
+    assert versions
+    for path in versions:
+        body = json.loads(path.read_text())
+        assert check_shape(body, SHAPES["version"]) == [], path
+        assert body["statement"].startswith("INSERT INTO ") and len(body["sinks"]) == 1
+        assert all(t.get("integration_id") in (KAFKA_ID, PG_ID) or "'slack'" in t["create_table"]
+                   for t in body["sources"] + body["sinks"])  # fmt: skip

@@ -107,6 +107,15 @@ def identifiers(sql: str) -> list[str]:
     return out
 
 
+_CTE = re.compile(r"(?:\bWITH\b|,)\s*(?:`((?:[^`]|``)+)`|([A-Za-z_][A-Za-z0-9_$]*))\s+AS\s*\(", re.I)
+
+
+def cte_names(sql: str) -> set[str]:
+    """Names the statement defines itself in WITH clauses (they shadow tables and views)."""
+    blanked = _TOKEN.sub(lambda m: m.group(0) if m.group(1) or m.group(2) else " " * len(m.group(0)), sql)
+    return {(m.group(1) or "").replace("``", "`") or m.group(2) for m in _CTE.finditer(blanked)}
+
+
 def insert_target(sql: str) -> str | None:
     """The table an INSERT writes to (the identifier after INTO / OVERWRITE)."""
     words = identifiers(sql)
@@ -153,7 +162,7 @@ def plan_pipeline(p: PipelineBundle) -> tuple[list[AppPlan], list[Problem]]:
         problems.append(Problem(_where(p), f"pipeline {p.name}", "has no INSERT statement to deploy"))
     for ins in p.inserts:
         where = f"pipeline {p.name}: insert {ins.name}"
-        used = set(identifiers(ins.sql))
+        used = set(identifiers(ins.sql)) - cte_names(ins.sql)
         for v in sorted(used & set(views)):
             problems.append(
                 Problem(

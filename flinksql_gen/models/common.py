@@ -63,7 +63,11 @@ def _check_duration(value: str | int) -> str:
     return str(value) if not isinstance(value, int) else f"{value}s"
 
 
-Duration = Annotated[str, BeforeValidator(lambda v: f"{v}s" if isinstance(v, int) else v), AfterValidator(_check_duration)]
+Duration = Annotated[
+    str,
+    BeforeValidator(lambda v: f"{v}s" if isinstance(v, int) else v, json_schema_input_type=str | int),
+    AfterValidator(_check_duration),
+]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -155,6 +155,7 @@ _OPS = {
     "like": "like",
 }  # fmt: skip
 Op = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "is_null", "is_not_null", "like"]
+OpInput = Literal[tuple(_OPS)]  # what YAML may say, symbols included (for the JSON Schema)
 
 
 def _normalise_op(value: Any) -> Any:
@@ -165,7 +166,7 @@ class Condition(Strict):
     """`column op value`; several conditions are combined with AND."""
 
     column: ColumnName
-    op: Annotated[Op, BeforeValidator(_normalise_op)] = Field(
+    op: Annotated[Op, BeforeValidator(_normalise_op, json_schema_input_type=OpInput)] = Field(
         description="eq, ne, gt, ge, lt, le (or = != > >= < <=), in, not_in, is_null, is_not_null, like"
     )
     value: Scalar | list[Scalar] | None = None
@@ -243,7 +244,7 @@ class AggregateSpec(Strict):
         return self
 
 
-Aggregate = Annotated[AggregateSpec, BeforeValidator(_aggregate_shorthand)]
+Aggregate = Annotated[AggregateSpec, BeforeValidator(_aggregate_shorthand, json_schema_input_type=str | AggregateSpec)]
 
 
 class Metric(Strict):
@@ -317,7 +318,10 @@ class LookupThresholdDetector(_DetectorBase):
     on: dict[ColumnName, ColumnName] = Field(min_length=1, description="metric column -> lookup key column")
     value: ColumnName
     threshold: ColumnName = Field(description="the lookup column holding the threshold")
-    op: Annotated[Literal["gt", "ge", "lt", "le"], BeforeValidator(_normalise_op)] = "gt"
+    op: Annotated[
+        Literal["gt", "ge", "lt", "le"],
+        BeforeValidator(_normalise_op, json_schema_input_type=Literal["gt", "ge", "lt", "le", ">", ">=", "<", "<="]),
+    ] = "gt"
     default: float | None = Field(default=None, description="threshold for keys with no row (default: no alert)")
     columns: list[ColumnName] = Field(default_factory=list, description="more lookup columns to output")
 

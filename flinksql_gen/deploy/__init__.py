@@ -7,6 +7,7 @@ with `register`). `get_target(name, **options)` builds one.
 from __future__ import annotations
 
 from flinksql_gen.deploy import gateway as _gateway  # noqa: F401  (registers 'gateway')
+from flinksql_gen.deploy import jobmanager as _jobmanager  # noqa: F401  (registers 'jobmanager')
 from flinksql_gen.deploy.base import (
     DeployError,
     DeployTarget,

@@ -8,6 +8,7 @@ job ids stay an implementation detail.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -85,7 +86,18 @@ def target_names() -> list[str]:
 
 
 def get_target(name: str, **options: object) -> DeployTarget:
-    """Build the target registered under `name` with its options (e.g. url=...)."""
+    """Build the target registered under `name` with its options (e.g. url=...).
+
+    A name not registered yet is looked up as the module `flinksql_gen.deploy.<name>`, which
+    registers itself when imported (so 'aiven' needs no import by the caller).
+    """
+    if name not in _REGISTRY and re.fullmatch(r"[a-z_]+", name):
+        module = f"flinksql_gen.deploy.{name}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     try:
         factory = _REGISTRY[name]
     except KeyError:

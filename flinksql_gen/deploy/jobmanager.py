@@ -1,0 +1,313 @@
+"""Control jobs on a Flink session cluster through the JobManager REST API, by job name.
+
+Endpoints (Flink REST API v1): GET /overview, /jobs/overview, /jobs/:id, /jobs/:id/exceptions,
+/jobs/:id/checkpoints; POST /jobs/:id/stop {"targetDirectory", "drain"} then
+GET /jobs/:id/savepoints/:triggerid; PATCH /jobs/:id?mode=cancel.
+
+Submission to the cluster goes through PyFlink with execution.target=remote
+(`submit_with_pyflink`); afterwards the job is watched for a while so that a job that fails
+right after start-up is reported with its root cause instead of "submitted".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flinksql_gen.bundle import PipelineBundle
+from flinksql_gen.deploy.base import (
+    DeployError,
+    JobInfo,
+    SubmitResult,
+    find_active_job,
+    register,
+    resolved_settings,
+    root_cause,
+    safe,
+    statement_error,
+)
+from flinksql_gen.secrets import resolve
+
+log = logging.getLogger(__name__)
+
+FAILED_STATES = frozenset({"FAILED", "FAILING", "RESTARTING"})
+TERMINAL_STATES = frozenset({"FAILED", "CANCELED", "FINISHED", "SUSPENDED"})
+
+
+class JobManagerClient:
+    """The JobManager REST endpoints this project needs; every failure is one DeployError."""
+
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, poll_interval: float = 0.5, max_poll_interval: float = 2.0
+    ):
+        self.url = resolve(url).rstrip("/")
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        from flinksql_gen.deploy.gateway import tls_context
+
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=tls_context())
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> JobManagerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.ConnectError as exc:
+            reason = "connection refused" if "refused" in str(exc).lower() else str(exc)
+            raise DeployError(
+                f"cannot connect to the Flink JobManager at {self.url} ({reason}); is the cluster running? "
+                "(pass --jobmanager URL)"
+            ) from None
+        except httpx.TimeoutException:
+            raise DeployError(
+                f"the Flink JobManager at {self.url} did not answer within {self.timeout:g}s ({method} {path})"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise DeployError(f"request to the Flink JobManager at {self.url} failed: {exc}") from None
+        if response.is_success:
+            return response.json() if response.content else {}
+        try:
+            errors = response.json().get("errors") or [response.text]
+        except ValueError:
+            errors = [response.text]
+        text = "\n".join(str(e) for e in errors)
+        raise DeployError(
+            f"the Flink JobManager answered {response.status_code} to {method} {path}: {root_cause(text)}"
+        )
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def overview(self) -> dict:
+        return self._request("GET", "/overview")
+
+    def jobs(self) -> list[JobInfo]:
+        answer = self._request("GET", "/jobs/overview")
+        return [
+            JobInfo(
+                job_id=j["jid"],
+                name=j.get("name", ""),
+                state=j.get("state", ""),
+                start_time=j.get("start-time"),
+            )
+            for j in answer.get("jobs", [])
+        ]
+
+    def job(self, job_id: str) -> dict:
+        return self._request("GET", f"/jobs/{job_id}")
+
+    def state(self, job_id: str) -> str:
+        return str(self.job(job_id).get("state", "")).upper()
+
+    def checkpoints(self, job_id: str) -> dict:
+        return self._request("GET", f"/jobs/{job_id}/checkpoints")
+
+    def latest_checkpoint(self, job_id: str) -> str | None:
+        """External path of the latest completed checkpoint, if any."""
+        latest = (self.checkpoints(job_id).get("latest") or {}).get("completed") or {}
+        return latest.get("external_path")
+
+    def exception(self, job_id: str) -> str | None:
+        """The latest failure's stack trace (exception history; older `root-exception` as fallback)."""
+        answer = self._request("GET", f"/jobs/{job_id}/exceptions")
+        entries = (answer.get("exceptionHistory") or {}).get("entries") or []
+        if entries:
+            return str(entries[0].get("stacktrace") or entries[0].get("exceptionName") or "")
+        return answer.get("root-exception") or None
+
+    # --- control -----------------------------------------------------------------------------
+
+    def find(self, name: str) -> JobInfo:
+        return find_active_job(self.jobs(), name)
+
+    def stop_with_savepoint(self, job_id: str, target_directory: str, *, timeout: float = 300.0) -> str:
+        body = {"targetDirectory": savepoint_uri(target_directory), "drain": False}
+        trigger = self._request("POST", f"/jobs/{job_id}/stop", body)["request-id"]
+        deadline = time.monotonic() + timeout
+        delay = self.poll_interval
+        while True:
+            answer = self._request("GET", f"/jobs/{job_id}/savepoints/{trigger}")
+            if (answer.get("status") or {}).get("id") == "COMPLETED":
+                operation = answer.get("operation") or {}
+                failure = operation.get("failure-cause")
+                if failure:
+                    text = failure.get("stack-trace") or failure.get("class") or str(failure)
+                    raise DeployError(f"stop-with-savepoint of job {job_id} failed: {root_cause(text)}")
+                return str(operation["location"])
+            if time.monotonic() > deadline:
+                raise DeployError(f"the savepoint of job {job_id} did not complete within {timeout:g}s")
+            time.sleep(delay)
+            delay = min(delay * 2, self.max_poll_interval)
+
+    def cancel(self, job_id: str) -> None:
+        self._request("PATCH", f"/jobs/{job_id}?mode=cancel")
+
+    def wait_for(self, job_id: str, states: frozenset[str] | set[str], timeout: float) -> str:
+        """Poll until the job is in one of `states` (or terminal); returns the last state seen."""
+        deadline = time.monotonic() + timeout
+        delay = self.poll_interval
+        while True:
+            state = self.state(job_id)
+            if state in states or state in TERMINAL_STATES or time.monotonic() > deadline:
+                return state
+            time.sleep(delay)
+            delay = min(delay * 2, self.max_poll_interval)
+
+    def watch(
+        self, job_id: str, pipeline: PipelineBundle, *, start_timeout: float = 120.0, settle: float = 10.0
+    ) -> str:
+        """Wait for RUNNING, then keep watching for `settle` seconds; a failure raises with its cause."""
+        state = self.wait_for(job_id, {"RUNNING"}, start_timeout)
+        deadline = time.monotonic() + settle
+        while state == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(min(self.max_poll_interval, max(0.0, deadline - time.monotonic())))
+            state = self.state(job_id)
+        if state in FAILED_STATES:
+            trace = self.exception(job_id) or "no exception reported"
+            what = (
+                "failed"
+                if state == "FAILED"
+                else f"is {state} (it keeps retrying; cancel it with `flinksql-gen cancel`)"
+            )
+            cause = f"job {job_id} {what}: {root_cause(trace)}"
+            raise statement_error(pipeline, pipeline.inserts, cause, "insert")
+        if state in ("CREATED", "INITIALIZING", "RECONCILING"):
+            raise DeployError(
+                f"pipeline {pipeline.name!r}: job {job_id} did not reach RUNNING within {start_timeout:g}s "
+                f"(it is {state}: are there free task slots? see GET {self.url}/overview)"
+            )
+        if state not in ("RUNNING", "FINISHED"):
+            raise DeployError(f"pipeline {pipeline.name!r}: job {job_id} is {state}, not RUNNING")
+        return state
+
+
+# --- the deployment target ---------------------------------------------------------------------
+
+Submitter = Callable[..., str]
+
+
+class JobManagerTarget:
+    """Deploy to a Flink session cluster: submit through PyFlink, control through REST."""
+
+    name = "jobmanager"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        settle: float = 10.0,
+        start_timeout: float = 120.0,
+        submitter: Submitter | None = None,
+        **client_options: Any,
+    ):
+        self.url = resolve(url)
+        self.settle = settle
+        self.start_timeout = start_timeout
+        self.submitter = submitter or submit_with_pyflink
+        self.client_options = client_options
+
+    def client(self) -> JobManagerClient:
+        return JobManagerClient(self.url, **self.client_options)
+
+    def submit(
+        self,
+        pipeline: PipelineBundle,
+        *,
+        savepoint: str | None = None,
+        allow_non_restored_state: bool = False,
+    ) -> SubmitResult:
+        if not pipeline.inserts:
+            raise DeployError(
+                f"{pipeline.source_file}: pipeline {pipeline.name!r} has no INSERT statement to submit"
+            )
+        with self.client() as jm:
+            jm.overview()  # fail fast (and clearly) when the cluster is not there
+            job_id = self.submitter(
+                pipeline, self.url, savepoint=savepoint, allow_non_restored_state=allow_non_restored_state
+            )
+            log.info("pipeline %s submitted as job %s", pipeline.name, job_id)
+            jm.watch(job_id, pipeline, start_timeout=self.start_timeout, settle=self.settle)
+        return SubmitResult(job_id=job_id, pipeline=pipeline.name, restored_from=savepoint)
+
+    def jobs(self) -> list[JobInfo]:
+        with self.client() as jm:
+            return jm.jobs()
+
+    def stop(self, name: str, savepoint_dir: str) -> str:
+        with self.client() as jm:
+            job = jm.find(name)
+            return jm.stop_with_savepoint(job.job_id, savepoint_dir)
+
+    def cancel(self, name: str) -> None:
+        with self.client() as jm:
+            job = jm.find(name)
+            jm.cancel(job.job_id)
+            jm.wait_for(job.job_id, {"CANCELED"}, timeout=60.0)
+
+
+def savepoint_uri(directory: str) -> str:
+    """A savepoint directory as Flink wants it: a URI (a bare local path becomes file://)."""
+    return directory if "://" in directory else Path(directory).resolve().as_uri()
+
+
+def submit_with_pyflink(
+    pipeline: PipelineBundle,
+    jobmanager_url: str,
+    *,
+    savepoint: str | None = None,
+    allow_non_restored_state: bool = False,
+) -> str:
+    """ADAPTER: submit a pipeline to a session cluster through PyFlink (execution.target=remote).
+
+    Returns the job id without waiting for the job. Runs the SET statements as configuration,
+    the DDL one by one (errors point at their YAML line) and the INSERTs as one statement set.
+    Replace the body with a call to `flinksql_gen.run.run_pipeline` once that exists.
+    """
+    from flinksql_gen.run.table_env import open_table_env
+    from flinksql_gen.stack.jars import ensure_jars
+    from flinksql_gen.stack.state import default_workdir
+
+    config = resolved_settings(pipeline)
+    config["pipeline.name"] = pipeline.name
+    if savepoint:
+        config["execution.state-recovery.path"] = savepoint
+        config["execution.state-recovery.ignore-unclaimed-state"] = str(allow_non_restored_state).lower()
+    jars = [] if "pipeline.jars" in config else ensure_jars(default_workdir(), download=False)
+    table_env = open_table_env(remote=jobmanager_url, jars=jars, config=config)
+    for stmt in pipeline.ddl:
+        try:
+            table_env.execute_sql(resolve(stmt.sql))
+        except Exception as exc:  # py4j errors carry the Java stack trace as text
+            raise statement_error(
+                pipeline, [stmt], root_cause(safe(str(exc), pipeline)), stmt.kind.replace("_", " ")
+            ) from None
+    statement_set = table_env.create_statement_set()
+    for stmt in pipeline.inserts:
+        statement_set.add_insert_sql(resolve(stmt.sql))
+    try:
+        result = statement_set.execute()
+    except Exception as exc:
+        raise statement_error(
+            pipeline, pipeline.inserts, root_cause(safe(str(exc), pipeline)), "insert"
+        ) from None
+    client = result.get_job_client()
+    if client is None:
+        raise DeployError(
+            f"pipeline {pipeline.name!r}: the cluster accepted the statements but returned no job"
+        )
+    return str(client.get_job_id())
+
+
+register("jobmanager", JobManagerTarget)

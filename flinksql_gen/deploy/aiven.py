@@ -84,9 +84,7 @@ class AivenDeployTarget:
             retry_backoff,
             sleep,
         )
-        self.project = project or self._setting(self.target.project)
-        self.service = service or self._setting(self.target.service)
-        self.api_url = self._setting(self.target.api_url) or "https://api.aiven.io"
+        self._project, self._service = project, service
         self._api: AivenAPI | None = None
         self._integrations: list[dict] | None = None
 
@@ -94,6 +92,26 @@ class AivenDeployTarget:
 
     def _setting(self, value: str) -> str:
         return resolve_env(value, self.env) if value else ""
+
+    # Resolved when first needed, so --generate-dir works without project, service or token.
+    @property
+    def project(self) -> str:
+        return self._project or self._setting(self.target.project)
+
+    @property
+    def service(self) -> str:
+        return self._service or self._setting(self.target.service)
+
+    @property
+    def api_url(self) -> str:
+        return self._setting(self.target.api_url) or "https://api.aiven.io"
+
+    def _token(self) -> str | None:
+        try:
+            configured = self._setting(self.target.token)
+        except UsageError:  # ${env:...} without default and unset: try the other sources
+            configured = ""
+        return find_token(configured, self.env)
 
     def _require_service(self) -> None:
         if not self.project or not self.service:
@@ -104,10 +122,9 @@ class AivenDeployTarget:
     def api(self, read_only: bool = False) -> AivenAPI:
         self._require_service()
         if self._api is None or self._api.read_only != read_only:
-            token = find_token(self._setting(self.target.token), self.env)
             self._api = AivenAPI(
                 self.api_url,
-                token,
+                self._token(),
                 self.project,
                 self.service,
                 read_only=read_only,

@@ -1,0 +1,129 @@
+"""What an upgrade does to running jobs: compare a deployed manifest with a new bundle.
+
+Each insert Statement carries a `state_signature`: a digest of everything that shapes the
+job's state (filled in by the renderer; empty means the insert keeps no state). Per pipeline:
+
+- unchanged            every statement (kind, name, SQL, signature) is the same
+- stateless            something changed, but no insert keeps state: restart from scratch
+- stateful_compatible  state signatures kept (SQL may differ), or only new stateful inserts:
+                       stop with a savepoint and restore from it
+- state_breaking       a stateful insert was removed or its signature changed (or the max
+                       parallelism changed): the old state cannot be restored as is
+- added / removed      the pipeline is new / no longer defined
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from flinksql_gen.bundle import MANIFEST, MANIFEST_VERSION, Bundle, PipelineBundle
+from flinksql_gen.errors import UsageError
+
+ChangeKind = Literal["unchanged", "stateless", "stateful_compatible", "state_breaking", "added", "removed"]
+
+# Settings whose change makes a savepoint unusable for the new job.
+STATE_BREAKING_SETTINGS = ("pipeline.max-parallelism",)
+
+
+@dataclass(frozen=True)
+class Change:
+    pipeline: str
+    kind: ChangeKind
+    reason: str
+
+    @property
+    def breaks_state(self) -> bool:
+        return self.kind == "state_breaking"
+
+    @property
+    def needs_savepoint(self) -> bool:
+        """True when the running job should be stopped with a savepoint and the new one restored."""
+        return self.kind == "stateful_compatible"
+
+
+def load_manifest(path: Path | str) -> dict:
+    """A manifest.json (or a bundle folder holding one) as written by Bundle.write."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such manifest (give a bundle folder or its {MANIFEST})") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not a JSON manifest ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("pipelines"), list):
+        raise UsageError(f"{path}: not a flinksql-gen manifest (no 'pipelines' list)")
+    if data.get("manifest_version") != MANIFEST_VERSION:
+        raise UsageError(
+            f"{path}: manifest version {data.get('manifest_version')!r} is not {MANIFEST_VERSION}; "
+            "render the old version again with this flinksql-gen"
+        )
+    return data
+
+
+def classify(old_manifest: dict, new_bundle: Bundle) -> list[Change]:
+    """One Change per pipeline of either side, sorted by pipeline name."""
+    old = {p["name"]: p for p in old_manifest.get("pipelines", [])}
+    changes = [
+        _classify_pipeline(old[p.name], p) if p.name in old else Change(p.name, "added", "new pipeline")
+        for p in new_bundle.pipelines
+    ]
+    new_names = {p.name for p in new_bundle.pipelines}
+    changes += [
+        Change(name, "removed", "no longer defined: stop (or cancel) its job")
+        for name in old
+        if name not in new_names
+    ]
+    return sorted(changes, key=lambda c: c.pipeline)
+
+
+def _classify_pipeline(old: dict, new: PipelineBundle) -> Change:
+    old_statements = [
+        (s["kind"], s["name"], s["sql"], s.get("state_signature", "")) for s in old.get("statements", [])
+    ]
+    new_statements = [(s.kind, s.name, s.sql, s.state_signature) for s in new.statements]
+    if old_statements == new_statements:
+        return Change(new.name, "unchanged", "same statements")
+
+    old_sig = {name: sig for kind, name, _, sig in old_statements if kind == "insert" and sig}
+    new_sig = {s.name: s.state_signature for s in new.inserts if s.state_signature}
+    changed_sql = _changed(old_statements, new_statements)
+    if not old_sig and not new_sig:
+        return Change(new.name, "stateless", f"no insert keeps state; changed: {changed_sql}")
+
+    breaking = [f"stateful insert {n!r} removed" for n in sorted(old_sig.keys() - new_sig.keys())]
+    breaking += [
+        f"state of insert {n!r} changed"
+        for n in sorted(old_sig.keys() & new_sig.keys())
+        if old_sig[n] != new_sig[n]
+    ]
+    old_settings = {name: sql for kind, name, sql, _ in old_statements if kind == "set"}
+    new_settings = {s.name: s.sql for s in new.statements if s.kind == "set"}
+    breaking += [
+        f"{key} changed" for key in STATE_BREAKING_SETTINGS if old_settings.get(key) != new_settings.get(key)
+    ]
+    if breaking:
+        return Change(
+            new.name,
+            "state_breaking",
+            "; ".join(breaking)
+            + " (restore with --allow-non-restored-state to drop that state, or start fresh)",
+        )
+    added = sorted(new_sig.keys() - old_sig.keys())
+    notes = [f"changed: {changed_sql}"] if changed_sql else []
+    notes += [f"new stateful insert {n!r} starts empty" for n in added]
+    return Change(new.name, "stateful_compatible", "state kept; " + "; ".join(notes))
+
+
+def _changed(old: list[tuple[str, str, str, str]], new: list[tuple[str, str, str, str]]) -> str:
+    """Statements added, removed or edited, as 'kind name' items."""
+    before = {(k, n): (sql, sig) for k, n, sql, sig in old}
+    after = {(k, n): (sql, sig) for k, n, sql, sig in new}
+    items = [f"+{k} {n}" for k, n in after if (k, n) not in before]
+    items += [f"-{k} {n}" for k, n in before if (k, n) not in after]
+    items += [f"{k} {n}" for (k, n), v in after.items() if (k, n) in before and before[(k, n)] != v]
+    return ", ".join(items) or "statement order"

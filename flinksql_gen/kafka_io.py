@@ -37,7 +37,7 @@ def resolve_bootstrap(bootstrap: str | None = None) -> str:
 def _admin(bootstrap: str):
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": bootstrap})
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 4, "log.connection.close": False})
 
 
 def parse_topic_spec(spec: str, partitions: int = 1) -> tuple[str, int]:

@@ -320,10 +320,10 @@ class GatewayTarget:
             files = self.python_files or udf_python_files(pipeline)
             if files:
                 props.setdefault("python.files", ",".join(files))
-            props.setdefault(
-                "python.executable",
-                self.python_executable or os.environ.get("FLINKSQL_PYTHON_EXECUTABLE", "python3"),
-            )
+            # Otherwise the cluster's own python.executable applies (set in docker-compose.yaml).
+            executable = self.python_executable or os.environ.get("FLINKSQL_PYTHON_EXECUTABLE")
+            if executable:
+                props.setdefault("python.executable", executable)
         if savepoint:
             props["execution.state-recovery.path"] = savepoint
             props["execution.state-recovery.ignore-unclaimed-state"] = str(allow_non_restored_state).lower()

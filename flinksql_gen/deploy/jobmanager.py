@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 FAILED_STATES = frozenset({"FAILED", "FAILING", "RESTARTING"})
 TERMINAL_STATES = frozenset({"FAILED", "CANCELED", "FINISHED", "SUSPENDED"})
+# Connectors inside the Flink distribution itself (no jar to ship).
+BUILTIN_CONNECTORS = frozenset({"datagen", "blackhole", "print", "filesystem"})
 
 
 class JobManagerClient:
@@ -248,7 +250,13 @@ class JobManagerTarget:
     def stop(self, name: str, savepoint_dir: str) -> str:
         with self.client() as jm:
             job = jm.find(name)
-            return jm.stop_with_savepoint(job.job_id, savepoint_dir)
+            path = jm.stop_with_savepoint(job.job_id, savepoint_dir)
+            # The savepoint completes just before the job finishes: wait, so that a new job of
+            # the same name (an upgrade) never runs next to the old one.
+            state = jm.wait_for(job.job_id, {"FINISHED"}, timeout=60.0)
+            if state != "FINISHED":
+                raise DeployError(f"job {name!r} wrote savepoint {path} but is still {state}")
+            return path
 
     def cancel(self, name: str) -> None:
         with self.client() as jm:
@@ -284,7 +292,9 @@ def submit_with_pyflink(
     if savepoint:
         config["execution.state-recovery.path"] = savepoint
         config["execution.state-recovery.ignore-unclaimed-state"] = str(allow_non_restored_state).lower()
-    jars = [] if "pipeline.jars" in config else ensure_jars(default_workdir(), download=False)
+    jars: list[Path] = []
+    if "pipeline.jars" not in config and not {t.connector for t in pipeline.tables} <= BUILTIN_CONNECTORS:
+        jars = ensure_jars(default_workdir(), download=False)
     table_env = open_table_env(remote=jobmanager_url, jars=jars, config=config)
     for stmt in pipeline.ddl:
         try:
@@ -295,7 +305,10 @@ def submit_with_pyflink(
             ) from None
     statement_set = table_env.create_statement_set()
     for stmt in pipeline.inserts:
-        statement_set.add_insert_sql(resolve(stmt.sql))
+        try:
+            statement_set.add_insert_sql(resolve(stmt.sql))
+        except Exception as exc:  # validation happens here, per INSERT
+            raise statement_error(pipeline, [stmt], root_cause(safe(str(exc), pipeline)), "insert") from None
     try:
         result = statement_set.execute()
     except Exception as exc:

@@ -24,11 +24,19 @@ Two stages, both causal and O(1) per point (state: ~30 floats, plus one float pe
 2. Anomaly likelihood (Numenta's step: a short-window mean of raw scores compared with their
    long-run distribution, Gaussian tail), made O(1): the mean m of the last `short_window` (10)
    surprises is compared with the exponentially weighted mean/variance of m over `long_window`
-   points (winsorised at +3 sd so anomalies do not widen it), one-sided Gaussian tail p_w.
-   As the likelihood of a single point, p_1 = exp(-s / mean(s)): if the forecaster is calibrated,
-   s is exponential with mean 1/ln 10 and p_1 is exactly the point's p-value; the learned mean
-   re-calibrates heavy-tailed residuals. Both start from these theoretical priors (a 50-point
-   pseudo-count), so the detector is usable right after `warmup`.
+   points (winsorised at +3 sd so anomalies do not widen it), giving the tail p_w. Numenta uses a
+   Gaussian tail; a mean of 10 surprises is right-skewed (a sum of exponentials is Gamma), so the
+   Gaussian tail flagged single moderate outliers. We use the Gamma law with the same learned
+   mean and variance (moment matching) instead.
+   As the likelihood of a single point, a peaks-over-threshold tail (SPOT, Siffer et al. 2017):
+   q = online 95th percentile of s (stochastic approximation); the excesses s - q follow a
+   generalized Pareto law whose shape xi (clipped to [0, 0.5]) and scale are fitted by moments
+   from their exponentially weighted mean and variance; p_1 = 0.05 * GPD tail(s - q) above q.
+   If the forecaster is calibrated, s is exponential (xi = 0) with mean 1/ln 10, q = 1.30 and
+   p_1 is exactly the point's p-value; on heavy-tailed data q, the scale and xi grow and keep p_1
+   honest.
+   All these statistics start from the calibrated priors (a 50-point pseudo-count), so the
+   detector is usable right after `warmup`.
    p_w only counts when the current point is itself more surprising than average (no after-glow
    of a past spike while it is still in the window).
    p = min(1, 2 min(p_1, p_w)) (Bonferroni over the two views) and the reported score is
@@ -61,6 +69,9 @@ SEASON_GAMMA = 0.1
 S_CAP = 10.0
 MU0 = 1.0 / math.log(10.0)  # mean of -log10(U), U uniform
 PRIOR_COUNT = 50
+TAIL_P = 0.05  # peaks-over-threshold level
+Q0 = -math.log10(TAIL_P)  # calibrated 95th percentile of s
+Q_STEP = 0.03  # stochastic-approximation step of the quantile (in s units)
 AUTO_RATIO = 0.85
 
 
@@ -126,9 +137,39 @@ class _Bank:
         self.recent = deque(d["recent"], maxlen=SHIFT_RUN)
 
 
-def _normal_tail(z: float) -> float:
-    """P(Z >= z), one-sided."""
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
+def gamma_tail(a: float, x: float) -> float:
+    """Regularized upper incomplete gamma Q(a, x) = P(Gamma(a, 1) > x) (series / continued fraction)."""
+    if x <= 0:
+        return 1.0
+    log_front = -x + a * math.log(x) - math.lgamma(a)
+    if x < a + 1:
+        term = total = 1.0 / a
+        ap = a
+        for _ in range(1000):
+            ap += 1
+            term *= x / ap
+            total += term
+            if abs(term) < abs(total) * 1e-13:
+                break
+        return max(0.0, 1.0 - total * math.exp(log_front))
+    tiny = 1e-300
+    b = x + 1 - a
+    c = 1 / tiny
+    d = 1 / b
+    h = d
+    for i in range(1, 1000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        step = d * c
+        h *= step
+        if abs(step - 1) < 1e-13:
+            break
+    return min(1.0, math.exp(log_front) * h)
 
 
 class ScoreDetector(Detector):
@@ -152,6 +193,9 @@ class ScoreDetector(Detector):
         self._typical = 0.0  # EW mean |value|, for the sigma floor
         self._window: deque[float] = deque(maxlen=self.config.short_window)
         self._mu1 = MU0
+        self._q = Q0
+        self._excess = MU0
+        self._excess2 = 2 * MU0 * MU0  # second moment of the excess (exponential prior)
         self._mu = MU0
         self._var = MU0 * MU0 / self.config.short_window
         self._learned = 0
@@ -228,10 +272,10 @@ class ScoreDetector(Detector):
                 result = Result(0.0, expected, expected - band, expected + band, False)
             else:
                 m_w = math.fsum(self._window) / len(self._window)
-                p1 = math.exp(-s / self._mu1)
+                p1 = TAIL_P * self._tail(s - self._q) if s > self._q else 1.0
                 # the window speaks for the current point only if that point is itself surprising
                 # (no after-glow of a past spike while the window still contains it)
-                pw = _normal_tail((m_w - self._mu) / math.sqrt(self._var)) if s >= self._mu1 else 1.0
+                pw = self._window_tail(m_w) if s >= self._mu1 else 1.0
                 p = min(1.0, 2.0 * min(p1, pw))
                 score = min(1.0, max(0.0, math.log(p + 1e-10) / math.log(1e-10)))
                 result = Result(score, expected, expected - band, expected + band, score >= self.config.threshold)
@@ -249,10 +293,31 @@ class ScoreDetector(Detector):
         self._learned += 1
         rate = max(2.0 / (self.config.long_window + 1), 1.0 / (self._learned + PRIOR_COUNT))
         self._mu1 += rate * (min(s, 8.0 * self._mu1) - self._mu1)
+        if s > self._q:
+            x = s - self._q
+            self._excess += rate * (x - self._excess)
+            self._excess2 += rate * (x * x - self._excess2)
+        self._q += Q_STEP * ((1.0 - TAIL_P) if s > self._q else -TAIL_P)
         x = min(m_w, self._mu + 3.0 * math.sqrt(self._var))
         d = x - self._mu
         self._mu += rate * d
         self._var = max((1 - rate) * (self._var + rate * d * d), 1e-6)
+
+    def _window_tail(self, m_w: float) -> float:
+        """P(window mean > m_w) under a Gamma law with the learned mean and variance."""
+        shape = max(0.5, self._mu * self._mu / self._var)
+        scale = self._var / self._mu
+        return gamma_tail(shape, m_w / scale)
+
+    def _tail(self, x: float) -> float:
+        """P(excess > x) under a generalized Pareto fitted by the method of moments."""
+        m = self._excess
+        var = max(self._excess2 - m * m, 1e-12)
+        xi = min(0.5, max(0.0, 0.5 * (1.0 - m * m / var)))
+        scale = max(0.5 * m * (m * m / var + 1.0), 1e-9)
+        if xi < 1e-6:
+            return math.exp(-x / scale)
+        return (1.0 + xi * x / scale) ** (-1.0 / xi)
 
     # --- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -268,6 +333,9 @@ class ScoreDetector(Detector):
             "seasonal": self._seasonal.dump(),
             "window": list(self._window),
             "mu1": self._mu1,
+            "q": self._q,
+            "excess": self._excess,
+            "excess2": self._excess2,
             "mu": self._mu,
             "var": self._var,
             "learned": self._learned,
@@ -288,4 +356,5 @@ class ScoreDetector(Detector):
         self._seasonal.load(state["seasonal"])
         self._window = deque(state["window"], maxlen=self.config.short_window)
         self._mu1, self._mu, self._var = float(state["mu1"]), float(state["mu"]), float(state["var"])
+        self._q, self._excess, self._excess2 = float(state["q"]), float(state["excess"]), float(state["excess2"])
         self._learned = int(state["learned"])

@@ -14,7 +14,7 @@ import pytest
 from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo
 from flinksql_gen.deploy.base import DeployError
 from flinksql_gen.deploy.jobmanager import JobManagerClient, JobManagerTarget
-from flinksql_gen.errors import Location
+from flinksql_gen.errors import FlinksqlGenError, Location
 
 pytestmark = [pytest.mark.slow, pytest.mark.flink]
 
@@ -102,8 +102,8 @@ def test_planning_error_points_at_the_yaml_line(cluster):
         for s in pipeline.statements
     )
     broken = PipelineBundle(pipeline.name, F, "cluster", stmts, tables=pipeline.tables)
-    with pytest.raises(DeployError) as info:
+    with pytest.raises(FlinksqlGenError) as info:  # RunError from flinksql_gen.run.run_pipeline
         JobManagerTarget(cluster.rest_url, settle=1.0).submit(broken)
     message = str(info.value)
-    assert message.startswith(f"{F}:12:5: pipeline 'jm_broken': insert 'snk' failed")
-    assert "nope" in message and "\tat " not in message
+    assert message.startswith(f"{F}:12:5: insert snk failed")
+    assert "Column 'nope' not found" in message and "\tat " not in message

@@ -14,23 +14,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from flinksql_gen.bundle import PipelineBundle
+from flinksql_gen.bundle import PipelineBundle, Statement
 from flinksql_gen.deploy.base import (
     DeployError,
     JobInfo,
     SubmitResult,
     find_active_job,
     register,
-    resolved_settings,
     root_cause,
-    safe,
     statement_error,
 )
+from flinksql_gen.errors import Location
 from flinksql_gen.secrets import resolve
 
 log = logging.getLogger(__name__)
@@ -277,50 +277,36 @@ def submit_with_pyflink(
     savepoint: str | None = None,
     allow_non_restored_state: bool = False,
 ) -> str:
-    """ADAPTER: submit a pipeline to a session cluster through PyFlink (execution.target=remote).
+    """Submit a pipeline to a session cluster through PyFlink (execution.target=remote); the job id.
 
-    Returns the job id without waiting for the job. Runs the SET statements as configuration,
-    the DDL one by one (errors point at their YAML line) and the INSERTs as one statement set.
-    Replace the body with a call to `flinksql_gen.run.run_pipeline` once that exists.
+    Delegates to `flinksql_gen.run.run_pipeline(wait=False)` (SETs, UDFs, DDL one by one, INSERTs
+    as one statement set; errors carry the YAML origin). The restore point and the job name
+    travel as extra SET statements, so they apply exactly like the pipeline's own settings.
     """
-    from flinksql_gen.run.table_env import open_table_env
-    from flinksql_gen.stack.jars import ensure_jars
-    from flinksql_gen.stack.state import default_workdir
+    from flinksql_gen.run import run_pipeline
 
-    config = resolved_settings(pipeline)
-    config["pipeline.name"] = pipeline.name
+    extra = {"pipeline.name": pipeline.name}
     if savepoint:
-        config["execution.state-recovery.path"] = savepoint
-        config["execution.state-recovery.ignore-unclaimed-state"] = str(allow_non_restored_state).lower()
-    jars: list[Path] = []
-    if "pipeline.jars" not in config and not {t.connector for t in pipeline.tables} <= BUILTIN_CONNECTORS:
-        jars = ensure_jars(default_workdir(), download=False)
-    table_env = open_table_env(remote=jobmanager_url, jars=jars, config=config)
-    for stmt in pipeline.ddl:
-        try:
-            table_env.execute_sql(resolve(stmt.sql))
-        except Exception as exc:  # py4j errors carry the Java stack trace as text
-            raise statement_error(
-                pipeline, [stmt], root_cause(safe(str(exc), pipeline)), stmt.kind.replace("_", " ")
-            ) from None
-    statement_set = table_env.create_statement_set()
-    for stmt in pipeline.inserts:
-        try:
-            statement_set.add_insert_sql(resolve(stmt.sql))
-        except Exception as exc:  # validation happens here, per INSERT
-            raise statement_error(pipeline, [stmt], root_cause(safe(str(exc), pipeline)), "insert") from None
-    try:
-        result = statement_set.execute()
-    except Exception as exc:
-        raise statement_error(
-            pipeline, pipeline.inserts, root_cause(safe(str(exc), pipeline)), "insert"
-        ) from None
-    client = result.get_job_client()
-    if client is None:
+        extra["execution.state-recovery.path"] = savepoint
+        extra["execution.state-recovery.ignore-unclaimed-state"] = str(allow_non_restored_state).lower()
+    sets = tuple(
+        Statement(
+            "set",
+            key,
+            f"SET '{key}' = '{value.replace(chr(39), chr(39) * 2)}'",
+            Location(pipeline.source_file),
+        )
+        for key, value in extra.items()
+    )
+    submitted = replace(pipeline, statements=pipeline.statements + sets)
+    builtin_only = {t.connector for t in pipeline.tables} <= BUILTIN_CONNECTORS
+    jars: list[Path] | None = [] if builtin_only or "pipeline.jars" in pipeline.settings else None
+    result = run_pipeline(submitted, wait=False, remote=jobmanager_url, jars=jars)
+    if not result.job_id:
         raise DeployError(
             f"pipeline {pipeline.name!r}: the cluster accepted the statements but returned no job"
         )
-    return str(client.get_job_id())
+    return result.job_id
 
 
 register("jobmanager", JobManagerTarget)

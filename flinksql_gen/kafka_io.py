@@ -135,7 +135,7 @@ class JsonProducer:
         self.bootstrap = resolve_bootstrap(bootstrap)
         conf = {"bootstrap.servers": self.bootstrap, "linger.ms": 20, "batch.num.messages": 10000,
                 "queue.buffering.max.messages": 500000, "log.connection.close": False, **(config or {})}
-        self._producer = Producer(conf)
+        self._producer: Any = Producer(conf)
         self._partitions: dict[str, int] = {}
         self._pending: dict[tuple[str, int], tuple[bytes | None, bytes | None, int | None]] = {}
         self._round_robin: dict[str, int] = {}
@@ -146,7 +146,15 @@ class JsonProducer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.flush()
+        self.close()
+
+    def close(self) -> None:
+        """Flush, then release the client (no reconnect attempts once the broker is gone)."""
+        if self._producer is not None:
+            try:
+                self.flush()
+            finally:
+                self._producer = None
 
     def _count(self, topic: str) -> int:
         if topic not in self._partitions:

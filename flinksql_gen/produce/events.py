@@ -44,7 +44,7 @@ class KafkaSink:
             self._last_flush = time.monotonic()
 
     def close(self) -> None:
-        self.producer.flush()
+        self.producer.close()
 
 
 class JsonlSink:

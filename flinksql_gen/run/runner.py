@@ -190,8 +190,10 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
         try:
             result = statement_set.execute()
         except Exception as exc:
-            only = pipeline.inserts[0] if len(pipeline.inserts) == 1 else None
-            raise fail(exc, only, f"submitting pipeline {pipeline.name}") from None
+            culprit = _failing_insert(table_env, pipeline, resolved)
+            if culprit is not None:
+                raise fail(exc, culprit, f"insert {culprit.name}") from None
+            raise fail(exc, None, f"submitting pipeline {pipeline.name}") from None
     finally:
         if restore:
             restore()
@@ -235,6 +237,18 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
     return out
 
 
+def _failing_insert(table_env, pipeline: PipelineBundle, resolved: dict[int, str]) -> Statement | None:
+    """Which insert of a failed submission is at fault: the only one, or the first that fails to plan alone."""
+    if len(pipeline.inserts) == 1:
+        return pipeline.inserts[0]
+    for s in pipeline.inserts:
+        try:
+            table_env.explain_sql(resolved[id(s)])
+        except Exception:
+            return s
+    return None
+
+
 def _outcome(future) -> tuple[str, BaseException | None]:
     """(FINISHED | CANCELED | FAILED, the failure) of a job execution result future."""
     try:
@@ -263,9 +277,11 @@ def _cancelled(exc: BaseException) -> bool:
 
 
 def _isolate(table_env) -> Callable[[], None]:
-    """Run in a fresh in-memory catalog and restore config, catalog and functions afterwards."""
-    conf = table_env.get_config().get_configuration()
-    before = conf.to_dict()
+    """Run in a fresh in-memory catalog; afterwards restore the catalog, the functions and the
+    configuration (the table config and the root config that job submission writes into)."""
+    j_config = table_env.get_config()._j_table_config
+    configs = [j_config.getConfiguration(), j_config.getRootConfiguration()]
+    before = [dict(c.toMap()) for c in configs]
     catalog, database = table_env.get_current_catalog(), table_env.get_current_database()
     name = f"flinksql_run_{next(_catalogs)}"
     table_env.execute_sql(f"CREATE CATALOG `{name}` WITH ('type' = 'generic_in_memory')")
@@ -278,11 +294,12 @@ def _isolate(table_env) -> Callable[[], None]:
         table_env.execute_sql(f"DROP CATALOG IF EXISTS `{name}`")
         for fn in set(table_env.list_user_defined_functions()) - functions_before:
             table_env.drop_temporary_system_function(fn)
-        after = conf.to_dict()
-        for key in after.keys() - before.keys():
-            conf.remove_config(key)
-        for key, value in before.items():
-            if after.get(key) != value:
-                conf.set_string(key, value)
+        for config, old in zip(configs, before, strict=True):
+            now = dict(config.toMap())
+            for key in now.keys() - old.keys():
+                config.removeKey(key)
+            for key, value in old.items():
+                if now.get(key) != value:
+                    config.setString(key, value)
 
     return restore

@@ -20,7 +20,7 @@ from flinksql_gen.stack import procs
 
 NOBODY = 65534
 USER = "postgres"
-PASSWORD = "flinksql"  # ignored by trust auth; some clients want a non-empty one
+PASSWORD = "local-stack-pw"  # ignored by trust auth; some clients want a non-empty one
 DATABASE = "postgres"
 
 

@@ -1,0 +1,74 @@
+"""up / status / down of the real local stack, in a work dir of its own."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from flinksql_gen.errors import UsageError
+from flinksql_gen.stack import down, load_state, procs, stack_env, status, up
+
+pytestmark = pytest.mark.slow
+
+
+def test_up_is_idempotent_and_down_stops_exactly_what_up_started(tmp_path):
+    state = up(tmp_path, topics=["events:2"])
+    try:
+        info = status(tmp_path)
+        assert info["broker"]["running"] and info["postgres"]["running"]
+        assert info["topics"] == ["events"]
+        assert state.bootstrap.startswith("127.0.0.1:")
+        env = stack_env(state)
+        assert env["FLINKSQL_KAFKA_BOOTSTRAP"] == state.bootstrap
+        assert env["FLINKSQL_JDBC_URL"] == f"jdbc:postgresql://127.0.0.1:{state.postgres.port}/postgres"
+        assert {"FLINKSQL_JDBC_USER", "FLINKSQL_JDBC_PASSWORD"} <= env.keys()
+        assert "FLINKSQL_JOBMANAGER" not in env  # no cluster
+        assert (tmp_path / "state.json").is_file() and len(state.jars) == 5
+
+        again = up(tmp_path, topics=["more"])
+        assert again.broker == state.broker and again.postgres == state.postgres
+        assert again.topics == ("events", "more")
+        with pytest.raises(UsageError, match="already running on port"):
+            up(tmp_path, kafka_port=procs.free_port())
+    finally:
+        stopped = down(tmp_path)
+    assert stopped == ["postgres", "broker"]
+    assert not procs.alive(state.broker.pid) and not procs.alive(state.postgres.pid)
+    assert status(tmp_path) is None and load_state(tmp_path) is None
+    assert down(tmp_path) == []
+
+
+def test_a_taken_port_is_one_clear_sentence_and_leaves_nothing_running(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError) as err:
+            up(tmp_path / "a", kafka_port=port)
+        assert str(err.value) == f"port 127.0.0.1:{port} is already in use: pick another Kafka port or free it"
+        with pytest.raises(UsageError, match=f"port 127.0.0.1:{port} is already in use"):
+            up(tmp_path / "b", pg_port=port)
+    # the broker that started before PostgreSQL failed was stopped again
+    assert load_state(tmp_path / "b") is None
+
+
+def test_broken_postgresql_binaries_give_a_clear_error(tmp_path, monkeypatch):
+    # outside pytest's 0700 tmp dir: as root, PostgreSQL runs as nobody, who must reach the binaries
+    fake = Path(tempfile.mkdtemp(prefix="flinksql-fake-pg-"))
+    fake.chmod(0o755)
+    for name in ("initdb", "pg_ctl"):
+        script = fake / name
+        script.write_text("#!/bin/sh\necho 'initdb: error: could not load library' >&2\nexit 1\n")
+        script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("FLINKSQL_PG_BIN", str(fake))
+    try:
+        with pytest.raises(UsageError, match="PostgreSQL initdb failed: initdb: error: could not load library"):
+            up(tmp_path / "wd")
+    finally:
+        shutil.rmtree(fake)
+    assert load_state(tmp_path / "wd") is None

@@ -276,3 +276,10 @@ def test_statement_set_and_root_cause_helpers():
         root_cause("java.lang.IllegalStateException: plain\n\tat x.y(Z.java:1)")
         == "IllegalStateException: plain"
     )
+
+
+def test_heartbeat_keeps_the_session_alive_while_polling(gateway):
+    gateway.running_polls = 3
+    target(gateway, heartbeat_interval=0.0).submit(sample_pipeline())
+    assert len(gateway.calls("triggerSession")) >= 2
+    assert len(gateway.statements()) == 1

@@ -106,3 +106,9 @@ def test_load_manifest_errors(tmp_path):
     (tmp_path / "n.json").write_text("[1]")
     with pytest.raises(UsageError, match="not a flinksql-gen manifest"):
         load_manifest(tmp_path / "n.json")
+
+
+def test_wrong_argument_types_raise_type_error():
+    # Callers probing for another signature (e.g. classify(old_sql, new_sql)) get a TypeError.
+    with pytest.raises(TypeError):
+        classify("INSERT INTO a SELECT 1", "INSERT INTO a SELECT 2")

@@ -67,6 +67,8 @@ def load_manifest(path: Path | str) -> dict:
 
 def classify(old_manifest: dict, new_bundle: Bundle) -> list[Change]:
     """One Change per pipeline of either side, sorted by pipeline name."""
+    if not isinstance(old_manifest, dict) or not isinstance(new_bundle, Bundle):
+        raise TypeError("classify(old_manifest: dict, new_bundle: Bundle): give a manifest and a Bundle")
     old = {p["name"]: p for p in old_manifest.get("pipelines", [])}
     changes = [
         _classify_pipeline(old[p.name], p) if p.name in old else Change(p.name, "added", "new pipeline")

@@ -150,7 +150,9 @@ def _inside(row: dict[str, Any], element: dict[str, str]) -> bool:
     return all(row[k] == v for k, v in element.items())
 
 
-def make_snapshot(rng: np.random.Generator, kind: str, depth: int) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def make_snapshot(
+    rng: np.random.Generator, kind: str, depth: int, noise: float = 0.02, magnitude: tuple[float, float] = (0.3, 0.8)
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     rows = _leaves(rng)
     total = sum(r["predict"] for r in rows)
     while True:
@@ -168,15 +170,18 @@ def make_snapshot(rng: np.random.Generator, kind: str, depth: int) -> tuple[list
             break
     sign = rng.choice([-1.0, 1.0])
     for r in rows:
-        r["real"] = r["predict"] * (1 + rng.normal(0, 0.02))
+        r["real"] = r["predict"] * (1 + rng.normal(0, noise))
     for m in members:
-        mag = sign * rng.uniform(0.3, 0.8)
+        mag = sign * rng.uniform(*magnitude)
         for r in m:
-            r["real"] = r["predict"] * (1 + mag) * (1 + rng.normal(0, 0.02))
+            r["real"] = r["predict"] * (1 + mag) * (1 + rng.normal(0, noise))
     return rows, elements
 
 
-def write_rca_benchmark(out: Path, seed: int = 0) -> list[tuple[int, str, str]]:
+def write_rca_benchmark(
+    out: Path, seed: int = 0, noise: float = 0.02, magnitude: tuple[float, float] = (0.3, 0.8)
+) -> list[tuple[int, str, str]]:
+    """RCA cases; leaf noise is relative (sd), the cause's relative change is drawn from `magnitude`."""
     from flinksql_gen.rca.leaves import format_root_cause_set
 
     rng = np.random.default_rng(seed + 1_000_003)
@@ -186,7 +191,7 @@ def write_rca_benchmark(out: Path, seed: int = 0) -> list[tuple[int, str, str]]:
     dims = list(RCA_DIMS)
     for i, (kind, depth) in enumerate(RCA_CASES):
         ts = 1_704_067_200 + i * 3600
-        rows, elements = make_snapshot(rng, kind, depth)
+        rows, elements = make_snapshot(rng, kind, depth, noise, magnitude)
         with (snap_dir / f"{ts}.csv").open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow([*dims, "real", "predict"])

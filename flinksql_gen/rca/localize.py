@@ -11,21 +11,24 @@ change by about the same relative amount, while the other leaves only carry nois
 Steps (our own implementation):
 1. Per leaf, the relative deviation dev = 2 (current - baseline) / (|current| + |baseline|) (0 for
    0/0). Noise level sigma = 1.4826 * MAD(dev) over all leaves (most leaves are normal); a leaf is
-   anomalous when |dev| > cutoff = max(3 sigma, min_deviation). Each direction (up/down) is searched
+   anomalous when |dev| > cutoff = max(2 sigma, min_deviation), and its soft membership is
+   w = clip(dev / 3 sigma, 0, 1) in the searched direction (so a cause whose change is only ~2
+   sigma per leaf still shows as a mostly-anomalous element). Each direction (up/down) is searched
    separately, so opposite-signed causes can coexist.
 2. Explanatory power of an element e: ep(e) = sum over its leaves of (current - baseline), over the
    anomalous change of that direction.
 3. Risk of e = purity - inconsistency, where
-   purity = A / (A + N + 0.5), A = anomalous leaves in e, N = normal leaves in e weighted by how
-            clearly normal they are (1 - |dev| / cutoff);
-   inconsistency = mean |dev'| / mean |dev| over e's leaves, dev' comparing each leaf with the
-            uniform ripple of e (baseline * current(e) / baseline(e)); a true cause changes all its
-            leaves alike, so dev' is just noise.
+   purity = sum of w over e's leaves / (leaves + 0.5);
+   inconsistency = max(0, mean |dev'| - 0.8 sigma) / mean |dev| over e's leaves, dev' comparing
+            each leaf with the uniform ripple of e (baseline * current(e) / baseline(e)); a true
+            cause changes all its leaves alike, so dev' is only noise (mean 0.8 sigma).
 4. Search layer by layer (1 dimension, then pairs, then triples ... up to max_depth), elements in
    each cuboid by decreasing ep; the first one with risk >= risk_threshold is that cuboid's best; the
    best ep over the layer's cuboids wins. Shallow layers first = the most general explanation.
-   Its leaves are removed and the search restarts, until the unexplained anomalous change is below
-   min_share of it (or max_causes found).
+   An element must also be significant: its change beyond z noise sds of its leaves' sum
+   (sigma * sqrt(sum baseline^2)), z = 3 for the first cause and 4.5 for further ones (many small
+   noise-only elements get tried). Its leaves are removed and the search restarts, until the
+   unexplained anomalous change is below min_share of it, no element qualifies, or max_causes.
 Cost: O(cuboids x leaves) numpy per found cause; a few ms for thousands of leaves.
 """
 
@@ -62,11 +65,9 @@ def deviations(baseline: np.ndarray, current: np.ndarray) -> np.ndarray:
     return dev
 
 
-def _cutoff(dev: np.ndarray, min_deviation: float) -> float:
-    if len(dev) == 0:
-        return min_deviation
-    mad = float(np.median(np.abs(dev - np.median(dev))))
-    return max(3.0 * 1.4826 * mad, min_deviation)
+def _noise(dev: np.ndarray) -> float:
+    """Robust noise level of the leaf deviations (most leaves are normal)."""
+    return 1.4826 * float(np.median(np.abs(dev - np.median(dev)))) if len(dev) else 0.0
 
 
 def localize(
@@ -82,7 +83,8 @@ def localize(
         return []
     base, cur = leaves.baseline, leaves.current
     dev = deviations(base, cur)
-    cutoff = _cutoff(dev, min_deviation)
+    sigma = _noise(dev)
+    cutoff = max(2.0 * sigma, min_deviation)
     total_change = float(cur.sum() - base.sum())
     found: list[Explanation] = []
     for sign in (1.0, -1.0):
@@ -90,7 +92,7 @@ def localize(
         if not anomalous.any():
             continue
         found.extend(
-            _search(leaves, dev, anomalous, sign, cutoff, max_depth, risk_threshold, min_share, max_causes, total_change)
+            _search(leaves, dev, anomalous, sign, sigma, max_depth, risk_threshold, min_share, max_causes, total_change)
         )
     # a direction whose causes explain little of the overall change goes after the main one
     found.sort(key=lambda e: -abs(e.change))
@@ -102,7 +104,7 @@ def _search(
     dev: np.ndarray,
     anomalous: np.ndarray,
     sign: float,
-    cutoff: float,
+    sigma: float,
     max_depth: int,
     risk_threshold: float,
     min_share: float,
@@ -115,8 +117,8 @@ def _search(
     if anomaly_power <= 0:
         return []
     ep_min = min_share * anomaly_power
-    # weights: anomalous leaves 1, normal leaves by how clearly normal they are
-    weight = np.where(anomalous, 1.0, np.clip(1.0 - np.abs(dev) / cutoff, 0.0, 1.0))
+    # soft membership: 0 for a leaf on the baseline, 1 from 3 noise sigmas on in the searched direction
+    weight = np.clip(sign * dev / (3.0 * sigma), 0.0, 1.0) if sigma > 0 else anomalous.astype(float)
     alive = np.ones(len(base), dtype=bool)
     dims = list(range(len(leaves.dimensions)))
     out: list[Explanation] = []
@@ -124,10 +126,14 @@ def _search(
         remaining = float(delta[alive & anomalous].clip(min=0).sum())
         if remaining < ep_min:
             break
+        # the first cause needs 3 noise sds; further ones 4.5, as many small noise elements are tried
+        z = 3.0 if not out else 4.5
         best = None
         for depth in range(1, min(max_depth, len(dims)) + 1):
             for cuboid in combinations(dims, depth):
-                cand = _best_in_cuboid(leaves, cuboid, alive, anomalous, weight, delta, dev, anomaly_power, ep_min, risk_threshold)
+                cand = _best_in_cuboid(
+                    leaves, cuboid, alive, anomalous, weight, delta, dev, sigma, anomaly_power, ep_min, risk_threshold, z
+                )
                 if cand is not None and (best is None or cand[0] > best[0]):
                     best = cand
             if best is not None:
@@ -151,9 +157,11 @@ def _best_in_cuboid(
     weight: np.ndarray,
     delta: np.ndarray,
     dev: np.ndarray,
+    sigma: float,
     anomaly_power: float,
     ep_min: float,
     risk_threshold: float,
+    z: float,
 ) -> tuple[float, tuple[int, ...], int, np.ndarray, float] | None:
     idx = np.flatnonzero(alive)
     if len(idx) == 0:
@@ -169,16 +177,21 @@ def _best_in_cuboid(
         if n_anom[gi] <= 0:
             continue
         rows = idx[inv == gi]
-        risk = _risk(leaves, rows, anomalous, weight, dev)
+        if not _significant(float(ep[gi]), leaves.baseline[rows], sigma, z):
+            continue
+        risk = _risk(leaves, rows, weight, dev, sigma)
         if risk >= risk_threshold:
             return float(ep[gi]) / anomaly_power, cuboid, int(keys[gi]), rows, risk
     return None
 
 
-def _risk(leaves: LeafTable, rows: np.ndarray, anomalous: np.ndarray, weight: np.ndarray, dev: np.ndarray) -> float:
-    a = float(weight[rows][anomalous[rows]].sum())
-    n = float(weight[rows][~anomalous[rows]].sum())
-    purity = a / (a + n + 0.5)
+def _significant(change: float, baseline: np.ndarray, sigma: float, z: float = 3.0) -> bool:
+    """Is an (oriented) change beyond z noise sds of a sum of leaves with relative noise sigma?"""
+    return change > z * sigma * float(np.sqrt(np.square(baseline).sum()))
+
+
+def _risk(leaves: LeafTable, rows: np.ndarray, weight: np.ndarray, dev: np.ndarray, sigma: float) -> float:
+    purity = float(weight[rows].sum()) / (len(rows) + 0.5)
     base, cur = leaves.baseline[rows], leaves.current[rows]
     keep = (base != 0) & (cur != 0)
     inconsistency = 0.0
@@ -186,5 +199,6 @@ def _risk(leaves: LeafTable, rows: np.ndarray, anomalous: np.ndarray, weight: np
         ripple = base[keep] * cur[keep].sum() / base[keep].sum()
         d2 = np.abs(deviations(ripple, cur[keep])).mean()
         d1 = np.abs(dev[rows][keep]).mean()
-        inconsistency = float(d2 / d1) if d1 > 0 else 0.0
+        # spread around the element's own ripple beyond what leaf noise explains (0.8 sigma = E|noise|)
+        inconsistency = float(max(0.0, d2 - 0.8 * sigma) / d1) if d1 > 0 else 0.0
     return purity - inconsistency

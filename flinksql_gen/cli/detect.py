@@ -1,7 +1,92 @@
-"""Commands of this area (filled in by its owner)."""
+"""Offline detector and root-cause evaluation: `evaluate`, `evaluate-rca`, `report`, `generate-benchmark`."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from flinksql_gen.evaluate.generate import generate_benchmark
+from flinksql_gen.evaluate.io import load_spec
+from flinksql_gen.evaluate.metrics import evaluate as run_evaluate
+from flinksql_gen.evaluate.metrics import format_report
+from flinksql_gen.evaluate.rca_eval import evaluate_rca as run_evaluate_rca
+from flinksql_gen.evaluate.rca_eval import format_rca_report
+from flinksql_gen.evaluate.report import render_report
+
+SPEC_HELP = "detector spec: a YAML/JSON file, or inline JSON such as '{\"type\": \"mean_variance\", \"lookback\": 12}'"
+
+
+def _json(data: Any) -> str:
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(data), indent=2)
+
+
+@click.command("evaluate")
+@click.option("--detector", "spec", required=True, help=SPEC_HELP)
+@click.argument("series_dir", type=click.Path(path_type=Path))
+@click.argument("labels", type=click.Path(path_type=Path))
+@click.option("--scores-out", type=click.Path(dir_okay=False, path_type=Path), help="write per-row scores to this CSV")
+@click.option("--probation", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
+              help="fraction at the start of each file where detections are ignored (NAB: 0.15)")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def evaluate_cmd(spec: str, series_dir: Path, labels: Path, scores_out: Path | None, probation: float, fmt: str) -> None:
+    """Run a detector causally over every CSV in SERIES_DIR and score it against LABELS (JSON windows)."""
+    report = run_evaluate(load_spec(spec), series_dir, labels, scores_out, probation)
+    click.echo(_json(report.to_dict()) if fmt == "json" else format_report(report))
+    if scores_out and fmt == "text":
+        click.echo(f"wrote {scores_out}")
+
+
+@click.command("evaluate-rca")
+@click.argument("snapshot_dir", type=click.Path(path_type=Path))
+@click.argument("truth", type=click.Path(path_type=Path))
+@click.option("--max-depth", type=click.IntRange(1, 10), default=3, show_default=True,
+              help="largest number of dimensions in one root-cause element")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def evaluate_rca_cmd(snapshot_dir: Path, truth: Path, max_depth: int, fmt: str) -> None:
+    """Localise root causes in every snapshot CSV and compare them exactly with TRUTH (timestamp,set)."""
+    report = run_evaluate_rca(snapshot_dir, truth, max_depth=max_depth)
+    click.echo(_json(report.to_dict()) if fmt == "json" else format_rca_report(report))
+
+
+@click.command("report")
+@click.option("--detector", "spec", required=True, help=SPEC_HELP)
+@click.argument("series_csv", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("detector-report"),
+              show_default=True, help="folder for series.png, contributions.png and report.html")  # fmt: skip
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), help="labels JSON to shade the windows")
+@click.option("--snapshot", type=click.Path(dir_okay=False, path_type=Path),
+              help="an RCA snapshot CSV (dimensions + real + predict) to drill down")  # fmt: skip
+def report_cmd(spec: str, series_csv: Path, out_dir: Path, labels: Path | None, snapshot: Path | None) -> None:
+    """Chart a metric with the detector's expected band, anomalies and labels (+ a drill-down) as PNG + HTML."""
+    paths = render_report(load_spec(spec), series_csv, out_dir, labels, snapshot)
+    for path in paths.values():
+        click.echo(f"wrote {path}")
+
+
+@click.command("generate-benchmark")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--per-kind", type=click.IntRange(1, 50), default=2, show_default=True, help="series per anomaly kind")
+def generate_benchmark_cmd(out_dir: Path, seed: int, per_kind: int) -> None:
+    """Write a deterministic labelled benchmark: series/*.csv + labels.json, rca/snapshots/*.csv + rca/truth.csv."""
+    info = generate_benchmark(out_dir, seed, per_kind)
+    click.echo(
+        f"wrote {info['series']} series ({info['windows']} labelled windows) to {out_dir / 'series'}, "
+        f"labels to {out_dir / 'labels.json'}, {info['rca_cases']} RCA snapshots to {out_dir / 'rca'}"
+    )
+
+
+COMMANDS: list[click.Command] = [evaluate_cmd, evaluate_rca_cmd, report_cmd, generate_benchmark_cmd]

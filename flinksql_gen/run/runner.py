@@ -205,9 +205,8 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
         return out
     if monitor:
         monitor.start()
-    outcome = job_client.get_job_execution_result()
-    failure: BaseException | None = None
     try:
+        outcome = job_client.get_job_execution_result()
         while not outcome.done():
             if monitor:
                 if max_records and monitor.count >= max_records:
@@ -223,9 +222,12 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
         out.stopped_by = "interrupt"
         on_event("cancelling the job (Ctrl-C)")
         cancel_job(job_client)
+    except Exception as exc:  # the cluster went away while we watched
+        raise fail(exc, None, f"watching job {job_id} of pipeline {pipeline.name}") from None
     finally:
         if monitor:
             monitor.stop()
+            monitor.join(5)
             out.records = monitor.count
             if monitor.first_at:
                 out.first_output_s = monitor.first_at - t0
@@ -278,10 +280,11 @@ def _cancelled(exc: BaseException) -> bool:
 
 def _isolate(table_env) -> Callable[[], None]:
     """Run in a fresh in-memory catalog; afterwards restore the catalog, the functions and the
-    configuration (the table config and the root config that job submission writes into)."""
+    settings the pipeline changed (in the table config, and in the root config that job
+    submission copies them into). Other keys stay: a running job's client still reads them."""
     j_config = table_env.get_config()._j_table_config
-    configs = [j_config.getConfiguration(), j_config.getRootConfiguration()]
-    before = [dict(c.toMap()) for c in configs]
+    table_conf, root_conf = j_config.getConfiguration(), j_config.getRootConfiguration()
+    table_before, root_before = dict(table_conf.toMap()), dict(root_conf.toMap())
     catalog, database = table_env.get_current_catalog(), table_env.get_current_database()
     name = f"flinksql_run_{next(_catalogs)}"
     table_env.execute_sql(f"CREATE CATALOG `{name}` WITH ('type' = 'generic_in_memory')")
@@ -294,12 +297,13 @@ def _isolate(table_env) -> Callable[[], None]:
         table_env.execute_sql(f"DROP CATALOG IF EXISTS `{name}`")
         for fn in set(table_env.list_user_defined_functions()) - functions_before:
             table_env.drop_temporary_system_function(fn)
-        for config, old in zip(configs, before, strict=True):
-            now = dict(config.toMap())
-            for key in now.keys() - old.keys():
-                config.removeKey(key)
-            for key, value in old.items():
-                if now.get(key) != value:
-                    config.setString(key, value)
+        table_now = dict(table_conf.toMap())
+        changed = {k for k in table_now.keys() | table_before.keys() if table_now.get(k) != table_before.get(k)}
+        for config, old in ((table_conf, table_before), (root_conf, root_before)):
+            for key in changed:
+                if key in old:
+                    config.setString(key, old[key])
+                else:
+                    config.removeKey(key)
 
     return restore

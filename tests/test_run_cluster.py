@@ -1,0 +1,76 @@
+"""One pipeline with a Python UDF on the standalone session cluster, and the TaskManager helpers."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import httpx
+import pytest
+from stack_fixtures import fresh_topics
+
+from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo, UdfInfo
+from flinksql_gen.errors import Location
+from flinksql_gen.kafka_io import JsonProducer, consume
+from flinksql_gen.run import run_pipeline
+from flinksql_gen.stack import flink_cluster, procs
+
+pytestmark = pytest.mark.slow
+MODULE = "flinksql_gen_cluster_udfs"
+
+
+@pytest.fixture(scope="module")
+def udf_module(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cluster_udfs")
+    (folder / f"{MODULE}.py").write_text(textwrap.dedent("""
+        from pyflink.table import DataTypes
+        from pyflink.table.udf import udf
+
+        @udf(result_type=DataTypes.STRING())
+        def shout(text):
+            return None if text is None else text.upper() + "!"
+    """))
+    sys.path.insert(0, str(folder))
+    yield MODULE
+    sys.path.remove(str(folder))
+
+
+def test_python_udf_job_on_the_session_cluster(cluster, stack_env_vars, table_env_factory, udf_module):
+    src, out = fresh_topics(cluster, "words", "shouted")
+    words = [f"word{i}" for i in range(25)]
+    with JsonProducer(cluster.bootstrap) as producer:
+        for w in words:
+            producer.send(src, {"w": w})
+    here = Location("pipelines/cluster.yaml", 1)
+    options = "'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}', 'format' = 'json'"
+    pipeline = PipelineBundle(
+        "shout", "pipelines/cluster.yaml", "cluster",
+        (Statement("set", "pipeline.name", "SET 'pipeline.name' = 'flinksql-test-shout'", here),
+         Statement("create_table", "src", f"CREATE TABLE src (w STRING) WITH ('connector' = 'kafka', "
+                   f"'topic' = '{src}', 'scan.startup.mode' = 'earliest-offset', "
+                   f"'properties.group.id' = 'shout', {options})", here),
+         Statement("create_table", "sink", f"CREATE TABLE sink (w STRING) WITH ('connector' = 'kafka', "
+                   f"'topic' = '{out}', {options})", here),
+         Statement("insert", "shout", "INSERT INTO sink SELECT shout(w) FROM src", here)),
+        tables=(TableInfo("src", "source", "kafka", src), TableInfo("sink", "sink", "kafka", out)),
+        udfs=(UdfInfo("shout", f"{udf_module}:shout"),),
+        env=("FLINKSQL_KAFKA_BOOTSTRAP",),
+    )
+    te = table_env_factory(cluster.rest_url)
+    result = run_pipeline(pipeline, {**stack_env_vars}, table_env=te, workdir=cluster.workdir, until_idle=3)
+    assert (result.status, result.stopped_by, result.records) == ("CANCELED", "idle", 25)
+    got = consume(out, expected=25, idle_s=5, bootstrap=cluster.bootstrap)
+    assert sorted(r.value["w"] for r in got) == sorted(w.upper() + "!" for w in words)
+    jobs = httpx.get(f"{cluster.rest_url}/jobs/overview", timeout=10).json()["jobs"]
+    mine = [j for j in jobs if j["jid"] == result.job_id]
+    assert mine and mine[0]["name"] == "flinksql-test-shout" and mine[0]["state"] == "CANCELED"
+
+
+def test_taskmanager_can_be_killed_and_restarted(cluster):
+    info = cluster.cluster
+    pid = flink_cluster.kill_taskmanager(info)
+    assert pid and not procs.alive(pid)
+    assert not flink_cluster.taskmanager_running(info)
+    info = flink_cluster.start_taskmanager(info)
+    assert flink_cluster.taskmanager_running(info)
+    assert flink_cluster.overview(info.rest_url)["slots-available"] >= 1

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flinksql_gen.detectors import build_detector
+from flinksql_gen.detectors import build_detector, to_seconds
 from flinksql_gen.detectors.config import parse_detector_config
 from flinksql_gen.detectors.postprocess import AnomalyTracker
 from flinksql_gen.errors import UsageError, relative
@@ -164,7 +164,10 @@ def evaluate(
     series_dir = Path(series_dir)
     if not series_dir.is_dir():
         raise UsageError(f"{relative(series_dir)}: not a directory")
-    label_map = labels if isinstance(labels, dict) else read_labels(Path(labels))
+    if isinstance(labels, dict):  # already loaded: {file: [[start, end], ...]} with any timestamp form
+        label_map = {Path(k).name: [(to_seconds(a), to_seconds(b)) for a, b in v] for k, v in labels.items()}
+    else:
+        label_map = read_labels(Path(labels))
     files = sorted(series_dir.glob("*.csv"))
     if not files:
         raise UsageError(f"{relative(series_dir)}: no .csv series found")

@@ -44,6 +44,18 @@ def _check_env_reference(value: str) -> str:
 SecretRef = Annotated[str, AfterValidator(_check_env_reference)]
 
 
+def _check_option_text(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("control characters (such as newlines or tabs) are not allowed in this setting")
+    return value
+
+
+# Values that end up in connector options (WITH (...)): plain text, no control characters.
+OptionText = Annotated[str, Field(min_length=1), AfterValidator(_check_option_text)]
+# Kafka's own rule for topic names.
+Topic = Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
 # ---------------------------------------------------------------------------- sources
 
 
@@ -67,15 +79,15 @@ class EventTime(Strict):
 
 class KafkaSource(Strict):
     type: Literal["kafka"] = "kafka"
-    topic: str = Field(min_length=1, max_length=249)
+    topic: Topic
     format: Literal["json"] = "json"
     columns: dict[ColumnName, TypeText] = Field(min_length=1, description="column name -> Flink SQL type")
     event_time: EventTime | None = None
     proctime: ColumnName | None = Field(default=None, description="add a processing-time attribute with this name")
     start: Literal["earliest", "latest", "group-offsets"] = "earliest"
-    group_id: str | None = None
+    group_id: OptionText | None = None
     idle_timeout: Duration | None = Field(default=None, description="mark the source idle after this long without data")
-    properties: dict[str, str] = Field(default_factory=dict, description="extra Kafka client properties")
+    properties: dict[OptionText, OptionText] = Field(default_factory=dict, description="extra Kafka client properties")
 
 
 Source = KafkaSource  # the only source type so far; `type: kafka` is optional
@@ -85,7 +97,7 @@ class JdbcLookup(Strict):
     """A PostgreSQL table joined FOR SYSTEM_TIME AS OF processing time."""
 
     type: Literal["jdbc"] = "jdbc"
-    table: str = Field(min_length=1, description="table name in the database (may be schema-qualified)")
+    table: OptionText = Field(description="table name in the database (may be schema-qualified)")
     columns: dict[ColumnName, TypeText] = Field(min_length=1)
     key: list[ColumnName] = Field(min_length=1, description="the table's primary key columns")
     cache_rows: int | None = Field(default=None, ge=1, description="cache up to this many rows (partial cache)")
@@ -105,20 +117,20 @@ class _SinkBase(Strict):
 
 class KafkaSink(_SinkBase):
     type: Literal["kafka"]
-    topic: str = Field(min_length=1, max_length=249)
+    topic: Topic
     format: Literal["json"] = "json"
 
 
 class UpsertKafkaSink(_SinkBase):
     type: Literal["upsert-kafka"]
-    topic: str = Field(min_length=1, max_length=249)
+    topic: Topic
     key: list[ColumnName] = Field(min_length=1, description="primary key: must match the query's unique key")
     format: Literal["json"] = "json"
 
 
 class JdbcSink(_SinkBase):
     type: Literal["jdbc"]
-    table: str = Field(min_length=1)
+    table: OptionText
     key: list[ColumnName] = Field(default_factory=list, description="primary key for upserts (empty: append)")
 
 
@@ -343,4 +355,4 @@ class Pipeline(Strict):
     metrics: dict[Name, Metric] = Field(min_length=1)
     detectors: dict[Name, Detector] = Field(default_factory=dict)
     sinks: dict[Name, Sink] = Field(min_length=1)
-    settings: dict[str, str] = Field(default_factory=dict, description="extra Flink settings for this pipeline")
+    settings: dict[OptionText, OptionText] = Field(default_factory=dict, description="extra Flink settings for this pipeline")

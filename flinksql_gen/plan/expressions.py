@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import string
 from collections.abc import Callable
 
 from flinksql_gen.load.yaml_loader import PathKey
@@ -122,23 +121,49 @@ def render_aggregate(
     return f"{fn.upper()}({arg})", DOUBLE
 
 
+def parse_message(template: str) -> list[tuple[str, str | None]]:
+    """Split `text {column} text` into (text, column) parts; `{{` and `}}` are literal braces.
+
+    A column reference is everything between `{` and the next `}`, so any column name works.
+    """
+    parts: list[tuple[str, str | None]] = []
+    text: list[str] = []
+    i = 0
+    while i < len(template):
+        c = template[i]
+        if c in "{}" and template[i + 1 : i + 2] == c:
+            text.append(c)
+            i += 2
+        elif c == "{":
+            end = template.find("}", i + 1)
+            if end < 0:
+                raise ValueError(f"unclosed '{{' at position {i + 1}")
+            parts.append(("".join(text), template[i + 1 : end]))
+            text = []
+            i = end + 1
+        elif c == "}":
+            raise ValueError(f"single '}}' at position {i + 1}")
+        else:
+            text.append(c)
+            i += 1
+    if text:
+        parts.append(("".join(text), None))
+    return parts
+
+
 def render_message(ctx: PlanContext, template: str, schema: Schema, path: PathKey, prefix: str = "") -> str | None:
     """A message with {column} placeholders as a CONCAT of escaped literals and casted columns."""
-    parts: list[str] = []
     try:
-        parsed = list(string.Formatter().parse(template))
+        parsed = parse_message(template)
     except ValueError as exc:
         ctx.error(path, f"message template: {exc}", "write {column} to insert a value, {{ and }} for braces")
         return None
+    parts: list[str] = []
     ok = True
-    for text, field_name, spec, conv in parsed:
+    for text, field_name in parsed:
         if text:
             parts.append(quote_string(text))
         if field_name is None:
-            continue
-        if spec or conv:
-            ctx.error(path, f"message template: {{{field_name}}} cannot carry a format or conversion")
-            ok = False
             continue
         col = schema.get(field_name)
         if col is None:

@@ -168,11 +168,10 @@ def plan_sink(
         topic = sink.topic
         options = [("connector", "kafka"), ("topic", sink.topic), *_kafka_connection(ctx)]
         present = [k for k in key_hint if schema.get(k)]
-        if present:
-            # Key records by the dimensions so each key's alerts stay in order in one partition.
+        # Key records by the dimensions so each key's alerts stay in order in one partition
+        # (only when the names fit Flink's ';'-separated key.fields option).
+        if present and all(";" not in k and k.isprintable() for k in present):
             options += [("key.format", "json"), ("key.fields", ";".join(present))]
-            if any(";" in k for k in present):
-                options = [o for o in options if o[0] not in ("key.format", "key.fields")]
         options += [("value.format", "json"), ("sink.delivery-guarantee", "at-least-once")]
     elif isinstance(sink, UpsertKafkaSink):
         topic, key = sink.topic, list(sink.key)

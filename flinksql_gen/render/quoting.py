@@ -42,8 +42,6 @@ def quote_string(value: str) -> str:
             out.append("\\\\")
         elif code < 32 or code == 127:
             out.append(f"\\{code:04X}")
-        elif code > 0xFFFF:
-            out.append(f"\\+{code:06X}")
         else:
             out.append(c)
     return "U&'" + "".join(out) + "'"
@@ -66,7 +64,7 @@ def number_literal(value: int | float | Decimal) -> str:
             raise ValueError(f"{value} is not a finite number")
         text = repr(value)
         # Flink reads 1e+20 as an approximate DOUBLE literal; plain decimals are exact DECIMAL.
-        return text if ("e" in text or "E" in text) else text
+        return text
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} is not a finite number")

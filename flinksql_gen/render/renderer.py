@@ -6,6 +6,7 @@ project's own `sql_templates/` folder (dbt-style). They only lay out what the pl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import replace
 from importlib import resources
@@ -31,10 +32,17 @@ TEMPLATE_NAMES = (
 
 
 def template_environment(override_dir: Path | None = None) -> jinja2.Environment:
+    """The template environment (cached: compiling templates costs more than rendering them)."""
+    key = str(Path(override_dir).resolve()) if override_dir is not None and Path(override_dir).is_dir() else None
+    return _environment(key)
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(override_dir: str | None) -> jinja2.Environment:
     builtin = resources.files("flinksql_gen.sql_templates")
     loaders: list[jinja2.BaseLoader] = []
-    if override_dir is not None and Path(override_dir).is_dir():
-        loaders.append(jinja2.FileSystemLoader(str(override_dir)))
+    if override_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(override_dir))
     loaders.append(jinja2.FileSystemLoader(str(builtin)))
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),

@@ -7,6 +7,9 @@ Connector jars are NOT added here: jobs ship them with `pipeline.jars` (one plac
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -177,16 +180,30 @@ def refresh_pids(info: ClusterInfo) -> ClusterInfo:
                        procs.start_time(jm_pid) or 0 if jm_pid else 0, tms)
 
 
-def stop_cluster(info: ClusterInfo) -> None:
-    """stop-cluster.sh (it reads only our pid dir), then make sure the recorded pids are gone."""
-    _script(info, "stop-cluster.sh")
-    if info.jobmanager_pid:
-        procs.terminate(info.jobmanager_pid, info.jobmanager_start or None)
-    for pid, started in info.taskmanager_pids:
-        procs.terminate(pid, started or None)
-    for daemon in ("standalonesession", "taskexecutor"):
+def stop_cluster(info: ClusterInfo, timeout: float = 30.0) -> None:
+    """Stop our JobManager and TaskManagers: SIGTERM to every pid recorded in the state or in our
+    own pid dir, all at once, then SIGKILL what is left after `timeout`.
+
+    This is what bin/stop-cluster.sh does (flink-daemon.sh stop = `kill <pid from the pid file>`),
+    without the ~15 s its config parsing JVMs take.
+    """
+    targets: dict[int, int | None] = {}
+    for daemon in ("taskexecutor", "standalonesession"):
         for pid in _pids(info, daemon):
-            procs.terminate(pid)  # still listed in our own pid file: ours
+            targets.setdefault(pid, None)
+    for pid, started in info.taskmanager_pids:
+        targets[pid] = started or None
+    if info.jobmanager_pid:
+        targets[info.jobmanager_pid] = info.jobmanager_start or None
+    alive = {pid: started for pid, started in targets.items() if procs.alive(pid, started)}
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pid, started in alive.items():
+        if not procs.wait_gone(pid, started, max(0.0, deadline - time.monotonic())):
+            procs.kill(pid, started)
+    for daemon in ("standalonesession", "taskexecutor"):
         (info.pid_dir / f"flink-{IDENT}-{daemon}.pid").unlink(missing_ok=True)
 
 

@@ -19,7 +19,8 @@ Two stages, both causal and O(1) per point (state: ~30 floats, plus one float pe
    once two periods were seen and its error scale is < 0.85 x that of the plain bank. 'auto' only
    considers a daily season, for sampling steps between 1 min and 2 h.
    Raw surprise of a point: s = -log10(p), p = two-sided normal tail of z = residual / sigma
-   (sigma = 1.2533 x mean absolute error), capped at 10.
+   (sigma = 1.2533 x mean absolute error); capped at 10 inside the window and the learned
+   statistics, uncapped for the single-point tail below.
 
 2. Anomaly likelihood (Numenta's step: a short-window mean of raw scores compared with their
    long-run distribution, Gaussian tail), made O(1): the mean m of the last `short_window` (10)
@@ -30,11 +31,12 @@ Two stages, both causal and O(1) per point (state: ~30 floats, plus one float pe
    mean and variance (moment matching) instead.
    As the likelihood of a single point, a peaks-over-threshold tail (SPOT, Siffer et al. 2017):
    q = online 95th percentile of s (stochastic approximation); the excesses s - q follow a
-   generalized Pareto law whose shape xi (clipped to [0, 0.5]) and scale are fitted by moments
-   from their exponentially weighted mean and variance; p_1 = 0.05 * GPD tail(s - q) above q.
+   generalized Pareto law whose shape xi (in [0, 1]) and scale are fitted from the online median
+   and 90th percentile of the excesses (quantile matching: Q90/Q50 = (10^xi - 1)/(2^xi - 1), robust
+   where moments do not exist); p_1 = 0.05 * GPD tail(s - q) above q.
    If the forecaster is calibrated, s is exponential (xi = 0) with mean 1/ln 10, q = 1.30 and
-   p_1 is exactly the point's p-value; on heavy-tailed data q, the scale and xi grow and keep p_1
-   honest.
+   p_1 is exactly the point's p-value; on heavy-tailed data (Student-t residuals make s
+   Pareto-tailed) q, the scale and xi grow and keep p_1 honest.
    All these statistics start from the calibrated priors (a 50-point pseudo-count), so the
    detector is usable right after `warmup`.
    p_w only counts when the current point is itself more surprising than average (no after-glow
@@ -72,6 +74,7 @@ PRIOR_COUNT = 50
 TAIL_P = 0.05  # peaks-over-threshold level
 Q0 = -math.log10(TAIL_P)  # calibrated 95th percentile of s
 Q_STEP = 0.03  # stochastic-approximation step of the quantile (in s units)
+E_STEP = 0.1  # log-space step of the excess quantiles
 AUTO_RATIO = 0.85
 
 
@@ -137,6 +140,15 @@ class _Bank:
         self.recent = deque(d["recent"], maxlen=SHIFT_RUN)
 
 
+def surprise(z: float) -> float:
+    """-log10 of the two-sided normal tail of |z| (asymptotic form where erfc underflows)."""
+    if z < 30.0:
+        return -math.log10(max(math.erfc(z / math.sqrt(2.0)), 1e-300))
+    # erfc(x) ~ exp(-x^2) / (x sqrt(pi)), x = z / sqrt(2)
+    x = z / math.sqrt(2.0)
+    return (x * x + math.log(x * math.sqrt(math.pi))) / math.log(10.0)
+
+
 def gamma_tail(a: float, x: float) -> float:
     """Regularized upper incomplete gamma Q(a, x) = P(Gamma(a, 1) > x) (series / continued fraction)."""
     if x <= 0:
@@ -194,8 +206,8 @@ class ScoreDetector(Detector):
         self._window: deque[float] = deque(maxlen=self.config.short_window)
         self._mu1 = MU0
         self._q = Q0
-        self._excess = MU0
-        self._excess2 = 2 * MU0 * MU0  # second moment of the excess (exponential prior)
+        self._e50 = MU0 * math.log(2.0)  # median of the excess (exponential prior)
+        self._e90 = MU0 * math.log(10.0)  # 90th percentile of the excess
         self._mu = MU0
         self._var = MU0 * MU0 / self.config.short_window
         self._learned = 0
@@ -264,22 +276,22 @@ class ScoreDetector(Detector):
                 z = max(z, 0.0)
             elif self.config.pattern == "down":
                 z = min(z, 0.0)
-            p_point = math.erfc(abs(z) / math.sqrt(2.0))
-            s = min(S_CAP, -math.log10(max(p_point, 1e-300)))
+            s_full = surprise(abs(z))
+            s = min(S_CAP, s_full)  # capped for the window and the learned statistics
             self._window.append(s)
             band = self.config.band_z * sigma
             if warm:
                 result = Result(0.0, expected, expected - band, expected + band, False)
             else:
                 m_w = math.fsum(self._window) / len(self._window)
-                p1 = TAIL_P * self._tail(s - self._q) if s > self._q else 1.0
+                p1 = TAIL_P * self._tail(s_full - self._q) if s_full > self._q else 1.0
                 # the window speaks for the current point only if that point is itself surprising
                 # (no after-glow of a past spike while the window still contains it)
                 pw = self._window_tail(m_w) if s >= self._mu1 else 1.0
                 p = min(1.0, 2.0 * min(p1, pw))
                 score = min(1.0, max(0.0, math.log(p + 1e-10) / math.log(1e-10)))
                 result = Result(score, expected, expected - band, expected + band, score >= self.config.threshold)
-                self._learn_likelihood(s, m_w)
+                self._learn_likelihood(s, s_full, m_w)
         # learn the model of normal behaviour
         self._typical += max(SCALE_RATE, 1.0 / (self._n + 1)) * (abs(v) - self._typical)
         self._plain.learn(v, warm)
@@ -289,15 +301,16 @@ class ScoreDetector(Detector):
         self._n += 1
         return result
 
-    def _learn_likelihood(self, s: float, m_w: float) -> None:
+    def _learn_likelihood(self, s: float, s_full: float, m_w: float) -> None:
         self._learned += 1
         rate = max(2.0 / (self.config.long_window + 1), 1.0 / (self._learned + PRIOR_COUNT))
         self._mu1 += rate * (min(s, 8.0 * self._mu1) - self._mu1)
-        if s > self._q:
-            x = s - self._q
-            self._excess += rate * (x - self._excess)
-            self._excess2 += rate * (x * x - self._excess2)
-        self._q += Q_STEP * ((1.0 - TAIL_P) if s > self._q else -TAIL_P)
+        if s_full > self._q:
+            x = s_full - self._q
+            # quantiles tracked in log space: scale-free steps, fast to follow a heavy tail
+            self._e50 *= math.exp(E_STEP * (0.5 if x > self._e50 else -0.5))
+            self._e90 = max(1.5 * self._e50, self._e90 * math.exp(E_STEP * (0.9 if x > self._e90 else -0.1)))
+        self._q += Q_STEP * ((1.0 - TAIL_P) if s_full > self._q else -TAIL_P)
         x = min(m_w, self._mu + 3.0 * math.sqrt(self._var))
         d = x - self._mu
         self._mu += rate * d
@@ -310,13 +323,24 @@ class ScoreDetector(Detector):
         return gamma_tail(shape, m_w / scale)
 
     def _tail(self, x: float) -> float:
-        """P(excess > x) under a generalized Pareto fitted by the method of moments."""
-        m = self._excess
-        var = max(self._excess2 - m * m, 1e-12)
-        xi = min(0.5, max(0.0, 0.5 * (1.0 - m * m / var)))
-        scale = max(0.5 * m * (m * m / var + 1.0), 1e-9)
+        """P(excess > x) under a generalized Pareto matched to the excess median and 90th percentile."""
+        ratio = self._e90 / self._e50
+        lo, hi = 0.0, 1.0
+        if ratio <= math.log(10.0) / math.log(2.0):
+            xi = 0.0
+        elif ratio >= 9.0:
+            xi = 1.0
+        else:
+            for _ in range(40):  # (10^xi - 1) / (2^xi - 1) increases with xi
+                mid = 0.5 * (lo + hi)
+                if (10.0**mid - 1.0) / (2.0**mid - 1.0) < ratio:
+                    lo = mid
+                else:
+                    hi = mid
+            xi = 0.5 * (lo + hi)
         if xi < 1e-6:
-            return math.exp(-x / scale)
+            return math.exp(-x * math.log(2.0) / self._e50)
+        scale = self._e50 * xi / (2.0**xi - 1.0)
         return (1.0 + xi * x / scale) ** (-1.0 / xi)
 
     # --- state -------------------------------------------------------------------------------
@@ -334,8 +358,8 @@ class ScoreDetector(Detector):
             "window": list(self._window),
             "mu1": self._mu1,
             "q": self._q,
-            "excess": self._excess,
-            "excess2": self._excess2,
+            "e50": self._e50,
+            "e90": self._e90,
             "mu": self._mu,
             "var": self._var,
             "learned": self._learned,
@@ -356,5 +380,5 @@ class ScoreDetector(Detector):
         self._seasonal.load(state["seasonal"])
         self._window = deque(state["window"], maxlen=self.config.short_window)
         self._mu1, self._mu, self._var = float(state["mu1"]), float(state["mu"]), float(state["var"])
-        self._q, self._excess, self._excess2 = float(state["q"]), float(state["excess"]), float(state["excess2"])
+        self._q, self._e50, self._e90 = float(state["q"]), float(state["e50"]), float(state["e90"])
         self._learned = int(state["learned"])

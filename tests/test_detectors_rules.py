@@ -131,3 +131,12 @@ def test_sql_expressible_flags():
         "absolute_change",
         "mean_variance",
     }
+
+
+def test_sql_form_narrowed_by_config():
+    from flinksql_gen.detectors import REGISTRY, parse_detector_config
+
+    mv = REGISTRY["mean_variance"]
+    assert mv.sql_form_available(parse_detector_config({"type": "mean_variance", "seasonality": "weekly"}))
+    assert not mv.sql_form_available(parse_detector_config({"type": "mean_variance", "seasonality": 24}))
+    assert not REGISTRY["score"].sql_form_available(parse_detector_config({"type": "score"}))

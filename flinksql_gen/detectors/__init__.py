@@ -5,6 +5,14 @@
     state = det.state_dict()           # small JSON-compatible dict (Flink accumulator / keyed state)
     det2 = restore_detector(spec, state)
     results = build_detector(spec).run(series)   # offline: same code, looped
+
+SQL-expressible detectors (class attribute `sql_expressible`, narrowed per config by
+`sql_form_available(config)`) document their exact semantics in their module docstring:
+threshold (strict > / <, or >= / <= with inclusive), percentage_change / absolute_change
+(LAG(value, offset) baseline; duration offsets = the value at exactly t - offset),
+mean_variance (window = ROWS BETWEEN lookback PRECEDING AND 1 PRECEDING, AVG and STDDEV_SAMP,
+strict comparison, COUNT >= min_points; daily/weekly phase = epoch seconds mod 86400/604800).
+Missing values (None/NaN) are skipped entirely: they neither count in a window nor get judged.
 """
 
 from flinksql_gen.detectors.base import Detector, Result, to_seconds

@@ -149,6 +149,11 @@ class Detector(ABC):
         """Restore a state produced by `state_dict()` (of a detector with the same config)."""
 
     @classmethod
+    def sql_form_available(cls, config: BaseModel) -> bool:
+        """Whether this config has a SQL form (`sql_expressible` narrowed by the config)."""
+        return cls.sql_expressible
+
+    @classmethod
     def from_state(cls, config: BaseModel | dict[str, Any], state: dict[str, Any]) -> Detector:
         det = cls(config)
         det.load_state(state)

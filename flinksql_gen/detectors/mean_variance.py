@@ -51,6 +51,10 @@ class MeanVarianceDetector(Detector):
     sql_expressible = True  # for seasonality none/daily/weekly
     config: MeanVarianceConfig
 
+    @classmethod
+    def sql_form_available(cls, config: Any) -> bool:
+        return not isinstance(config.seasonality, int)  # a period in points has no SQL phase
+
     def reset(self) -> None:
         self._windows: dict[str, deque[float]] = {}
         self._n = 0

@@ -1,0 +1,108 @@
+"""Benchmark of the embedded stack (a script, not a test).
+
+Measures: the start-up time of `up` (broker + PostgreSQL, and the session cluster with
+--cluster), the producing rate, the time from `run_pipeline` to the first sink record, and the
+records/s of a Kafka -> Kafka pass-through over N events (bounded read, so the job ends).
+
+    .venv/bin/python bench/bench_stack.py --events 20000          # quick
+    .venv/bin/python bench/bench_stack.py                          # 1M events (minutes)
+    .venv/bin/python bench/bench_stack.py --events 100000 --cluster --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo
+from flinksql_gen.errors import Location
+from flinksql_gen.kafka_io import JsonProducer, create_topics, iter_records
+from flinksql_gen.produce import IotGenerator
+from flinksql_gen.run import run_pipeline
+from flinksql_gen.stack import down, stack_env, up
+from flinksql_gen.stack.jars import ensure_jars
+
+COLUMNS = "hostname STRING, cpu STRING, `usage` DOUBLE, occurred_at BIGINT"
+
+
+def pass_through(src: str, out: str, parallelism: int) -> PipelineBundle:
+    here = Location("bench/bench_stack.py")
+    kafka = "'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}', 'format' = 'json'"
+    statements = (
+        Statement("set", "parallelism.default", f"SET 'parallelism.default' = '{parallelism}'", here),
+        Statement("create_table", "src", f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', "
+                  f"'topic' = '{src}', 'properties.group.id' = 'bench', 'scan.startup.mode' = 'earliest-offset', "
+                  f"'scan.bounded.mode' = 'latest-offset', {kafka})", here),
+        Statement("create_table", "sink", f"CREATE TABLE sink ({COLUMNS}) WITH ('connector' = 'kafka', "
+                  f"'topic' = '{out}', {kafka})", here),
+        Statement("insert", "copy", "INSERT INTO sink SELECT * FROM src", here),
+    )
+    return PipelineBundle("bench", "bench/bench_stack.py", "local", statements,
+                          tables=(TableInfo("src", "source", "kafka", src), TableInfo("sink", "sink", "kafka", out)),
+                          env=("FLINKSQL_KAFKA_BOOTSTRAP",))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=1)
+    parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--cluster", action="store_true", help="run on the session cluster instead of locally")
+    parser.add_argument("--workdir", type=Path, help="default: a temporary directory (stack stopped at the end)")
+    parser.add_argument("--no-verify", action="store_true", help="do not read the sink back to count it")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    args = parser.parse_args(argv)
+
+    def say(msg: str) -> None:
+        if not args.json:
+            print(msg, file=sys.stderr)
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="flinksql-bench-"))
+    figures: dict = {"events": args.events, "partitions": args.partitions, "parallelism": args.parallelism,
+                     "mode": "cluster" if args.cluster else "local"}
+    ensure_jars(workdir)  # not part of the start-up figure (a one-time download)
+    began = time.monotonic()
+    state = up(workdir, cluster=args.cluster, on_step=say)
+    figures["up_s"] = round(time.monotonic() - began, 2)
+    try:
+        src, out = f"bench_in_{time.time_ns()}", f"bench_out_{time.time_ns()}"
+        create_topics([src, out], bootstrap=state.bootstrap, partitions=args.partitions)
+        say(f"producing {args.events} events")
+        began = time.monotonic()
+        gen = IotGenerator(seed=1)
+        with JsonProducer(state.bootstrap) as producer:
+            for i, event in enumerate(gen.events()):
+                if i >= args.events:
+                    break
+                producer.send(src, event.value, event.key, event.timestamp_ms)
+        produce_s = time.monotonic() - began
+        figures["produce_rec_per_s"] = round(args.events / produce_s)
+
+        say("running the pass-through job")
+        began = time.monotonic()
+        result = run_pipeline(pass_through(src, out, args.parallelism), stack_env(state), workdir=workdir,
+                              remote=state.rest_url if args.cluster else None, max_records=args.events,
+                              on_event=say)
+        total = time.monotonic() - began
+        figures["status"] = result.status
+        figures["run_total_s"] = round(total, 2)
+        figures["first_output_s"] = round(result.first_output_s, 2) if result.first_output_s else None
+        figures["rec_per_s_end_to_end"] = round(args.events / total)
+        if result.first_output_s and total > result.first_output_s:
+            figures["rec_per_s_after_first_output"] = round(args.events / (total - result.first_output_s))
+        if not args.no_verify:
+            figures["sink_records"] = sum(1 for _ in iter_records(out, bootstrap=state.bootstrap, idle_s=3,
+                                                                  as_json=False))
+    finally:
+        if args.workdir is None:
+            down(workdir)
+    print(json.dumps(figures, indent=None if args.json else 2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

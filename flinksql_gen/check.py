@@ -48,7 +48,17 @@ def _problem(statement: Statement, pipeline: str, exc: BaseException) -> Problem
     )
 
 
-def check_pipeline(pipeline: PipelineBundle, table_env, register_udfs=None) -> list[Problem]:
+def register_udfs(table_env, udfs) -> None:
+    """Register the pipeline's Python UDFs as the runner does (planning needs their signatures)."""
+    from flinksql_gen.run.runner import load_udf
+
+    for info in udfs:
+        function, _ = load_udf(info)
+        table_env.drop_temporary_system_function(info.name)
+        table_env.create_temporary_system_function(info.name, function)
+
+
+def check_pipeline(pipeline: PipelineBundle, table_env, register_udfs=register_udfs) -> list[Problem]:
     """Plan every statement of one pipeline in its own database of `table_env`."""
     env = _PlaceholderEnv()
     global _RUNS
@@ -75,7 +85,7 @@ def check_pipeline(pipeline: PipelineBundle, table_env, register_udfs=None) -> l
         table_env.use_database("default_database")
 
 
-def check_bundle(pipelines: tuple[PipelineBundle, ...], table_env, register_udfs=None) -> list[Problem]:
+def check_bundle(pipelines: tuple[PipelineBundle, ...], table_env, register_udfs=register_udfs) -> list[Problem]:
     problems: list[Problem] = []
     for pipeline in pipelines:
         problems.extend(check_pipeline(pipeline, table_env, register_udfs))

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from flinksql_gen.detectors import config as dconf
 from flinksql_gen.models.common import Duration, Name
 from flinksql_gen.models.types import parse_type
 
@@ -338,8 +339,61 @@ class LookupThresholdDetector(_DetectorBase):
     columns: list[ColumnName] = Field(default_factory=list, description="more lookup columns to output")
 
 
+class _StatisticalBase(_DetectorBase):
+    """A detector from flinksql_gen.detectors, run per dimension key over the metric's values."""
+
+    value: ColumnName | None = Field(default=None, description="the metric column to judge (default: its value)")
+    emit: Literal["anomalies", "all"] = Field(
+        default="anomalies", description="write only anomalous points, or every point with its score (enriched)"
+    )
+    form: Literal["auto", "sql", "udf"] = Field(
+        default="auto", description="pure Flink SQL, or a PyFlink UDF (auto: SQL where it can express the detector)"
+    )
+
+
+class ThresholdRule(_StatisticalBase, dconf.ThresholdConfig):
+    pass
+
+
+class PercentageChangeRule(_StatisticalBase, dconf.PercentageChangeConfig):
+    pass
+
+
+class AbsoluteChangeRule(_StatisticalBase, dconf.AbsoluteChangeConfig):
+    pass
+
+
+class MeanVarianceRule(_StatisticalBase, dconf.MeanVarianceConfig):
+    pass
+
+
+class EwmaRule(_StatisticalBase, dconf.EwmaConfig):
+    pass
+
+
+class HoltWintersRule(_StatisticalBase, dconf.HoltWintersConfig):
+    pass
+
+
+class ScoreRule(_StatisticalBase, dconf.ScoreConfig):
+    pass
+
+
+STATISTICAL = (ThresholdRule, PercentageChangeRule, AbsoluteChangeRule, MeanVarianceRule, EwmaRule, HoltWintersRule,
+               ScoreRule)  # fmt: skip
+
 Detector = Annotated[
-    FilterDetector | HavingDetector | TrendDetector | LookupThresholdDetector,
+    FilterDetector
+    | HavingDetector
+    | TrendDetector
+    | LookupThresholdDetector
+    | ThresholdRule
+    | PercentageChangeRule
+    | AbsoluteChangeRule
+    | MeanVarianceRule
+    | EwmaRule
+    | HoltWintersRule
+    | ScoreRule,
     Field(discriminator="type"),
 ]
 

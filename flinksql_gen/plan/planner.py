@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import (
+    STATISTICAL,
     FilterDetector,
     HavingDetector,
     JdbcSink,
@@ -41,6 +42,7 @@ from flinksql_gen.plan.plan import (
     Select,
     Setting,
 )
+from flinksql_gen.plan.statistical import DETECT_UDF, plan_statistical
 from flinksql_gen.plan.tables import plan_lookup, plan_sink, plan_source
 from flinksql_gen.render.quoting import option_string, quote_string
 from flinksql_gen.render.quoting import quote_identifier as q
@@ -64,6 +66,7 @@ def _settings(ctx: PlanContext, p: Pipeline) -> tuple[Setting, ...]:
     cp = t.checkpointing
     pairs: dict[str, str] = {
         "pipeline.name": ctx.pipeline,
+        "table.local-time-zone": "UTC",  # window bounds and seasonal phases in UTC, on every machine
         "parallelism.default": str(t.parallelism),
         "execution.checkpointing.interval": parse_duration(cp.interval).flink_config(),
         "execution.checkpointing.mode": cp.mode.upper(),
@@ -125,6 +128,8 @@ def _plan_detector(
     if isinstance(d, LookupThresholdDetector):
         lookup = lookups.get(d.lookup)
         return None if lookup is None else plan_lookup_threshold(ctx, name, d, metric, lookup)
+    if isinstance(d, STATISTICAL):
+        return plan_statistical(ctx, name, d, metric)
     raise TypeError(type(d))  # pragma: no cover
 
 
@@ -181,6 +186,7 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     for pd in detectors.values():
         views.extend(pd.views)
     tables = [*sources.values(), *lookups.values(), *sink_tables]
+    uses_udf = any(DETECT_UDF.name in str(v.query) for v in views)
     return PlannedPipeline(
         name=ctx.pipeline,
         source_file=ctx.file,
@@ -191,6 +197,7 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         views=tuple(views),
         inserts=tuple(inserts),
         inline_views=ctx.aiven,
+        udfs=(DETECT_UDF,) if uses_udf else (),
     )
 
 

@@ -39,11 +39,25 @@ class Project:
         return d if d.is_dir() else None
 
 
-def find_project(path: Path | str, targets_file: Path | str | None = None) -> Project:
-    path = Path(path)
+PathArg = Path | str | list[Path | str] | tuple[Path | str, ...]
+
+
+def find_project(path: PathArg, targets_file: Path | str | None = None) -> Project:
+    """A folder of definitions, one definition file, or a list of definition files."""
+    if isinstance(path, (list, tuple)):
+        files = [Path(p) for p in path]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing or not files:
+            raise UsageError(f"{', '.join(missing) or 'no files given'}: no such definition file")
+        path = files[0]
+    else:
+        path = Path(path)
+        files = []
     if not path.exists():
         raise UsageError(f"{path}: no such file or folder")
-    if path.is_dir():
+    if files:
+        folder = path.parent
+    elif path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.name != TARGETS_FILE)
         if not files:
             raise UsageError(f"{path}: no .yaml pipeline definitions in this folder")
@@ -118,13 +132,13 @@ def _valid_file_name(name: str) -> bool:
     return name.replace("_", "a").replace("-", "a").isalnum() and name.isascii()
 
 
-def validate(path: Path | str, target: str = "local", targets_file: Path | str | None = None) -> int:
+def validate(path: PathArg, target: str = "local", targets_file: Path | str | None = None) -> int:
     """Check every definition; raises DefinitionError with all problems. Returns the number of pipelines."""
     return len(_plan_files(find_project(path, targets_file), target))
 
 
 def render(
-    path: Path | str, target: str = "local", targets_file: Path | str | None = None, templates_dir: Path | None = None
+    path: PathArg, target: str = "local", targets_file: Path | str | None = None, templates_dir: Path | None = None
 ) -> Bundle:
     project = find_project(path, targets_file)
     plans = _plan_files(project, target)

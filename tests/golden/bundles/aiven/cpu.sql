@@ -4,6 +4,7 @@
 -- CPU load of IoT hosts - threshold filter, 30 s averages, per-host thresholds from PostgreSQL.
 
 SET 'pipeline.name' = 'cpu';
+SET 'table.local-time-zone' = 'UTC';
 SET 'parallelism.default' = '1';
 SET 'execution.checkpointing.interval' = '10000 ms';
 SET 'execution.checkpointing.mode' = 'EXACTLY_ONCE';

@@ -4,6 +4,7 @@
 -- Pizza orders - forbidden toppings, per-order counts, 5 s topping windows and rising-then-falling trends.
 
 SET 'pipeline.name' = 'pizza';
+SET 'table.local-time-zone' = 'UTC';
 SET 'parallelism.default' = '1';
 SET 'execution.checkpointing.interval' = '10000 ms';
 SET 'execution.checkpointing.mode' = 'EXACTLY_ONCE';

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.flink
 def test_every_example_statement_plans_on_flink(table_env, monkeypatch):
     monkeypatch.chdir(ROOT)
     bundle = api.render("pipelines", "local")
-    assert sum(len(p.inserts) for p in bundle.pipelines) == 11  # cpu: 4, cpu_anomalies: 3, pizza: 4
+    assert sum(len(p.inserts) for p in bundle.pipelines) == 12  # cpu 4, cpu_anomalies 3, pizza 4, pizza_drilldown 1
     assert check_bundle(bundle.pipelines, table_env) == []
 
 

@@ -61,7 +61,7 @@ def test_manifest_lists_pipelines_tables_topics_and_hashes(tmp_path):
     api.render(PIPELINES, "local").write(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     by_name = {p["name"]: p for p in manifest["pipelines"]}
-    assert sorted(by_name) == ["cpu", "cpu_anomalies", "pizza"]
+    assert sorted(by_name) == ["cpu", "cpu_anomalies", "pizza", "pizza_drilldown"]
     cpu = by_name["cpu"]
     assert cpu["source_file"] == "pipelines/cpu.yaml"
     assert cpu["topics"] == ["cpu_agg_stats", "cpu_load_stats_real", "cpu_load_stats_real_filter",

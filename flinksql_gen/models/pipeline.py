@@ -339,6 +339,20 @@ class LookupThresholdDetector(_DetectorBase):
     columns: list[ColumnName] = Field(default_factory=list, description="more lookup columns to output")
 
 
+class DrilldownDetector(_DetectorBase):
+    """Root-cause drill-down: per window, which dimension values explain the change of the metric's
+    total against the same leaves `offset` windows back (ThirdEye-style contribution analysis and a
+    multi-dimensional search for the combinations that explain it)."""
+
+    type: Literal["drilldown"]
+    value: ColumnName | None = Field(default=None, description="the additive metric column (default: its value)")
+    dimensions: list[ColumnName] | None = Field(default=None, description="dimensions to explain over (default: all)")
+    offset: int = Field(default=1, ge=1, description="baseline: the same leaf this many windows back")
+    min_change: float = Field(default=0.1, ge=0, description="explain windows whose total changed by at least this fraction")
+    max_depth: int = Field(default=3, ge=1, le=5, description="largest combination of dimensions to consider")
+    top: int = Field(default=3, ge=1, le=50, description="how many explanations to write")
+
+
 class _StatisticalBase(_DetectorBase):
     """A detector from flinksql_gen.detectors, run per dimension key over the metric's values."""
 
@@ -387,6 +401,7 @@ Detector = Annotated[
     | HavingDetector
     | TrendDetector
     | LookupThresholdDetector
+    | DrilldownDetector
     | ThresholdRule
     | PercentageChangeRule
     | AbsoluteChangeRule

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import (
     STATISTICAL,
+    DrilldownDetector,
     FilterDetector,
     HavingDetector,
     JdbcSink,
@@ -30,6 +31,7 @@ from flinksql_gen.plan.detectors import (
     plan_lookup_threshold,
     plan_trend,
 )
+from flinksql_gen.plan.drilldown import DRILLDOWN_UDF, plan_drilldown
 from flinksql_gen.plan.expressions import render_message
 from flinksql_gen.plan.metrics import PlannedMetric, plan_metric
 from flinksql_gen.plan.plan import (
@@ -103,7 +105,7 @@ def _check_names(ctx: PlanContext, p: Pipeline) -> bool:
             if section == "metrics":
                 generated.append(f"{name}__rows")
             if section == "detectors":
-                generated.append(f"{name}__input")
+                generated += [f"{name}__input", f"{name}__explained"]
             for g in generated:
                 if g in seen:
                     ctx.error((section, name), f"the name {name!r} is already used by {seen[g]}",
@@ -128,6 +130,8 @@ def _plan_detector(
     if isinstance(d, LookupThresholdDetector):
         lookup = lookups.get(d.lookup)
         return None if lookup is None else plan_lookup_threshold(ctx, name, d, metric, lookup)
+    if isinstance(d, DrilldownDetector):
+        return plan_drilldown(ctx, name, d, metric)
     if isinstance(d, STATISTICAL):
         return plan_statistical(ctx, name, d, metric)
     raise TypeError(type(d))  # pragma: no cover
@@ -186,7 +190,7 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     for pd in detectors.values():
         views.extend(pd.views)
     tables = [*sources.values(), *lookups.values(), *sink_tables]
-    uses_udf = any(DETECT_UDF.name in str(v.query) for v in views)
+    udfs = tuple(u for u in (DETECT_UDF, DRILLDOWN_UDF) if any(f"{u.name}(" in str(v.query) for v in views))
     return PlannedPipeline(
         name=ctx.pipeline,
         source_file=ctx.file,
@@ -197,7 +201,7 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         views=tuple(views),
         inserts=tuple(inserts),
         inline_views=ctx.aiven,
-        udfs=(DETECT_UDF,) if uses_udf else (),
+        udfs=udfs,
     )
 
 

@@ -396,9 +396,13 @@ def run(pipeline_file: Path, target: str, targets_file: Path | None, cluster: bo
     env = {**os.environ, **stack_env(state)}
     _say(f"running {pipeline.name} on the {'session cluster' if cluster else 'local mini-cluster'} "
          f"(Kafka {state.bootstrap})")
-    result = run_pipeline(pipeline, env, wait=not detach, until_idle=until_idle, max_records=max_records,
-                          workdir=workdir, remote=state.rest_url if cluster else None,
-                          jars=ensure_jars(workdir), on_event=_say)
+    try:
+        result = run_pipeline(pipeline, env, wait=not detach, until_idle=until_idle, max_records=max_records,
+                              workdir=workdir, remote=state.rest_url if cluster else None,
+                              jars=ensure_jars(workdir), on_event=_say)
+    except KeyboardInterrupt:  # before the job was submitted: nothing to cancel
+        _say("interrupted")
+        sys.exit(130)
     extra = f", {result.records} sink record(s)" if result.records is not None else ""
     how = {"idle": f"quiet for {until_idle:g}s" if until_idle else "idle", "max_records": "max records reached",
            "interrupt": "interrupted"}.get(result.stopped_by or "", "")

@@ -157,8 +157,10 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
 
         mode = (_settings_value(pipeline, "execution.runtime-mode") or "streaming").lower()
         on_event("starting PyFlink")
+        # a remote cluster keeps its own checkpoint directory; a local run uses the work dir
         table_env = open_table_env(mode, jars if jars is not None else ensure_jars(workdir), remote=remote,
-                                   checkpoint_dir=workdir / "checkpoints", log_dir=log_dir / "flink")
+                                   checkpoint_dir=None if remote else workdir / "checkpoints",
+                                   log_dir=log_dir / "flink")
     restore = _isolate(table_env) if shared else None
     try:
         conf = table_env.get_config()
@@ -205,9 +207,12 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
         return out
     if monitor:
         monitor.start()
+    watchdog = _ClusterWatch(remote) if remote else None
     try:
         outcome = job_client.get_job_execution_result()
         while not outcome.done():
+            if watchdog and watchdog.lost():
+                raise UsageError(f"lost the Flink cluster at {remote} while job {job_id} was running")
             if monitor:
                 if max_records and monitor.count >= max_records:
                     out.stopped_by = "max_records"
@@ -237,6 +242,27 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
         raise fail(failure, None, f"job {job_id} of pipeline {pipeline.name}",
                    origin=only.origin if only else None) from None
     return out
+
+
+class _ClusterWatch:
+    """Notices a session cluster that stopped answering (the job client would wait forever)."""
+
+    def __init__(self, remote: str, grace_s: float = 30.0, every_s: float = 5.0):
+        from flinksql_gen.run.table_env import parse_remote
+
+        host, port = parse_remote(remote)
+        self.url, self.grace_s, self.every_s = f"http://{host}:{port}", grace_s, every_s
+        self.last_ok = self.last_check = time.monotonic()
+
+    def lost(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_check >= self.every_s:
+            from flinksql_gen.stack.flink_cluster import overview
+
+            self.last_check = now
+            if overview(self.url) is not None:
+                self.last_ok = now
+        return now - self.last_ok > self.grace_s
 
 
 def _failing_insert(table_env, pipeline: PipelineBundle, resolved: dict[int, str]) -> Statement | None:

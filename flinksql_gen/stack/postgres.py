@@ -119,17 +119,21 @@ def start_postgres(workdir: Path, port: int) -> PostgresInfo:
     owner = _as_owner()
     root = _make_root(Path(workdir))
     data = root / "data"
-    _run([*owner, str(bin_dir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8",
-          "--locale=C", "--no-sync", "--no-instructions"], root, "initdb")
-    with open(data / "postgresql.conf", "a") as conf:
-        conf.write(
-            f"\n# flinksql-gen local stack\nport = {port}\nlisten_addresses = '127.0.0.1'\n"
-            "unix_socket_directories = ''\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-        )
-    log = root / "postgres.log"
-    _run([*owner, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start"],
-         root, "start", log)
-    pid = int((data / "postmaster.pid").read_text().split()[0])
+    try:
+        _run([*owner, str(bin_dir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8",
+              "--locale=C", "--no-sync", "--no-instructions"], root, "initdb")
+        with open(data / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"\n# flinksql-gen local stack\nport = {port}\nlisten_addresses = '127.0.0.1'\n"
+                "unix_socket_directories = ''\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            )
+        log = root / "postgres.log"
+        _run([*owner, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start"],
+             root, "start", log)
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     return PostgresInfo(pid, procs.start_time(pid) or 0, port, str(root), str(bin_dir), bool(owner))
 
 

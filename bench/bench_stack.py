@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         if args.workdir is None:
             down(workdir)
+            shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(figures, indent=None if args.json else 2))
     return figures
 

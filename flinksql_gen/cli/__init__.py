@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from flinksql_gen.cli import aiven, cluster, definitions, detect, stack
+from flinksql_gen.cli import aiven, cluster, definitions, demo, detect, stack
 from flinksql_gen.errors import FlinksqlGenError
 
 
@@ -29,6 +29,6 @@ def main() -> None:
     """Turn YAML metric and anomaly definitions into Apache Flink SQL, and run it."""
 
 
-for _module in (definitions, stack, detect, cluster, aiven):
+for _module in (definitions, stack, demo, detect, cluster, aiven):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -191,6 +191,13 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         views.extend(pd.views)
     tables = [*sources.values(), *lookups.values(), *sink_tables]
     udfs = tuple(u for u in (DETECT_UDF, DRILLDOWN_UDF) if any(f"{u.name}(" in str(v.query) for v in views))
+    if DETECT_UDF in udfs:
+        # PyFlink's Python group aggregate folds a whole bundle of one key's rows into one result:
+        # one-row bundles give every point its own judgement, in the key's order. The aggregate's
+        # updates are keyed already; no sink materializer is needed.
+        settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in (
+            ("python.fn-execution.bundle.size", "1"), ("table.exec.sink.upsert-materialize", "NONE"))
+            if k not in p.settings)  # fmt: skip
     return PlannedPipeline(
         name=ctx.pipeline,
         source_file=ctx.file,

@@ -16,7 +16,6 @@ from flinksql_gen.render.quoting import quote_identifier
 from flinksql_gen.run.errors import root_cause, summarize
 from flinksql_gen.secrets import resolve
 
-
 _RUNS = 0
 
 

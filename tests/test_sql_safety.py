@@ -13,10 +13,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqllex import tokenize
 
 from flinksql_gen import api
 from flinksql_gen.render.quoting import quote_identifier, quote_string
-from sqllex import tokenize
 
 # Any text but NUL, lone surrogates (which cannot be encoded at all) and the characters YAML itself
 # reads as line breaks (NEL, LS, PS): those never reach the renderer from a YAML file.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -66,7 +65,7 @@ def test_first_deploy_creates_one_application_per_insert(fake):
     assert [t["table_name"] for t in version["sinks"]] == ["slack_alerts"]
     assert "integration_id" not in version["sinks"][0]
     assert SLACK_TOKEN in version["sinks"][0]["create_table"]
-    assert version["statement"] == BIG_ORDERS
+    assert version["statement"] == BIG_ORDERS + "\n-- flinksql-gen state: sig-big_orders"
     counts = fake.app("pizza-counts")["application_versions"][0]
     assert [t["table_name"] for t in counts["sources"] + counts["sinks"]] == ["pizza_orders", "shop_counts"]
 
@@ -307,32 +306,23 @@ def test_token_sources(tmp_path):
     assert find_token("", {"AIVEN_CONFIG_DIR": str(tmp_path / "missing")}) is None
 
 
-def _with_classifier(monkeypatch, verdict):
-    calls = []
-
-    def classify(old_sql, new_sql):
-        calls.append((old_sql, new_sql))
-        return verdict
-
-    monkeypatch.setitem(sys.modules, "flinksql_gen.deploy.upgrade", types.SimpleNamespace(classify=classify))
-    return calls
+def _changed_insert(p, signature: str | None):
+    """The alert INSERT with another condition and the given state signature (None: unchanged)."""
+    ins = p.statement("cpu_over_threshold")
+    changed = dataclasses.replace(ins, sql=ins.sql.replace("usage > allowed_top", "usage >= allowed_top"),
+                                  state_signature=ins.state_signature if signature is None else signature)  # fmt: skip
+    return dataclasses.replace(p, statements=tuple(changed if s is ins else s for s in p.statements))
 
 
-def test_state_breaking_change_is_refused_unless_allowed(fake, monkeypatch):
+def test_state_breaking_change_is_refused_unless_allowed(fake):
     make(fake).deploy(iot_bundle())
-    calls = _with_classifier(monkeypatch, "breaking")
     versions_before = len(fake.calls("POST", "/version")) - len(fake.calls("POST", "/validate"))
-    with pytest.raises(DeployError, match="--allow-non-restored-state"):
-        _redeploy_changed(fake)
-    assert calls and "usage >= allowed_top" in calls[0][1]
+    p = _changed_insert(iot_bundle().pipelines[0], "0123456789abcdef")  # new state layout
+    with pytest.raises(DeployError, match=r"state signature sig-cpu_over_threshold -> 0123456789abcdef.*--allow-non-restored-state"):
+        make(fake).deploy(p)
     assert len(fake.calls("POST", "/version")) - len(fake.calls("POST", "/validate")) == versions_before
     assert not fake.calls("POST", "/stop")
 
-    b = iot_bundle()
-    p = b.pipelines[0]
-    ins = p.statement("cpu_over_threshold")
-    changed = dataclasses.replace(ins, sql=ins.sql.replace("usage > allowed_top", "usage >= allowed_top"))
-    p = dataclasses.replace(p, statements=tuple(changed if s is ins else s for s in p.statements))
     [result] = make(fake).deploy(p, allow_non_restored_state=True)
     assert result.version == 2 and result.savepoint == ""
     assert len(fake.calls("POST", "/stop")) == 1  # the old job still kept its state in a savepoint
@@ -340,8 +330,7 @@ def test_state_breaking_change_is_refused_unless_allowed(fake, monkeypatch):
     assert "starting_savepoint" not in new and new["status"] == "RUNNING"
 
 
-def test_compatible_change_restores_state(fake, monkeypatch):
+def test_compatible_change_restores_state(fake):
     make(fake).deploy(iot_bundle())
-    _with_classifier(monkeypatch, types.SimpleNamespace(breaks_state=False))
-    [result] = _redeploy_changed(fake)
+    [result] = make(fake).deploy(_changed_insert(iot_bundle().pipelines[0], None))  # same state layout
     assert result.savepoint and result.notes == []

@@ -9,7 +9,6 @@ savepoint, deploy the new version from that savepoint and wait until it runs.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import time
@@ -33,6 +32,7 @@ from flinksql_gen.deploy.aiven_bodies import (
     resolve_tracked,
 )
 from flinksql_gen.deploy.base import DeployError, JobInfo, SubmitResult, register
+from flinksql_gen.deploy.upgrade import classify_statements
 from flinksql_gen.errors import DefinitionError, Problem, UsageError
 from flinksql_gen.models.targets import AivenTarget
 from flinksql_gen.secrets import mask as mask_env
@@ -382,9 +382,7 @@ class AivenDeployTarget:
         restore = True
         if previous is not None:
             verdict = _classify(previous.get("statement", ""), body["statement"])
-            if verdict is None:
-                result.notes.append("state compatibility not checked (no upgrade classifier available)")
-            elif verdict:
+            if verdict:
                 if not allow:
                     raise DeployError(
                         f"{a.name}: the new statement changes the job's state layout ({verdict}); the running "
@@ -613,32 +611,9 @@ def _same_version(version: Mapping | None, body: Mapping) -> bool:
     )
 
 
-def _classify(old_sql: str, new_sql: str) -> str | None:
-    """'' if the change keeps state, a reason if it breaks it, None if no classifier exists.
-
-    Uses `flinksql_gen.deploy.upgrade.classify(old_sql, new_sql)` (or plan.upgrade) when present.
-    """
-    if old_sql == new_sql:
-        return ""
-    fn = None
-    for module in ("flinksql_gen.deploy.upgrade", "flinksql_gen.plan.upgrade"):
-        try:
-            fn = getattr(importlib.import_module(module), "classify", None)
-        except ImportError:
-            continue
-        if callable(fn):
-            break
-    if not callable(fn):
-        return None
-    try:
-        verdict = fn(old_sql, new_sql)
-    except TypeError:  # a classifier with another signature: treat as absent, and say so
-        return None
-    for attr in ("breaks_state", "state_breaking", "breaking"):
-        if hasattr(verdict, attr):
-            return (str(getattr(verdict, "reason", "") or "state-breaking")) if getattr(verdict, attr) else ""
-    value = str(getattr(verdict, "value", verdict)).lower()
-    return value if value in ("breaking", "state-breaking", "state_breaking", "incompatible") else ""
+def _classify(old_sql: str, new_sql: str) -> str:
+    """'' if the new statement can start from the running one's state, else why not."""
+    return classify_statements(old_sql, new_sql)
 
 
 register("aiven", AivenDeployTarget)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo
+from flinksql_gen.deploy.upgrade import mark_statement
 from flinksql_gen.errors import Location, Problem
 from flinksql_gen.secrets import REFERENCE
 
@@ -83,7 +84,7 @@ class AppPlan:
         return {
             "sources": [entry(t) for t in self.sources],
             "sinks": [entry(t) for t in self.sinks],
-            "statement": sql(self.insert.sql),
+            "statement": mark_statement(sql(self.insert.sql), self.insert.state_signature),
         }
 
 

@@ -15,6 +15,7 @@ job's state (filled in by the renderer; empty means the insert keeps no state). 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -129,3 +130,35 @@ def _changed(old: list[tuple[str, str, str, str]], new: list[tuple[str, str, str
     items += [f"-{k} {n}" for k, n in before if (k, n) not in after]
     items += [f"{k} {n}" for (k, n), v in after.items() if (k, n) in before and before[(k, n)] != v]
     return ", ".join(items) or "statement order"
+
+
+_STATEFUL = re.compile(r"\b(GROUP\s+BY|OVER\s*\(|MATCH_RECOGNIZE|JOIN|DISTINCT|TUMBLE|HOP|CUMULATE)\b", re.IGNORECASE)
+
+
+STATE_MARK = "-- flinksql-gen state: "
+_MARK = re.compile(r"^-- flinksql-gen state: (\S+)\s*$", re.MULTILINE)
+
+
+def mark_statement(sql: str, state_signature: str) -> str:
+    """The statement with its state signature as a trailing comment, for targets that keep only SQL."""
+    return f"{sql}\n{STATE_MARK}{state_signature or 'stateless'}"
+
+
+def classify_statements(old_sql: str, new_sql: str) -> str:
+    """For targets that keep only the statement text (Aiven): '' when the new statement can start
+    from the old one's state, else the reason it cannot.
+
+    Statements marked with `mark_statement` compare their state signatures (as `classify` does for
+    manifests). Unmarked ones: identical statements, or statements that hold no operator state,
+    are compatible; a changed statement with aggregations, windows, joins or patterns is treated
+    as state-breaking, since without the planner's signature we cannot prove otherwise.
+    """
+    old_mark, new_mark = _MARK.search(old_sql), _MARK.search(new_sql)
+    if old_mark and new_mark:
+        old_sig, new_sig = old_mark.group(1), new_mark.group(1)
+        return "" if old_sig == new_sig else f"the job's state layout changed (state signature {old_sig} -> {new_sig})"
+    if " ".join(old_sql.split()) == " ".join(new_sql.split()):
+        return ""
+    if not _STATEFUL.search(old_sql) and not _STATEFUL.search(new_sql):
+        return ""
+    return "a stateful statement (aggregation, window, join or pattern) changed"

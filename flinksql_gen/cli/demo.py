@@ -46,6 +46,8 @@ def demo(pipelines: Path, thresholds: Path, workdir: Path, duration: float) -> N
     deadline = time.monotonic() + duration
     try:
         for record in iter_records(run.alert_topics, bootstrap=bootstrap, idle_s=None, timeout_s=duration):
+            if record.value is None:  # an upsert topic's tombstone (the key's previous row retracted)
+                continue
             counts[record.topic] = counts.get(record.topic, 0) + 1
             if counts[record.topic] <= 5 or counts[record.topic] % 50 == 0:
                 console.print(f"[cyan]{record.topic}[/cyan] #{counts[record.topic]} {_summary(record.value)}")

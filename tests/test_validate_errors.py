@@ -219,3 +219,16 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["validate", "t.yaml", "--target", "prod"])
     assert result.exit_code == 2
     assert "unknown target 'prod'" in result.output
+
+
+def test_internal_errors_exit_2_without_a_trace_on_the_terminal(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.yaml").write_text(BASE)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(api, "validate", broken)
+    result = CliRunner().invoke(main, ["validate", "t.yaml"])
+    assert result.exit_code == 2
+    assert "internal error: RuntimeError: boom" in result.output and "Traceback" not in result.output

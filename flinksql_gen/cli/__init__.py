@@ -6,7 +6,11 @@ assembles them and turns user errors into one readable message and an exit code.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+import traceback
+from pathlib import Path
 
 import click
 
@@ -21,6 +25,13 @@ class _Group(click.Group):
         except FlinksqlGenError as exc:
             click.echo(f"error: {exc}" if exc.exit_code != 1 else str(exc), err=True)
             sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug of ours, not the user's: exit 2, trace in a file
+            log = Path(tempfile.gettempdir()) / f"flinksql-gen-crash-{os.getpid()}.log"
+            log.write_text(traceback.format_exc())
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (trace: {log}; please report it)", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -102,18 +102,87 @@ def up(cluster: bool, workdir: Path | None, thresholds_dir: Path | None, topics:
 @click.command("status")
 @WORKDIR
 @click.option("--json", "as_json", is_flag=True)
-def status_command(workdir: Path | None, as_json: bool) -> None:
+@click.option("--metrics", is_flag=True,
+              help="also show each running pipeline's job metrics (records, checkpoints, restarts) from the "
+                   "session cluster (or $FLINKSQL_JOBMANAGER)")  # fmt: skip
+def status_command(workdir: Path | None, as_json: bool, metrics: bool) -> None:
     """Show what the local stack runs and where."""
     from flinksql_gen.stack import status
 
     info = status(_workdir(workdir))
-    if info is None:
+    jobs = _job_metrics(info) if metrics else None
+    if info is None and jobs is None:
         if as_json:
             click.echo(json.dumps({"running": False}))
         else:
             click.echo("the local stack is not running (start it with `flinksql-gen up`)")
         return
+    if as_json:
+        out = dict(info or {"running": False})
+        if jobs is not None:
+            out["jobs"] = [j.to_json() for j in jobs]
+        click.echo(json.dumps(out, indent=2, sort_keys=True))
+        return
     _print_status(info, as_json)
+    if jobs is not None:
+        _print_job_metrics(jobs)
+
+
+def _job_metrics(info: dict | None) -> list | None:
+    """Metrics of the running jobs of the stack's cluster (else of $FLINKSQL_JOBMANAGER)."""
+    from flinksql_gen.observe import pipeline_metrics
+
+    cluster = (info or {}).get("cluster") or {}
+    url = cluster.get("rest_url") if cluster.get("running") else os.environ.get("FLINKSQL_JOBMANAGER")
+    if not url:
+        raise UsageError("--metrics needs a Flink cluster: start one with `flinksql-gen up --cluster` "
+                         "(or set FLINKSQL_JOBMANAGER to a JobManager's REST address)")
+    return pipeline_metrics(url)
+
+
+def _num(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def _span(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    s = ms / 1000
+    return f"{s:.1f}s" if s < 60 else f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def _print_job_metrics(jobs: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    if not jobs:
+        click.echo("no running pipelines on the cluster")
+        return
+    for j in jobs:
+        cp = j.checkpoints
+        last = (f"#{cp.latest_id} took {_span(cp.latest_duration_ms)}, {_span((cp.latest_age_s or 0) * 1000)} ago"
+                if cp.latest_id is not None else "none yet")
+        title = (f"pipeline {j.pipeline}: {j.state} for {_span(j.duration_ms)}, restarts {_num(j.restarts)}, "
+                 f"checkpoints {cp.completed} ok / {cp.failed} failed (last {last})")
+        if cp.restored_from:
+            title += f", restored from {cp.restored_from}"
+        table = Table(title=title, title_justify="left")
+        for column in ("kind", "name", "records in", "records out", "errors", "watermark"):
+            table.add_column(column, overflow="fold")
+        for s in j.sources:
+            mark = (dt.datetime.fromtimestamp(s.watermark_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+                    if s.watermark_ms is not None else "none yet")
+            table.add_row("source", s.name, _num(s.records_in), "", _num(s.errors), mark)
+        for v in j.vertices:
+            table.add_row("task", v.name, _num(v.records_in), _num(v.records_out), "", v.status.lower())
+        for k in j.sinks:
+            table.add_row("sink", k.name, "", _num(k.records_out), _num(k.errors), "")
+        console.print(table)
+        if j.last_failure:
+            click.echo(f"  last failure: {j.last_failure}")
+        for note in j.notes:
+            click.echo(f"  note: {note}")
 
 
 def _print_status(info: dict | None, as_json: bool) -> None:

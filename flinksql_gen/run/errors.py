@@ -40,11 +40,28 @@ def _java_throwable(exc: BaseException):
     return None
 
 
+_CAUSED_BY = re.compile(r"^Caused by:\s*([\w$.]+)(?::\s*(.*))?$")
+
+
+def _text_root_cause(exc: BaseException) -> tuple[str, str] | None:
+    """The last `Caused by:` of a Java trace kept only as text: PyFlink turns TableException and
+    the catalog exceptions into Python exceptions that carry the trace's text, not the Java object."""
+    text = getattr(exc, "stack_trace", None)
+    if not isinstance(text, str):
+        return None
+    found = None
+    for line in text.splitlines():
+        m = _CAUSED_BY.match(line.strip())
+        if m:
+            found = (m.group(1), m.group(2) or m.group(1))
+    return found
+
+
 def root_cause(exc: BaseException) -> tuple[str, str]:
     """(class name, message) of the deepest Java cause (or of the Python exception)."""
     java = _java_throwable(exc)
     if java is None:
-        return type(exc).__name__, str(exc)
+        return _text_root_cause(exc) or (type(exc).__name__, str(exc))
     try:
         node, depth = java, 0
         while depth < 64:

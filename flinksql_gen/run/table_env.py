@@ -12,6 +12,8 @@ from flinksql_gen.errors import UsageError
 from flinksql_gen.stack.jars import pipeline_jars_value
 from flinksql_gen.stack.java import export_java
 
+LOOPBACK_KEY = "python.loopback-server.address"  # set by PyFlink when an env is created locally
+
 
 def parse_remote(remote: str) -> tuple[str, int]:
     """`http://host:port`, `host:port` -> (host, port)."""
@@ -51,6 +53,10 @@ def open_table_env(mode: str = "streaming", jars: Sequence[Path | str] = (), rem
         conf.set("execution.checkpointing.dir", uri)
     if remote:
         host, port = parse_remote(remote)
+        # PyFlink created the env in local mode and started a "loopback" Python worker in this
+        # process; a job sent to a cluster with that address would run its Python UDFs here and
+        # fail as soon as this client exits. Remote jobs use the TaskManager's own workers.
+        conf._j_table_config.getConfiguration().removeKey(LOOPBACK_KEY)
         conf.set("execution.target", "remote")
         conf.set("rest.address", host)
         conf.set("rest.port", str(port))

@@ -19,7 +19,7 @@ from e2e_helpers import ROOT, Event, prepare, produce, run_and_collect, trailer_
 from flinksql_gen.stack import up
 from flinksql_gen.stack.postgres import connect
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # the tests that run the pipeline; the design checks are quick
 
 T0 = 1_700_000_010_000  # a multiple of 30 s
 WINDOW_MS, STEP_MS, TICKS_PER_WINDOW, WINDOWS = 30_000, 5_000, 6, 4
@@ -100,6 +100,7 @@ def test_the_design_covers_the_edges():
     assert 10 < len(alerts) < len(windows) - 10
 
 
+@slow
 def test_thresholds_table_holds_the_csv_rows(cpu_run):
     state, _, _ = cpu_run
     conn = connect(state.dsn)
@@ -111,11 +112,13 @@ def test_thresholds_table_holds_the_csv_rows(cpu_run):
         conn.close()
 
 
+@slow
 def test_the_job_runs_until_cancelled(cpu_run):
     _, _, out = cpu_run
     assert out.result.job_id and out.status == "RUNNING"  # a streaming job: it neither failed nor ended
 
 
+@slow
 def test_threshold_filter_emits_exactly_the_readings_over_80(cpu_run):
     _, data, out = cpu_run
     got = sorted((ts_ms(v["occurred_ts"]), v["hostname"], v["cpu"], v["usage"])
@@ -126,6 +129,7 @@ def test_threshold_filter_emits_exactly_the_readings_over_80(cpu_run):
         assert json_key(r.key) == {"hostname": r.value["hostname"], "cpu": r.value["cpu"]}
 
 
+@slow
 def test_30s_windows_have_the_exact_average_and_max(cpu_run):
     _, _, out = cpu_run
     got = {}
@@ -138,6 +142,7 @@ def test_30s_windows_have_the_exact_average_and_max(cpu_run):
     assert got == expected_windows()
 
 
+@slow
 def test_lookup_join_alerts_exactly_the_windows_over_the_hosts_threshold(cpu_run):
     _, _, out = cpu_run
     got = {}
@@ -150,6 +155,7 @@ def test_lookup_join_alerts_exactly_the_windows_over_the_hosts_threshold(cpu_run
     assert not any(h == "ghost" for _, h, _ in got)  # no threshold row: no alert (inner join)
 
 
+@slow
 def test_slack_alerts_go_to_a_print_sink_locally(cpu_run):
     _, _, out = cpu_run  # what it prints (the TaskManager's stdout) is not asserted
     slack = next(t for t in out.bundle.tables if t.name == "slack_alerts")

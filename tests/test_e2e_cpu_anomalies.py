@@ -34,7 +34,7 @@ from e2e_helpers import (
 
 from flinksql_gen.detectors import build_detector, detector_class
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # the tests that run the pipeline; the design checks are quick
 
 T0 = 1_700_000_010_000  # a multiple of 10 s
 STEP_MS, WINDOW_MS, TICKS = 2_000, 10_000, 150
@@ -180,18 +180,21 @@ def assert_same_windows(got: dict, want: dict, rel: float) -> None:
             assert close(g[col], finite(w[col]), rel), (key, col, g[col], w[col])
 
 
+@slow
 def test_mean_variance_in_sql_finds_what_the_python_detector_finds(anomalies_run):
     data, _, out = anomalies_run
     want = offline_window_anomalies("usage_out_of_band", data)
     assert_same_windows(window_rows(out.records["usage_band_alerts"]), want, rel=1e-6)
 
 
+@slow
 def test_percentage_change_in_sql_finds_what_the_python_detector_finds(anomalies_run):
     data, _, out = anomalies_run
     want = offline_window_anomalies("usage_jump", data)
     assert_same_windows(window_rows(out.records["usage_jump_alerts"]), want, rel=1e-9)
 
 
+@slow
 def test_score_udaf_writes_every_reading_back_in_key_order_like_the_offline_detector(anomalies_run):
     _, everything, out = anomalies_run
     got: dict[str, list[tuple]] = defaultdict(list)

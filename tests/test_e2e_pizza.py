@@ -21,7 +21,7 @@ from e2e_helpers import Event, prepare, produce, run_and_collect, trailer_keys, 
 
 from flinksql_gen.produce.pizza import DEFAULT_SHOPS, FORBIDDEN_TOPPINGS
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # the tests that run the pipeline; the design checks are quick
 
 T0 = 1_700_000_010_000  # a multiple of 5 s
 WINDOW_MS = 5_000
@@ -164,6 +164,7 @@ def test_the_design_holds_the_injected_cases():
     assert sorted(n for n, _ in expected_heavy(data).values()) == [4, 5, 6]
 
 
+@slow
 def test_forbidden_topping_lines_exactly(pizza_run):
     data, out = pizza_run
     got = sorted((ts_ms(v["orderTimestamp"]), v["id"], v["shop"], v["name"], v["pizzaName"], v["topping"])
@@ -171,6 +172,7 @@ def test_forbidden_topping_lines_exactly(pizza_run):
     assert got == expected_forbidden_lines(data)
 
 
+@slow
 def test_orders_with_more_than_3_forbidden_toppings_latest_per_id(pizza_run):
     data, out = pizza_run
     want = expected_heavy(data)
@@ -189,6 +191,7 @@ def test_orders_with_more_than_3_forbidden_toppings_latest_per_id(pizza_run):
         assert counts == sorted(counts) and min(counts) > 3, (oid, counts)
 
 
+@slow
 def test_busy_toppings_per_5s_window_exactly(pizza_run):
     data, out = pizza_run
     got: dict[tuple[str, int], int] = {}
@@ -204,6 +207,7 @@ def test_busy_toppings_per_5s_window_exactly(pizza_run):
     assert got == expected_busy(data)
 
 
+@slow
 def test_trends_are_exactly_the_injected_ones(pizza_run):
     data, out = pizza_run
     got = [(v["topping"], ts_ms(v["trend_start"]), ts_ms(v["trend_end"]), v["start_value"], v["step_1_value"],

@@ -8,6 +8,11 @@ MeanVarianceDetector and PercentageChangeDetector over the 10 s averages (the pu
 ScoreDetector over every reading in the key's order (the `fsg_detect` UDAF, upsert-kafka by
 hostname). The detector settings are read from the example's YAML. One trailing reading per
 source partition (hosts of their own), 60 s after the last window, closes every window.
+
+Two more hosts in the same run send one reading per window, some without `usage` (missing
+values: the JSON format reads a missing field as NULL, so that window's average is NULL). The
+Python detectors skip missing points entirely - they neither judge them nor count them in a
+lookback window or as a baseline - and so must the SQL forms.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import json
 import math
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 
 import pytest
 import yaml
 from e2e_helpers import (
     PIPELINES,
     Event,
+    Outputs,
     close,
     prepare,
     produce,
@@ -77,17 +84,19 @@ def detector_spec(name: str) -> dict:
     return dict(_spec(name))
 
 
-def window_series(data: list[Event]) -> dict[str, list[tuple[int, float]]]:
-    """host -> [(window_start, average usage)] in time order (summed in arrival order, like AVG)."""
+def window_series(data: list[Event]) -> dict[str, list[tuple[int, float | None]]]:
+    """host -> [(window_start, average usage)] in time order (summed in arrival order, like AVG;
+    None for a window whose readings all lack a usage)."""
     sums: dict[tuple[str, int], list[float]] = defaultdict(list)
     for e in data:
-        sums[(e.key, e.timestamp_ms - e.timestamp_ms % WINDOW_MS)].append(e.value["usage"])
-    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        sums[(e.key, e.timestamp_ms - e.timestamp_ms % WINDOW_MS)].append(e.value.get("usage"))
+    series: dict[str, list[tuple[int, float | None]]] = defaultdict(list)
     for (host, start), xs in sorted(sums.items()):
+        present = [x for x in xs if x is not None]
         total = 0.0
-        for x in xs:
+        for x in present:
             total += x
-        series[host].append((start, total / len(xs)))
+        series[host].append((start, total / len(present) if present else None))
     return series
 
 
@@ -116,26 +125,42 @@ def offline_scores(data: list[Event]) -> dict[str, list[tuple]]:
         if e.key not in dets:
             dets[e.key] = build_detector(detector_spec("usage_score"))
         det = dets[e.key]
-        r = det.update(e.timestamp_ms, e.value["usage"])
-        out[e.key].append((e.timestamp_ms, e.value["usage"], finite(r.expected), finite(r.lower), finite(r.upper),
+        r = det.update(e.timestamp_ms, e.value.get("usage"))
+        out[e.key].append((e.timestamp_ms, e.value.get("usage"), finite(r.expected), finite(r.lower), finite(r.upper),
                            finite(r.score), bool(r.is_anomaly)))
     return out
+
+
+@dataclass
+class Run:
+    data: list[Event]  # the main hosts' readings
+    gaps: list[Event]  # the gap hosts' readings, usage None where missing
+    everything: list[Event]  # all records sent, in order
+    out: Outputs
+
+    def rows(self, table: str, hosts) -> dict[tuple[str, int], dict]:
+        rows = window_rows(self.out.records[table])
+        known = {e.key for e in self.data + self.gaps}
+        assert {h for h, _ in rows} <= known, "rows for a host that sent no complete window"
+        return {k: v for k, v in rows.items() if k[0] in set(hosts)}
 
 
 @pytest.fixture(scope="module")
 def anomalies_run(stack, stack_workdir, stack_env_vars, table_env_factory, tmp_path_factory):
     prepared = prepare(stack, "cpu_anomalies.yaml", tmp_path_factory.mktemp("e2e_cpu_anomalies"))
-    data = readings()
+    data, gaps = readings(), readings_with_gaps()
     last = T0 + TICKS * STEP_MS + 60_000
     trailers = [Event(k, {"hostname": k, "cpu": "cpu1", "usage": 50.0, "occurred_at": last}, last)
                 for k in trailer_keys("trailer-", prepared.partitions)]
-    everything = data + trailers
+    everything = sorted(data + gaps, key=lambda e: e.timestamp_ms) + trailers  # stable: time order per key
     produce(stack, prepared.sources["cpu_load"], everything)
+    # lower bounds (rows of the gap hosts come on top)
     expected = {"usage_band_alerts": len(offline_window_anomalies("usage_out_of_band", data)),
                 "usage_jump_alerts": len(offline_window_anomalies("usage_jump", data)),
                 "cpu_scored": len(everything)}  # at least every reading (see the score test on tombstones)
     out = run_and_collect(prepared, stack_env_vars, table_env_factory(), stack_workdir, expected)
-    return data, everything, out
+    return Run(data, [Event(e.key, {**e.value, "usage": e.value.get("usage")}, e.timestamp_ms) for e in gaps],
+               everything, out)
 
 
 def test_the_design_holds_the_injected_anomalies():
@@ -173,7 +198,11 @@ def window_rows(records) -> dict[tuple[str, int], dict]:
 
 
 def assert_same_windows(got: dict, want: dict, rel: float) -> None:
-    assert sorted(got) == sorted(want)
+    def name(keys) -> list[str]:
+        return [f"{host}@w{(start - T0) // WINDOW_MS}" for host, start in sorted(keys)]
+
+    missing, extra = set(want) - set(got), set(got) - set(want)
+    assert not missing and not extra, f"SQL form missed {name(missing)}, added {name(extra)}"
     for key, w in want.items():
         g = got[key]
         for col in ("usage_avg", "expected", "lower", "upper", "score"):
@@ -182,24 +211,21 @@ def assert_same_windows(got: dict, want: dict, rel: float) -> None:
 
 @slow
 def test_mean_variance_in_sql_finds_what_the_python_detector_finds(anomalies_run):
-    data, _, out = anomalies_run
-    want = offline_window_anomalies("usage_out_of_band", data)
-    assert_same_windows(window_rows(out.records["usage_band_alerts"]), want, rel=1e-6)
+    want = offline_window_anomalies("usage_out_of_band", anomalies_run.data)
+    assert_same_windows(anomalies_run.rows("usage_band_alerts", BASE), want, rel=1e-6)
 
 
 @slow
 def test_percentage_change_in_sql_finds_what_the_python_detector_finds(anomalies_run):
-    data, _, out = anomalies_run
-    want = offline_window_anomalies("usage_jump", data)
-    assert_same_windows(window_rows(out.records["usage_jump_alerts"]), want, rel=1e-9)
+    want = offline_window_anomalies("usage_jump", anomalies_run.data)
+    assert_same_windows(anomalies_run.rows("usage_jump_alerts", BASE), want, rel=1e-9)
 
 
-@slow
-def test_score_udaf_writes_every_reading_back_in_key_order_like_the_offline_detector(anomalies_run):
-    _, everything, out = anomalies_run
+def assert_scores_like_offline(records, everything: list[Event]) -> dict[str, list[tuple]]:
+    """Every reading comes back once per key, in the key's order, judged like ScoreDetector offline."""
     got: dict[str, list[tuple]] = defaultdict(list)
     deleted: set[str] = set()
-    for r in out.records["cpu_scored"]:
+    for r in records:
         host = json.loads(r.key)["hostname"]
         v = r.value
         if v is None:
@@ -221,5 +247,63 @@ def test_score_udaf_writes_every_reading_back_in_key_order_like_the_offline_dete
         for i, (g, w) in enumerate(zip(got[host], rows, strict=True)):
             assert g[:2] == w[:2] and g[6] == w[6], (host, i, g, w)
             assert all(close(a, b, 1e-12) for a, b in zip(g[2:6], w[2:6], strict=True)), (host, i, g, w)
+    return got
+
+
+@slow
+def test_score_udaf_writes_every_reading_back_in_key_order_like_the_offline_detector(anomalies_run):
+    got = assert_scores_like_offline(anomalies_run.out.records["cpu_scored"], anomalies_run.everything)
     spike = [g for g in got[SPIKE[0]] if g[0] == T0 + SPIKE[2] * STEP_MS and g[1] == SPIKE[3]]
     assert len(spike) == 1 and spike[0][6] is True
+
+
+# ---------------------------------------------------------------------------- missing values
+# A reading without `usage` (the JSON format reads a missing field as NULL) makes a 10 s window
+# whose average is NULL when all its readings lack it. The Python detectors skip missing points
+# entirely: they neither judge them nor count them in a window or as a baseline.
+
+MISSING_WINDOWS = 20
+MV_VALUES = [50, 52, None, 49, 51, 50, 48, 52, 50, 49, 51, 50, 52, 80, 50, 49, 51, 50, 52, 95]
+PC_VALUES = [40, 41, 39, 40, 42, 41, 40, 39, None, 80, 40, 41, 39, 40, 42, 41, 40, 39, 41, 90]
+GAP_HOSTS = {"dopey": MV_VALUES, "sneezy": PC_VALUES}  # a gap in w2 (mean_variance) and in w8 (change)
+
+
+def readings_with_gaps() -> list[Event]:
+    """One reading per 10 s window and host; a None usage is sent as a reading without `usage`."""
+    out = []
+    for w in range(MISSING_WINDOWS):
+        ts = T0 + w * WINDOW_MS + 1_000
+        for host, series in GAP_HOSTS.items():
+            value = {"hostname": host, "cpu": "cpu1", "occurred_at": ts}
+            if series[w] is not None:
+                value["usage"] = float(series[w])
+            out.append(Event(host, value, ts))
+    return out
+
+
+def test_the_gaps_change_what_the_python_detectors_judge():
+    data = [Event(e.key, {**e.value, "usage": e.value.get("usage")}, e.timestamp_ms) for e in readings_with_gaps()]
+    band = offline_window_anomalies("usage_out_of_band", data)
+    jump = offline_window_anomalies("usage_jump", data)
+    last = T0 + (MISSING_WINDOWS - 1) * WINDOW_MS
+    assert ("dopey", T0 + 13 * WINDOW_MS) in band and ("dopey", last) in band  # 12 present points before w13
+    assert ("sneezy", T0 + 9 * WINDOW_MS) in jump and ("sneezy", last) in jump  # baseline: w7, the last present
+
+
+@slow
+def test_mean_variance_in_sql_skips_missing_values_like_the_python_detector(anomalies_run):
+    want = offline_window_anomalies("usage_out_of_band", anomalies_run.gaps)
+    assert_same_windows(anomalies_run.rows("usage_band_alerts", GAP_HOSTS), want, rel=1e-6)
+
+
+@slow
+def test_percentage_change_in_sql_skips_missing_values_like_the_python_detector(anomalies_run):
+    want = offline_window_anomalies("usage_jump", anomalies_run.gaps)
+    assert_same_windows(anomalies_run.rows("usage_jump_alerts", GAP_HOSTS), want, rel=1e-9)
+
+
+@slow
+def test_score_udaf_passes_missing_values_through_unjudged(anomalies_run):
+    got = assert_scores_like_offline(anomalies_run.out.records["cpu_scored"], anomalies_run.everything)
+    gap = [g for g in got["dopey"] if g[0] == T0 + 2 * WINDOW_MS + 1_000]
+    assert gap == [(T0 + 2 * WINDOW_MS + 1_000, None, None, None, None, None, False)]

@@ -377,6 +377,22 @@ def test_status_metrics_without_a_cluster_is_a_clear_error(tmp_path, monkeypatch
     assert result.exit_code == 2 and "--metrics needs a Flink cluster" in result.output
 
 
+def test_root_cause_of_a_trace_pyflink_kept_only_as_text():
+    """PyFlink turns a Java TableException into a Python one holding just the trace's text."""
+    from pyflink.util.exceptions import TableException
+
+    from flinksql_gen.run.errors import root_cause
+
+    trace = ("org.apache.flink.table.api.TableException: Failed to execute sql\n\tat a.B.c(B.java:1)\n"
+             "Caused by: org.apache.flink.util.FlinkException: Failed to execute job 'x'.\n\t... 3 more\n"
+             "Caused by: java.io.FileNotFoundException: Cannot find checkpoint or savepoint file/directory "
+             "'/nope' on file system 'file'.\n\tat d.E.f(E.java:2)")
+    assert root_cause(TableException(trace)) == (
+        "java.io.FileNotFoundException", "Cannot find checkpoint or savepoint file/directory '/nope' on file system 'file'.")
+    plain = "org.apache.flink.table.api.TableException: Table sink 'x' doesn't support consuming update changes"
+    assert root_cause(TableException(plain)) == ("TableException", plain)
+
+
 def test_cli_jobs_stop_submit_from_savepoint_cancel(cluster, resumed, stack_env_set, tmp_path):
     """The CLI takes over the running job: a second savepoint, a resume submitted by a process
     that then exits (the job, Python UDF workers included, must not need it), phase 3, cancel."""
@@ -397,8 +413,6 @@ def test_cli_jobs_stop_submit_from_savepoint_cancel(cluster, resumed, stack_env_
     savepoint = stopped.output.strip()
     assert savepoint.startswith("file:") and Path(savepoint.removeprefix("file:")).is_dir()
 
-    third_rows = [*phase_readings(PHASE3), reading(TRAILER[1], TRAILER[0])]
-    produce(cluster, life.case.topics["readings"], third_rows)
     exe = Path(sys.executable).with_name("flinksql-gen")
     t = time.monotonic()
     proc = subprocess.run([str(exe), "submit", str(life.case.file), "--jobmanager", url, "--from-savepoint", savepoint],
@@ -406,6 +420,8 @@ def test_cli_jobs_stop_submit_from_savepoint_cancel(cluster, resumed, stack_env_
     TIMINGS["CLI submit --from-savepoint (own process) s"] = time.monotonic() - t
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"submitted {name}: job ") and f"(restored from {savepoint})" in proc.stdout
+    third_rows = [*phase_readings(PHASE3), reading(TRAILER[1], TRAILER[0])]
+    produce(cluster, life.case.topics["readings"], third_rows)  # only now that the submitting process is gone
     rows = life.first_rows + life.second_rows + third_rows
     assert_exactly_once(wait_for_outputs(cluster, life.case, rows), rows)
 

@@ -179,8 +179,10 @@ def _sql_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
         else:  # pragma: no cover - guarded by _sql_form_available
             raise TypeError(d.type)
         input_name = f"{name}__input"
-        views.append(PlannedView(q(input_name), input_name, Select((*cols, *helpers), from_, joins), ctx.loc(path),
-                                 Schema(tuple(c for c in schema.columns if not c.proctime)),
+        # Missing values take no place in a window and are not judged (as in the Python detectors).
+        present = f"{q('a')}.{q(value)} IS NOT NULL" if joins else f"{q(value)} IS NOT NULL"
+        views.append(PlannedView(q(input_name), input_name, Select((*cols, *helpers), from_, joins, (present,)),
+                                 ctx.loc(path), Schema(tuple(c for c in schema.columns if not c.proctime)),
                                  stateful=True, depends_on=(metric.view.raw_name,)))  # fmt: skip
         source_name = q(input_name)
         anomaly = _anomaly(pattern, v, lower, upper, inclusive)

@@ -123,7 +123,8 @@ SELECT
   SUM(CAST(`usage_avg` AS DOUBLE)) OVER (PARTITION BY `hostname` ORDER BY `window_time` ROWS BETWEEN 12 PRECEDING AND CURRENT ROW) - CAST(`usage_avg` AS DOUBLE) AS `mv_sum`,
   SUM(CAST(`usage_avg` AS DOUBLE) * CAST(`usage_avg` AS DOUBLE)) OVER (PARTITION BY `hostname` ORDER BY `window_time` ROWS BETWEEN 12 PRECEDING AND CURRENT ROW) - CAST(`usage_avg` AS DOUBLE) * CAST(`usage_avg` AS DOUBLE) AS `mv_sumsq`,
   COUNT(CAST(`usage_avg` AS DOUBLE)) OVER (PARTITION BY `hostname` ORDER BY `window_time` ROWS BETWEEN 12 PRECEDING AND CURRENT ROW) - 1 AS `mv_n`
-FROM `host_usage_10s`;
+FROM `host_usage_10s`
+WHERE `usage_avg` IS NOT NULL;
 
 CREATE TEMPORARY VIEW `usage_out_of_band` AS
 SELECT
@@ -148,7 +149,8 @@ SELECT
   `hostname`,
   `usage_avg`,
   LAG(CAST(`usage_avg` AS DOUBLE), 1) OVER (PARTITION BY `hostname` ORDER BY `window_time`) AS `baseline`
-FROM `host_usage_10s`;
+FROM `host_usage_10s`
+WHERE `usage_avg` IS NOT NULL;
 
 CREATE TEMPORARY VIEW `usage_jump` AS
 SELECT

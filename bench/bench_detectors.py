@@ -1,6 +1,7 @@
 """Detector quality and root-cause localisation on the generated labelled benchmark.
 
-    .venv/bin/python bench/bench_detectors.py [--seeds 0 1 2] [--per-kind 2] [--probation 0.15]
+    .venv/bin/python bench/bench_detectors.py [--seeds 0 1 2] [--per-kind 2] [--probation 0.15] [--no-doc]
+    .venv/bin/python bench/bench_detectors.py --seeds 0 --per-kind 1 --no-doc      # smoke run
 
 Generates the benchmark for each seed (flinksql_gen.evaluate.generate), evaluates every detector
 spec below causally (window precision/recall/F1, detection delay, false positives per day,
@@ -16,6 +17,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from _common import load_avg, load_note, section_header, write_section
 
 from flinksql_gen.evaluate.generate import generate_benchmark, write_rca_benchmark
 from flinksql_gen.evaluate.metrics import EvalReport, evaluate
@@ -91,7 +94,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--per-kind", type=int, default=2)
     ap.add_argument("--probation", type=float, default=0.15)
+    ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     args = ap.parse_args()
+    load_start = load_avg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         dirs = []
@@ -99,13 +104,19 @@ def main() -> None:
             d = work / f"bench_{seed}"
             info = generate_benchmark(d, seed, args.per_kind)
             dirs.append(d)
-        print(
+        lines = [
             f"Benchmark: seeds {args.seeds}, {info['series'] * len(dirs)} series of 4032 5-minute points "
-            f"({len(dirs) * info['windows']} labelled windows), probation {args.probation:.0%}.\n"
-        )
-        print("\n".join(bench_detectors(dirs, args.probation)))
-        print()
-        print("\n".join(bench_rca(args.seeds, work)))
+            f"({len(dirs) * info['windows']} labelled windows), probation {args.probation:.0%}.\n",
+            "\n".join(bench_detectors(dirs, args.probation)),
+            "",
+            "\n".join(bench_rca(args.seeds, work)),
+        ]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_doc:
+        note = load_note(load_start, load_avg()) + "; points/s and ms are single-threaded Python, offline"
+        write_section("detectors", "Detector quality and RCA localisation (bench_detectors.py)",
+                      section_header("detectors", note) + "\n" + body + "\n")
 
 
 if __name__ == "__main__":

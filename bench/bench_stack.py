@@ -4,7 +4,7 @@ Measures: the start-up time of `up` (broker + PostgreSQL, and the session cluste
 --cluster), the producing rate, the time from `run_pipeline` to the first sink record, and the
 records/s of a Kafka -> Kafka pass-through over N events (bounded read, so the job ends).
 
-    .venv/bin/python bench/bench_stack.py --events 20000          # quick
+    .venv/bin/python bench/bench_stack.py --events 20000 --no-doc # quick
     .venv/bin/python bench/bench_stack.py                          # 1M events (minutes)
     .venv/bin/python bench/bench_stack.py --events 100000 --cluster --json
 """
@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import load_avg, load_note, md_table, other_busy_processes, section_header, write_section
 
 from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo
 from flinksql_gen.errors import Location
@@ -56,12 +58,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory (stack stopped at the end)")
     parser.add_argument("--no-verify", action="store_true", help="do not read the sink back to count it")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     args = parser.parse_args(argv)
 
     def say(msg: str) -> None:
         if not args.json:
             print(msg, file=sys.stderr)
 
+    load_start, busy = load_avg(), other_busy_processes()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="flinksql-bench-"))
     figures: dict = {"events": args.events, "partitions": args.partitions, "parallelism": args.parallelism,
                      "mode": "cluster" if args.cluster else "local"}
@@ -102,8 +106,27 @@ def main(argv: list[str] | None = None) -> dict:
         if args.workdir is None:
             down(workdir)
             shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(figures, indent=None if args.json else 2))
+    body = report(figures, load_note(load_start, load_avg(), busy + other_busy_processes()))
+    print(json.dumps(figures) if args.json else body)
+    if not args.no_doc:
+        write_section("stack", "Embedded stack (bench_stack.py)", body)
     return figures
+
+
+def report(f: dict, load: str) -> str:
+    rows = [
+        ["`up` (library call): broker + PostgreSQL" + (" + session cluster" if f["mode"] == "cluster" else ""),
+         f"{f['up_s']} s"],
+        ["producing IoT readings (confluent-kafka, JsonProducer)", f"{f['produce_rec_per_s']:,} rec/s"],
+        ["run_pipeline (new TableEnvironment: JVM start included) -> first sink record", f"{f['first_output_s']} s"],
+        [f"pass-through of {f['events']:,} records, end to end (run_pipeline call -> last record)",
+         f"{f['rec_per_s_end_to_end']:,} rec/s ({f['run_total_s']} s)"],
+        ["pass-through after the first output record", f"{f.get('rec_per_s_after_first_output', 0):,} rec/s"],
+        ["sink records read back (consumed)", f"{f.get('sink_records', 'not verified')}"],
+    ]
+    return "\n".join([section_header("stack", load),
+                      f"Mode {f['mode']}, {f['partitions']} partition(s), parallelism {f['parallelism']}.\n",
+                      md_table(["figure", "value"], rows), ""])
 
 
 if __name__ == "__main__":

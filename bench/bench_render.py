@@ -1,0 +1,243 @@
+"""Render / validate / check speed (a script, not a test).
+
+Generates P pipeline definitions (copies of the four examples in pipelines/: filters, windows,
+HAVING, MATCH_RECOGNIZE trends, UNNEST, JDBC lookups, pure-SQL and UDF statistical detectors,
+drill-down), each under its own pipeline name, next to a copy of targets.yaml, then times:
+  - api.validate(folder) and api.render(folder) in this process (asserting that neither imports
+    PyFlink nor starts any process: no JVM);
+  - `flinksql-gen validate` and `flinksql-gen render -o` on the folder as new processes;
+  - `check` per pipeline (every statement planned by the real Flink planner): the JVM start
+    (TableEnvironment) apart, the first pipeline (cold planner) apart, then the rest;
+  - `flinksql-gen check pipelines/` (the four examples) as a new process, JVM start included.
+
+    .venv/bin/python bench/bench_render.py --pipelines 100 --check 4 --no-doc   # smoke run
+    .venv/bin/python bench/bench_render.py                                      # 1,000 pipelines
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import (
+    ROOT,
+    descendants,
+    fmt,
+    load_avg,
+    load_note,
+    md_table,
+    other_busy_processes,
+    say,
+    section_header,
+    write_section,
+)
+
+EXAMPLES = sorted((ROOT / "pipelines").glob("*.yaml"))
+
+
+def generate(folder: Path, count: int) -> list[Path]:
+    """`count` definitions: copies of the examples in turn, renamed <example>_<i>."""
+    pipelines = folder / "pipelines"
+    pipelines.mkdir(parents=True)
+    shutil.copy(ROOT / "targets.yaml", folder / "targets.yaml")
+    texts = [(p.stem, p.read_text()) for p in EXAMPLES]
+    files = []
+    for i in range(count):
+        stem, text = texts[i % len(texts)]
+        name = f"{stem}_{i:04d}"
+        path = pipelines / f"{name}.yaml"
+        path.write_text(re.sub(r"^pipeline: .*$", f"pipeline: {name}", text, count=1, flags=re.M))
+        files.append(path)
+    return files
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, object]:
+    """Best of `repeat` wall times (the machine is shared) and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        began = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - began)
+    return best, result
+
+
+@contextlib.contextmanager
+def proposed_fixes():
+    """What-if, in this process only (product code untouched): the YAML loader on libyaml
+    (CSafeLoader, same implicit resolvers) and the control-character check as one regex."""
+    import yaml
+
+    from flinksql_gen.load import yaml_loader
+    from flinksql_gen.render import quoting
+
+    class CLoader(yaml.CSafeLoader):
+        pass
+
+    CLoader.yaml_implicit_resolvers = yaml_loader._Loader.yaml_implicit_resolvers
+    saved = yaml_loader._Loader, quoting._needs_unicode_escape
+    pattern = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+    yaml_loader._Loader, quoting._needs_unicode_escape = CLoader, lambda text: pattern.search(text) is not None
+    try:
+        yield
+    finally:
+        yaml_loader._Loader, quoting._needs_unicode_escape = saved
+
+
+def where_time_goes(folder: Path, count: int) -> dict[str, float]:
+    """Share of api.render's time per phase (cProfile, cumulative, on `count` definitions)."""
+    import cProfile
+    import pstats
+
+    from flinksql_gen import api
+
+    files = sorted(folder.glob("*.yaml"))[:count]
+    prof = cProfile.Profile()
+    prof.runcall(api.render, files)
+    stats = pstats.Stats(prof).stats  # (file, line, name) -> (cc, nc, tt, ct, callers)
+    total = max(ct for (_, _, name), (_, _, _, ct, _) in stats.items() if name == "render")
+    phases = {"YAML load (load_yaml)": "load_yaml", "pydantic (validate_model)": "validate_model",
+              "plan (plan_pipeline)": "plan_pipeline", "SQL text (Renderer.pipeline)": "pipeline"}
+    out = {}
+    for label, fn in phases.items():
+        ct = sum(v[3] for (file, _, name), v in stats.items() if name == fn and "flinksql_gen" in file)
+        out[label] = ct / total
+    return out
+
+
+def cli(*args: str, cwd: Path) -> float:
+    exe = Path(sys.executable).parent / "flinksql-gen"
+    began = time.perf_counter()
+    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - began
+    if proc.returncode != 0:
+        raise RuntimeError(f"flinksql-gen {' '.join(args)} failed: {proc.stderr[-500:]}")
+    return took
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pipelines", type=int, default=1000)
+    ap.add_argument("--check", type=int, default=24, help="pipelines to `check` after the cold one (default 24)")
+    ap.add_argument("--no-doc", action="store_true")
+    args = ap.parse_args(argv)
+    load_start, busy = load_avg(), other_busy_processes()
+    f: dict = {"pipelines": args.pipelines}
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
+        root = Path(tmp)
+        generate(root, args.pipelines)
+        folder = root / "pipelines"
+        from flinksql_gen import api
+
+        f["validate_s"], n = timed(lambda: api.validate(folder))
+        assert n == args.pipelines, n
+        f["render_s"], bundle = timed(lambda: api.render(folder))
+        f["write_s"], _ = timed(lambda: bundle.write(root / "out"), repeat=1)
+        f["statements"] = sum(len(p.statements) for p in bundle.pipelines)
+        f["sql_mb"] = sum(len(p.script) for p in bundle.pipelines) / 1e6
+        assert "pyflink" not in sys.modules, "render imported PyFlink"
+        assert not descendants(os.getpid()), "render started a process"
+        f["no_jvm"] = True
+        say(f"validate {f['validate_s']:.2f} s, render {f['render_s']:.2f} s for {args.pipelines} pipelines")
+        with proposed_fixes():
+            f["render_fixed_s"], fixed = timed(lambda: api.render(folder))
+        assert fixed.files() == bundle.files(), "the proposed fixes changed the output"
+        say(f"render with the proposed fixes: {f['render_fixed_s']:.2f} s (same bytes)")
+        f["profile"] = where_time_goes(folder, min(args.pipelines, 100))
+        say(f"profile: {f['profile']}")
+        f["cli_validate_s"] = cli("validate", str(folder), cwd=root)
+        f["cli_render_s"] = cli("render", str(folder), "-o", str(root / "cli-out"), cwd=root)
+        f["cli_version_s"] = cli("--help", cwd=root)  # the CLI's own start-up (imports)
+        say(f"CLI validate {f['cli_validate_s']:.2f} s, render {f['cli_render_s']:.2f} s")
+
+        f["cli_check_s"] = cli("check", str(ROOT / "pipelines"), cwd=ROOT)
+        say(f"CLI check of the {len(EXAMPLES)} examples: {f['cli_check_s']:.1f} s")
+        from flinksql_gen.check import check_pipeline
+        from flinksql_gen.run.table_env import open_table_env
+        from flinksql_gen.stack.jars import ensure_jars
+
+        jars = ensure_jars(root)
+        began = time.perf_counter()
+        table_env = open_table_env(jars=jars, log_dir=root / "logs")
+        f["jvm_s"] = time.perf_counter() - began
+        per_kind: dict[str, list[float]] = {}
+        # round-robin over the examples: cpu_0000, cpu_anomalies_0001, pizza_0002, ...
+        sample = sorted(bundle.pipelines, key=lambda p: int(p.name.rsplit("_", 1)[1]))[: args.check + 1]
+        times = []
+        for p in sample:
+            began = time.perf_counter()
+            problems = check_pipeline(p, table_env)
+            took = time.perf_counter() - began
+            assert not problems, problems
+            times.append(took)
+            per_kind.setdefault(p.name.rsplit("_", 1)[0], []).append(took)
+        f["check_first_s"] = times[0]
+        f["check_rest"] = times[1:]
+        f["check_kind"] = {k: (len(v), statistics.median(v)) for k, v in per_kind.items()}
+        say(f"check: JVM {f['jvm_s']:.1f} s, first {times[0]:.2f} s, then median "
+            f"{statistics.median(times[1:]) if times[1:] else 0:.2f} s")
+    f["load"] = load_note(load_start, load_avg(), busy + other_busy_processes())
+    body = report(f)
+    print(body)
+    if not args.no_doc:
+        write_section("render", "Render, validate and check (bench_render.py)", body)
+    return f
+
+
+def report(f: dict) -> str:
+    p = f["pipelines"]
+    rest = f["check_rest"]
+    rows = [
+        [f"api.validate(folder): {p:,} pipelines", fmt(f["validate_s"], 2) + " s",
+         fmt(1000 * f["validate_s"] / p, 2) + " ms", "in-process"],
+        [f"api.render(folder): {p:,} pipelines, {f['statements']:,} statements, {f['sql_mb']:.1f} MB SQL",
+         fmt(f["render_s"], 2) + " s", fmt(1000 * f["render_s"] / p, 2) + " ms",
+         "target < 2 s; no PyFlink import, no process started (asserted)"],
+        ["api.render(folder) with the proposed fixes (libyaml loader, regex control-char check; same bytes)",
+         fmt(f["render_fixed_s"], 2) + " s", fmt(1000 * f["render_fixed_s"] / p, 2) + " ms",
+         f"{f['render_s'] / f['render_fixed_s']:.2f}x faster; what-if in the benchmark process only"],
+        ["Bundle.write (scripts + manifest)", fmt(f["write_s"], 2) + " s", fmt(1000 * f["write_s"] / p, 2) + " ms",
+         ""],
+        [f"`flinksql-gen validate` {p:,} files (new process)", fmt(f["cli_validate_s"], 2) + " s", "",
+         f"CLI start-up alone (`--help`): {f['cli_version_s']:.2f} s"],
+        [f"`flinksql-gen render -o` {p:,} files (new process)", fmt(f["cli_render_s"], 2) + " s", "", ""],
+        ["`flinksql-gen check pipelines/` (4 examples, new process, JVM start included)",
+         fmt(f["cli_check_s"], 1) + " s", "", ""],
+        ["check: JVM start (PyFlink TableEnvironment)", fmt(f["jvm_s"], 1) + " s", "", "once per process"],
+        ["check: first pipeline (cold planner)", fmt(f["check_first_s"], 2) + " s", "", ""],
+    ]
+    if rest:
+        rows.append([f"check: next {len(rest)} pipelines", fmt(sum(rest), 1) + " s",
+                     fmt(1000 * statistics.median(rest), 0) + " ms median",
+                     f"p90 {1000 * sorted(rest)[int(0.9 * (len(rest) - 1))]:.0f} ms, max {1000 * max(rest):.0f} ms"])
+    prof = ", ".join(f"{k} {100 * v:.0f} %" for k, v in f["profile"].items())
+    kinds = ", ".join(f"{k} {1000 * m:.0f} ms" for k, (_, m) in sorted(f["check_kind"].items()))
+    per_1000 = 1000 * f["render_s"] / p
+    verdict = "meets" if per_1000 < 2 else "does NOT meet"
+    return "\n".join([
+        section_header("render", f["load"]),
+        f"{p:,} generated definitions: copies of the examples in pipelines/ in turn (cpu, cpu_anomalies, pizza, "
+        "pizza_drilldown), each under its own name.\n",
+        md_table(["step", "time", "per pipeline", "notes"], rows, "lrrl"),
+        "",
+        f"Render target (1,000 pipelines under 2 s, no JVM): {verdict} it ({f['render_s']:.2f} s for {p:,}; "
+        f"with the proposed fixes {1000 * f['render_fixed_s'] / p:.2f} s per 1,000). "
+        f"`check` median per pipeline by example: {kinds}.",
+        "",
+        f"Where render's time goes (cProfile, cumulative share, first 100 definitions): {prof}. The YAML load "
+        "runs PyYAML's pure-Python scanner; quoting checks every character of every identifier and option "
+        "with a generator of ord() calls.",
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    main()

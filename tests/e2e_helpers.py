@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,25 +125,30 @@ class Outputs:
     bundle: PipelineBundle
     result: RunResult
     status: str  # of the job when reading stopped (RUNNING, unless it ended by itself or failed)
+    complete: bool = False  # every sink reached its expected records (else reading stopped on idle)
+    seconds: float = 0.0  # from submission to the end of reading
     records: dict[str, list[Record]] = field(default_factory=dict)  # sink table -> records, in topic order
 
 
-def run_and_collect(prepared: Prepared, env: Mapping[str, str], table_env, workdir, expected: Mapping[str, int],
-                    idle_s: float = 90.0, grace_s: float = 3.0, deadline_s: float = 300.0) -> Outputs:
+def run_and_collect(prepared: Prepared, env: Mapping[str, str], table_env, workdir,
+                    expected: Mapping[str, int | Callable[[list[Record]], bool]], idle_s: float = 90.0, grace_s: float = 3.0, deadline_s: float = 300.0) -> Outputs:
     """Submit the pipeline (run_pipeline, wait=False), read all its Kafka sinks until each holds
-    its `expected` number of non-tombstone records, then on until `grace_s` without a new one
+    its `expected` number of non-tombstone records (or its records satisfy the given predicate,
+    e.g. an upsert topic's latest values), then on until `grace_s` without a new one
     (extra, wrong rows show up), then cancel the job. Stops early only after `idle_s` without
     any record (a stuck or failed job); never trusts the broker's watermark.
 
     Stopping on counts rather than on run_pipeline's own `until_idle`: on a loaded 2-core
     machine a Python operator can fall silent for longer than any short idle period."""
+    began = time.monotonic()
     result = run_pipeline(prepared.bundle, env, table_env=table_env, workdir=Path(workdir), wait=False)
     bootstrap = env["FLINKSQL_KAFKA_BOOTSTRAP"]
     table_of = {topic: table for table, topic in prepared.sinks.items()}
-    out = Outputs(prepared.bundle, result, "RUNNING", {table: [] for table in prepared.sinks})
+    out = Outputs(prepared.bundle, result, "RUNNING", records={table: [] for table in prepared.sinks})
 
     def complete() -> bool:
-        return all(sum(r.value is not None for r in out.records[t]) >= n for t, n in expected.items())
+        return all(n(out.records[t]) if callable(n) else sum(r.value is not None for r in out.records[t]) >= n
+                   for t, n in expected.items())
 
     try:
         if not complete():
@@ -153,6 +159,8 @@ def run_and_collect(prepared: Prepared, env: Mapping[str, str], table_env, workd
         nxt = {(topic, 0): out.records[t][-1].offset + 1 for topic, t in table_of.items() if out.records[t]}
         for r in iter_records(list(table_of), bootstrap=bootstrap, idle_s=grace_s, start=nxt):
             out.records[table_of[r.topic]].append(r)
+        out.complete = complete()
+        out.seconds = time.monotonic() - began
         out.status = job_status(result.job_client)
     finally:
         result.cancel()

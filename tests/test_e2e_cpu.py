@@ -116,6 +116,7 @@ def test_thresholds_table_holds_the_csv_rows(cpu_run):
 def test_the_job_runs_until_cancelled(cpu_run):
     _, _, out = cpu_run
     assert out.result.job_id and out.status == "RUNNING"  # a streaming job: it neither failed nor ended
+    assert out.complete, f"sinks stopped short of the expected rows after {out.seconds:.0f} s"
 
 
 @slow

@@ -91,7 +91,7 @@ def read_until(stack, topic: str, done, idle_s: float = 60.0, timeout_s: float =
     last = {}
     for r in out:
         last[(r.topic, r.partition)] = r.offset + 1
-    return out + list(iter_records(topic, bootstrap=stack.bootstrap, idle_s=2.0, start=last))
+    return out + list(iter_records(topic, bootstrap=stack.bootstrap, idle_s=1.5, start=last))
 
 
 def ts_ms(text: str) -> int:
@@ -133,7 +133,7 @@ def print_figures():
 # ---------------------------------------------------------------------------- (a) TaskManager killed
 
 HOSTS = ("doc", "grumpy", "sleepy", "bashful")
-TM_TICKS = 200  # 20 windows; 100 ticks before the kill, 100 produced while the TaskManager dies
+TM_TICKS = 140  # 14 windows; 60 ticks before the kill, 80 produced while the TaskManager dies
 
 TM_YAML = """\
 pipeline: faults_tm
@@ -213,7 +213,7 @@ def tm_killed(cluster, stack_env_vars, remote_env, tmp_path_factory):
                                     {"readings": 1, "totals": 1, "hot": 1, "scored": 1})
     create(cluster, topics, {"readings": 1, "totals": 1, "hot": 1, "scored": 1})
     url = cluster.rest_url
-    before, during = tm_rows(range(0, 100)), tm_rows(range(100, TM_TICKS))
+    before, during = tm_rows(range(0, 60)), tm_rows(range(60, TM_TICKS))
     trailer = [{"hostname": "zz-trailer", "usage": 50.0, "occurred_at": T0 + (TM_TICKS + 60) * 1000}]
     job_id = submit(bundle, stack_env_vars, remote_env, url)
     try:
@@ -225,7 +225,7 @@ def tm_killed(cluster, stack_env_vars, remote_env, tmp_path_factory):
                     break
                 time.sleep(0.5)
 
-        producer = threading.Thread(target=lambda: _paced(cluster, topics["readings"], during, per_s=80),
+        producer = threading.Thread(target=lambda: _paced(cluster, topics["readings"], during, per_s=60),
                                     daemon=True)
         producer.start()
         time.sleep(2.0)  # mid-stream
@@ -370,7 +370,7 @@ def test_windows_close_on_a_silent_partition_only_with_idle_timeout(cluster, sta
         assert windows_of(with_idle) == closed and len(with_idle) == len(closed)
         assert all(r.value["n"] == 10 for r in with_idle)
         # the same records, the same time, no idle timeout: the silent partition holds the watermark
-        assert list(iter_records(topics["without_idle"], bootstrap=cluster.bootstrap, idle_s=5.0)) == []
+        assert list(iter_records(topics["without_idle"], bootstrap=cluster.bootstrap, idle_s=4.0)) == []
         m = wait_for_metric(lambda: pipeline_metrics(url, ["faults_idle"])[0],
                             lambda m: len(m.sources) == 2 and m.source("with_idle").records_in == len(rows)
                             and m.source("without_idle").records_in == len(rows), timeout=30)
@@ -385,7 +385,7 @@ def test_windows_close_on_a_silent_partition_only_with_idle_timeout(cluster, sta
         without_idle = read_until(cluster, topics["without_idle"], lambda rs: windows_of(rs) >= closed)
         assert windows_of(without_idle) == closed and all(r.value["n"] == 10 for r in without_idle)
         # the producer paused: idleness never moves event time, the latest window stays open on both
-        late = list(iter_records(topics["with_idle"], bootstrap=cluster.bootstrap, idle_s=3.0,
+        late = list(iter_records(topics["with_idle"], bootstrap=cluster.bootstrap, idle_s=2.0,
                                  start={(topics["with_idle"], 0): with_idle[-1].offset + 1}))
         assert late == []
     finally:
@@ -460,31 +460,32 @@ def restart_postgres(info: postgres.PostgresInfo) -> postgres.PostgresInfo:
 
 
 def test_postgres_down_during_lookup_join_loses_no_alert(cluster, stack_env_vars, remote_env, tmp_path):
-    pg = postgres.start_postgres(tmp_path / "own-pg", procs.free_port())  # ours alone: we stop it
+    pg = [postgres.start_postgres(tmp_path / "own-pg", procs.free_port())]  # ours alone: we stop it
     try:
-        with postgres.connect(pg.dsn) as conn, conn.cursor() as cur:
+        with postgres.connect(pg[0].dsn) as conn, conn.cursor() as cur:
             cur.execute("CREATE TABLE host_limits (hostname TEXT PRIMARY KEY, allowed_top DOUBLE PRECISION)")
             cur.executemany("INSERT INTO host_limits VALUES (%s, %s)", list(LIMITS.items()))
         bundle, topics = write_pipeline(tmp_path, "faults_pg", PG_YAML, {"readings": 1, "alerts": 1})
         create(cluster, topics, {"readings": 1, "alerts": 1})
-        env = {**stack_env_vars, "FLINKSQL_JDBC_URL": pg.jdbc_url}
+        env = {**stack_env_vars, "FLINKSQL_JDBC_URL": pg[0].jdbc_url}
         url = cluster.rest_url
         job_id = submit(bundle, env, remote_env, url)
         try:
-            pg = _postgres_outage(cluster, pg, job_id, topics, url)
+            _postgres_outage(cluster, pg, job_id, topics, url)
         finally:
             cancel(url, job_id)
     finally:
-        postgres.stop_postgres(pg)
+        postgres.stop_postgres(pg[0])
 
 
-def _postgres_outage(cluster, pg, job_id: str, topics: dict[str, str], url: str):
+def _postgres_outage(cluster, pg: list, job_id: str, topics: dict[str, str], url: str) -> None:
+    """`pg` holds the server's current PostgresInfo (a restart changes its pid)."""
     first, second = pg_rows(range(0, 31)), pg_rows(range(31, 61))
     send(cluster, topics["readings"], first)
     want_first = expected_alerts(first, T0 + 30_000)
     read_until(cluster, topics["alerts"], lambda rs: windows_of(rs) >= want_first)
 
-    postgres.stop_postgres(pg, remove=False)
+    postgres.stop_postgres(pg[0], remove=False)
     down_at = epoch_ms()
     send(cluster, topics["readings"], second)  # closes windows 3..5: lookups while PostgreSQL is down
     failed = None
@@ -503,7 +504,7 @@ def _postgres_outage(cluster, pg, job_id: str, topics: dict[str, str], url: str)
 
             report("failure root cause", root_cause(jm.exception(job_id) or "").splitlines()[0])
     time.sleep(3.0)  # restarts keep failing while the database is away
-    pg = restart_postgres(pg)
+    pg[0] = restart_postgres(pg[0])
     up_at = epoch_ms()
     want = expected_alerts(first + second, T0 + 60_000)
     alerts = read_until(cluster, topics["alerts"], lambda rs: windows_of(rs) >= want)
@@ -515,4 +516,3 @@ def _postgres_outage(cluster, pg, job_id: str, topics: dict[str, str], url: str)
     m = pipeline_metrics(url, ["faults_pg"])[0]
     report("lookup outage: job state, restarts (metric may lag 10 s)", (m.state, m.restarts))
     assert m.state == "RUNNING"
-    return pg

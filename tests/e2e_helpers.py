@@ -131,7 +131,8 @@ class Outputs:
 
 
 def run_and_collect(prepared: Prepared, env: Mapping[str, str], table_env, workdir,
-                    expected: Mapping[str, int | Callable[[list[Record]], bool]], idle_s: float = 90.0, grace_s: float = 3.0, deadline_s: float = 300.0) -> Outputs:
+                    expected: Mapping[str, int | Callable[[list[Record]], bool]], idle_s: float = 90.0,
+                    grace_s: float = 3.0, deadline_s: float = 300.0) -> Outputs:
     """Submit the pipeline (run_pipeline, wait=False), read all its Kafka sinks until each holds
     its `expected` number of non-tombstone records (or its records satisfy the given predicate,
     e.g. an upsert topic's latest values), then on until `grace_s` without a new one

@@ -191,13 +191,16 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         views.extend(pd.views)
     tables = [*sources.values(), *lookups.values(), *sink_tables]
     udfs = tuple(u for u in (DETECT_UDF, DRILLDOWN_UDF) if any(f"{u.name}(" in str(v.query) for v in views))
+    extra: list[tuple[str, str]] = []
+    if udfs:
+        # PyFlink 2.0's Python aggregates restore only some keys' state from the HashMap backend
+        # after a savepoint or failover (measured: 3 of 4 keys lost); RocksDB restores them all.
+        extra.append(("state.backend.type", "rocksdb"))
     if DETECT_UDF in udfs:
         # PyFlink's Python group aggregate folds a whole bundle of one key's rows into one result:
-        # one-row bundles give every point its own judgement, in the key's order. The aggregate's
-        # updates are keyed already; no sink materializer is needed.
-        settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in (
-            ("python.fn-execution.bundle.size", "1"), ("table.exec.sink.upsert-materialize", "NONE"))
-            if k not in p.settings)  # fmt: skip
+        # one-row bundles give every point its own judgement, in the key's order.
+        extra.append(("python.fn-execution.bundle.size", "1"))
+    settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in extra if k not in p.settings)
     return PlannedPipeline(
         name=ctx.pipeline,
         source_file=ctx.file,

@@ -14,8 +14,8 @@ SET 'execution.checkpointing.externalized-checkpoint-retention' = 'RETAIN_ON_CAN
 SET 'restart-strategy.type' = 'fixed-delay';
 SET 'restart-strategy.fixed-delay.attempts' = '10';
 SET 'restart-strategy.fixed-delay.delay' = '5000 ms';
+SET 'state.backend.type' = 'rocksdb';
 SET 'python.fn-execution.bundle.size' = '1';
-SET 'table.exec.sink.upsert-materialize' = 'NONE';
 
 CREATE TABLE `cpu_load` (
   `hostname` STRING,

@@ -14,6 +14,7 @@ SET 'execution.checkpointing.externalized-checkpoint-retention' = 'RETAIN_ON_CAN
 SET 'restart-strategy.type' = 'fixed-delay';
 SET 'restart-strategy.fixed-delay.attempts' = '10';
 SET 'restart-strategy.fixed-delay.delay' = '5000 ms';
+SET 'state.backend.type' = 'rocksdb';
 
 CREATE TABLE `pizza_orders` (
   `id` INT,

@@ -33,7 +33,14 @@ def _check_type(text: str) -> str:
 
 TypeText = Annotated[str, AfterValidator(_check_type)]
 Scalar = str | int | float | bool
-ColumnName = Annotated[str, Field(min_length=1, max_length=256)]
+def _check_identifier(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value!r}: names cannot contain control characters (Flink SQL cannot quote them)")
+    return value
+
+
+# Column names from user data may be any text but control characters; they are always quoted.
+ColumnName = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_check_identifier)]
 
 
 def _check_env_reference(value: str) -> str:

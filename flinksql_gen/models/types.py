@@ -162,6 +162,8 @@ class _Parser:
                 k, fname, fpos = self.take()
                 if k == "quoted":
                     fname = fname[1:-1].replace("``", "`")
+                    if any(ord(c) < 32 or ord(c) == 127 for c in fname):
+                        raise TypeSyntaxError("ROW field names cannot contain control characters")
                 elif k != "word":
                     raise TypeSyntaxError(f"expected a field name at position {fpos + 1}, found {fname!r}")
                 if fname in (f for f, _ in fields):

@@ -15,8 +15,8 @@ from decimal import Decimal
 def quote_identifier(name: str) -> str:
     if not isinstance(name, str) or name == "":
         raise ValueError("an identifier must be a non-empty string")
-    if "\x00" in name:
-        raise ValueError("an identifier cannot contain a NUL character")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError("an identifier cannot contain control characters (Flink's lexer refuses them)")
     return "`" + name.replace("`", "``") + "`"
 
 

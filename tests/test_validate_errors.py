@@ -50,7 +50,7 @@ WINDOWED = BASE.replace(
 CASES: dict[str, tuple[list[tuple[str, str]] | str, str]] = {
     "yaml_syntax": (
         [("    topic: readings\n", "    topic: [readings\n")],
-        "t.yaml:5:12: YAML syntax error: expected ',' or ']', but got ':'",
+        "t.yaml:5:12: YAML syntax error: ",  # the text comes from libyaml (or PyYAML without it)
     ),
     "unknown_key": (
         [("    dimensions: [host]", "    dimension: [host]")],

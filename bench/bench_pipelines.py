@@ -9,8 +9,8 @@ throughput is N / (time from job submission to its last output record), the reco
 consuming the sink topic (the expected count is known for each pipeline). Also: `flinksql-gen up`
 start-up time and `flinksql-gen run` (a new process) to the first output record.
 
-    .venv/bin/python bench/bench_pipelines.py --events 10000 --udf-events 2000 --no-doc   # smoke run
-    .venv/bin/python bench/bench_pipelines.py        # 50k readings, 10k for the per-reading judges
+    .venv/bin/python bench/bench_pipelines.py --events 10000 --udf-events 2000 --repeat 1 --no-doc  # smoke run
+    .venv/bin/python bench/bench_pipelines.py        # 50k readings, 6k for the per-reading judges (x2)
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class Case:
     expected: str  # how to count the expected sink records: n1 | filter | win30 | win10 | sentinel
     group: str = "big"  # big: --events readings; small: --udf-events readings (the per-reading judges)
     bundle_size: str | None = None  # override python.fn-execution.bundle.size (diagnostic)
-    batched: bool = False  # rewrite to the bench prototype fsg_detect_batch + UNNEST (proposed fix)
+    batched: str | None = None  # rewrite to a bench prototype (proposed fix): fsg_detect_batch[_live] + UNNEST
 
 
 CASES = [
@@ -133,7 +133,11 @@ CASES = [
     Case("udf_score_batched", "proposed fix (bench prototype): score through fsg_detect_batch + UNNEST, "
          "bundle.size 1000, one judgement per reading",
          HEAD + HOST_READINGS + _detector("type: score\nmetric: host_readings\nemit: all") + "{upsert}", "n1",
-         "small", batched=True),
+         "small", batched="fsg_detect_batch"),
+    Case("udf_score_live", "proposed fix, step 2 (bench prototype): as above, and each key's detector stays a live "
+         "object within a bundle (state JSON decoded/encoded once per key per bundle, not per reading)",
+         HEAD + HOST_READINGS + _detector("type: score\nmetric: host_readings\nemit: all") + "{upsert}", "n1",
+         "small", batched="fsg_detect_batch_live"),
     Case("udf_score_b1000", "diagnostic: the score UDF pipeline with bundle.size 1000 (folds a bundle per key: "
          "NOT one judgement per reading)",
          HEAD + HOST_READINGS + _detector("type: score\nmetric: host_readings\nemit: all") + "{upsert}", "sentinel",
@@ -141,6 +145,10 @@ CASES = [
     Case("passthrough_2", "Kafka -> Kafka pass-through again (drift check)",
          HEAD + READINGS.rstrip() + "\n    sinks: [out]\n" + "{sink}", "n1"),
 ]
+
+
+# the judgements of these runs are compared row for row (the prototype must not change the output)
+COMPARE: dict[str, list | None] = {"udf_score": None, "udf_score_batched": None, "udf_score_live": None}
 
 
 def expected_count(case: Case, produced) -> int | None:
@@ -190,7 +198,7 @@ def run_case(case: Case, stack: BenchStack, table_env, produced, folder: Path, i
     if case.batched:
         from proto_detect_batch import batched_variant
 
-        pipeline = batched_variant(pipeline)
+        pipeline = batched_variant(pipeline, function=case.batched)
     expected = expected_count(case, produced)
     seen = {"sentinel": False}
     check = sentinel_seen(produced) if case.expected == "sentinel" else None
@@ -199,7 +207,8 @@ def run_case(case: Case, stack: BenchStack, table_env, produced, folder: Path, i
         if check and not seen["sentinel"] and check(a):
             seen["sentinel"] = True
 
-    watcher = OutputWatcher(stack.bootstrap, sink_topics(pipeline), keep=dump is not None,
+    keep = dump is not None or case.key in COMPARE
+    watcher = OutputWatcher(stack.bootstrap, sink_topics(pipeline), keep=keep,
                             on_record=on_record if check else None).start()
     say(f"{case.key}: running ({expected if expected is not None else 'until the sentinel'} records expected)")
     began = time.time()
@@ -210,6 +219,9 @@ def run_case(case: Case, stack: BenchStack, table_env, produced, folder: Path, i
     result.cancel()
     watcher.stop()
     time.sleep(2)  # let the cancelled job's tasks and Python worker go before the next one
+    if case.key in COMPARE:
+        COMPARE[case.key] = sorted(json.dumps(json.loads(a.value), sort_keys=True) for a in watcher.records
+                                   if a.value)
     if dump is not None:
         dump.mkdir(parents=True, exist_ok=True)
         with open(dump / f"{case.key}.jsonl", "w") as f:
@@ -217,7 +229,8 @@ def run_case(case: Case, stack: BenchStack, table_env, produced, folder: Path, i
                 f.write(json.dumps({"at": a.at, "ts": a.timestamp, "value": a.value and a.value.decode()}) + "\n")
     n = len(produced.events)
     row = {"key": case.key, "label": case.label, "stopped": how, "records": watcher.count, "expected": expected,
-           "submit_s": submitted - began, "restarts": restarts, "tombstones": watcher.tombstones, "group": case.group}
+           "submit_s": submitted - began, "restarts": restarts, "tombstones": watcher.tombstones, "group": case.group,
+           "load": load_avg()}
     if watcher.first_at and watcher.last_at:
         row["first_output_s"] = watcher.first_at - submitted
         row["last_output_s"] = watcher.last_at - submitted
@@ -268,10 +281,12 @@ def cli_run_first_output(stack: BenchStack, produced, folder: Path) -> float | N
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=50_000, help="IoT readings for the SQL pipelines (default 50000)")
-    ap.add_argument("--udf-events", type=int, default=10_000,
-                    help="readings for the per-reading judges (SQL vs Python UDF), default 10000")
+    ap.add_argument("--udf-events", type=int, default=6_000,
+                    help="readings for the per-reading judges (SQL vs Python UDF), default 6000")
     ap.add_argument("--only", nargs="+", choices=[c.key for c in CASES], help="run only these cases")
     ap.add_argument("--idle", type=float, default=30.0, help="give up on a pipeline after this many quiet seconds")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="runs of the per-reading judges, alternating order; the best is reported (default 2)")
     ap.add_argument("--dump", type=Path, help="write every sink record to DIR/<case>.jsonl (diagnostics)")
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--json", type=Path, help="also write the raw figures to this file")
@@ -294,8 +309,28 @@ def main(argv: list[str] | None = None) -> dict:
         began = time.monotonic()
         table_env = open_local_env(stack)
         figures["table_env_s"] = time.monotonic() - began
-        rows = [run_case(c, stack, table_env, data[c.group], Path(tmp), args.idle, args.dump) for c in cases]
+        warm = next(c for c in CASES if c.key == "passthrough_small")
+        say("warm-up run (not reported): the first job of a JVM pays for class loading and JIT")
+        run_case(dataclasses.replace(warm, key="warmup"), stack, table_env, data["small"], Path(tmp), args.idle)
+        rows = []
+        for c in cases:
+            rows.append(run_case(c, stack, table_env, data[c.group], Path(tmp), args.idle, args.dump))
+        # the per-reading judges again in reverse order: the load of a shared machine drifts, so each
+        # of them reports its best run of the two (both rates are shown)
+        small = [c for c in cases if c.group == "small"]
+        for _ in range(args.repeat - 1):
+            small.reverse()
+            for c in small:
+                again = run_case(c, stack, table_env, data[c.group], Path(tmp), args.idle)
+                first = next(r for r in rows if r["key"] == c.key)
+                first.setdefault("runs", [first.get("rate")]).append(again.get("rate"))
+                if (again.get("rate") or 0) > (first.get("rate") or 0):
+                    again["runs"] = first["runs"]
+                    rows[rows.index(first)] = again
     figures["rows"] = rows
+    base = COMPARE["udf_score"]
+    if base:
+        figures["same_output"] = {k: COMPARE[k] == base for k in ("udf_score_batched", "udf_score_live") if COMPARE[k]}
     figures["load"] = load_note(load_start, load_avg(), busy + other_busy_processes())
     body = report(figures)
     print(body)
@@ -327,18 +362,23 @@ def report(f: dict) -> str:
         if r.get("tombstones"):
             count += f" (+{r['tombstones']:,} tombstones)"
         n = f["events"] if g == "big" else f["udf_events"]
+        runs = " / ".join(fmt(x) for x in r.get("runs", [])) or ""
         table.append([r["label"], f"{n:,}", count, r.get("restarts", "n/a"), fmt(r.get("submit_s"), 1),
-                      fmt(r.get("first_output_s"), 1), fmt(r.get("rate")), fmt(ratio, 2), fmt(sratio, 2)])
+                      fmt(r.get("first_output_s"), 1), fmt(r.get("rate")), runs, fmt(ratio, 2), fmt(sratio, 2),
+                      fmt(r.get("load"), 1)])
     out = [section_header("pipelines", f["load"]),
            f"IoT readings (+1 sentinel whose watermark closes every window) are produced first "
            f"({f['produce_rate']:,.0f} rec/s); each pipeline then reads them from the earliest offset on one shared "
            "local PyFlink JVM (parallelism 1, checkpoints every 10 s: the rendered defaults), one pipeline at a "
            "time. *rate* = readings / (job submission -> last sink record); *steady* = readings / (first -> last "
            "sink record), start-up excluded. Ratios are to the pass-through run(s) on the same readings in this "
-           "run. Sink records are counted by consuming the sink topic (expected count after the slash; tombstones, the "
-           "null-value records upsert-kafka writes for UPDATE_BEFORE rows, are counted apart).\n",
+           "run (a warm-up job runs first, not reported). The per-reading judges (second group) run twice, in "
+           "opposite orders, and report their best run. *load avg*: the 1-minute load average when the row "
+           "ended (2 cores; other engineers' tests). Sink records are counted by consuming the sink topic "
+           "(expected count after the slash; tombstones, the null-value records upsert-kafka writes for "
+           "UPDATE_BEFORE rows, are counted apart).\n",
            md_table(["pipeline", "readings", "sink records", "restarts", "submit s", "first output s", "rate rec/s",
-                     "x pass-through", "steady x pass-through"], table), ""]
+                     "rates of the runs", "x pass-through", "steady x pass-through", "load avg"], table), ""]
     start = [["`flinksql-gen up` (broker + PostgreSQL)", fmt(f["up_s"], 1) + " s"],
              ["`flinksql-gen run` (new process, JVM start) -> first sink record", fmt(f["cli_run_first_output_s"], 1)
               + " s"],
@@ -356,9 +396,15 @@ def report(f: dict) -> str:
             f"**{vs('udf_score')}x** ({verdict} it; steady {vs('udf_score', 'steady_rate')}x). The trivial "
             f"threshold through the same UDAF: {vs('udf_threshold')}x (steady {vs('udf_threshold', 'steady_rate')}x). "
             f"Score with bundle.size 1000: {vs('udf_score_b1000')}x (wrong output: one row per key per bundle). "
-            f"Proposed fix prototype (fsg_detect_batch + UNNEST, bundle 1000, one row per reading): "
-            f"{vs('udf_score_batched')}x (steady {vs('udf_score_batched', 'steady_rate')}x)."
+            f"Proposed fix, prototypes in bench/proto_detect_batch.py (bundle.size 1000, one row per reading): "
+            f"fsg_detect_batch + UNNEST {vs('udf_score_batched')}x (steady {vs('udf_score_batched', 'steady_rate')}x); "
+            f"with live detectors {vs('udf_score_live')}x (steady {vs('udf_score_live', 'steady_rate')}x)."
         )
+    same = f.get("same_output") or {}
+    if same:
+        out.append("")
+        out.append("Output check (all judgements, compared sorted, against the bundle-1 pipeline): " + ", ".join(
+            f"{k}: {'identical' if v else 'DIFFERENT'}" for k, v in same.items()) + ".")
     return "\n".join(out) + "\n"
 
 

@@ -96,6 +96,18 @@ class KafkaSource(Strict):
     group_id: OptionText | None = None
     idle_timeout: Duration | None = Field(default=None, description="mark the source idle after this long without data")
     properties: dict[OptionText, OptionText] = Field(default_factory=dict, description="extra Kafka client properties")
+    bad_records: Literal["fail", "skip", "dead-letter"] | None = Field(
+        default=None,
+        description="records that are not a JSON object of the declared columns (malformed or truncated JSON, "
+        "wrong types, a missing event time or NOT NULL field, empty messages): `fail` stops the job naming topic, "
+        "partition, offset and reason; `skip` drops them (counted by the `<source>_skipped` sink); `dead-letter` "
+        "(the default) writes them unchanged to `dead_letter_topic`. Sources with ROW, MAP, nested ARRAY or BYTES "
+        "columns are read with Flink's JSON format: there a bad record always fails the job",
+    )
+    dead_letter_topic: Topic | None = Field(default=None, description="where bad records go (default: <topic>_dead_letter)")
+    late_events_topic: Topic | None = Field(
+        default=None, description="also copy valid events that arrive behind the watermark to this topic"
+    )
 
 
 Source = KafkaSource  # the only source type so far; `type: kafka` is optional

@@ -6,7 +6,7 @@ the query) are collected for the whole pipeline and reported together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import (
@@ -23,6 +23,7 @@ from flinksql_gen.models.pipeline import (
     UpsertKafkaSink,
 )
 from flinksql_gen.models.types import STRING
+from flinksql_gen.plan.bad_records import generated_names, plan_source_paths
 from flinksql_gen.plan.context import PlanContext, known
 from flinksql_gen.plan.detectors import (
     PlannedDetector,
@@ -45,7 +46,7 @@ from flinksql_gen.plan.plan import (
     Setting,
 )
 from flinksql_gen.plan.statistical import DETECT_UDF, plan_statistical
-from flinksql_gen.plan.tables import plan_lookup, plan_sink, plan_source
+from flinksql_gen.plan.tables import plan_lookup, plan_sink
 from flinksql_gen.render.quoting import option_string, quote_string
 from flinksql_gen.render.quoting import quote_identifier as q
 
@@ -102,6 +103,8 @@ def _check_names(ctx: PlanContext, p: Pipeline) -> bool:
     for section in ("sources", "lookups", "sinks", "metrics", "detectors"):
         for name in getattr(p, section):
             generated = [name]
+            if section == "sources":
+                generated += generated_names(name, getattr(p, section)[name])
             if section == "metrics":
                 generated.append(f"{name}__rows")
             if section == "detectors":
@@ -141,7 +144,8 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     if not _check_names(ctx, p):
         return None
     settings = _settings(ctx, p)
-    sources = {n: t for n, s in p.sources.items() if (t := plan_source(ctx, n, s)) is not None}
+    planned_sources = {n: ps for n, s in p.sources.items() if (ps := plan_source_paths(ctx, n, s)) is not None}
+    sources = {n: ps.relation for n, ps in planned_sources.items()}  # metrics read only valid records
     lookups = {n: t for n, lk in p.lookups.items() if (t := plan_lookup(ctx, n, lk)) is not None}
 
     metrics: dict[str, PlannedMetric] = {}
@@ -152,7 +156,7 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         if m.source in sources:
             pm = plan_metric(ctx, name, m, sources[m.source])
             if pm is not None:
-                metrics[name] = pm
+                metrics[name] = _reads(pm, planned_sources[m.source].views)
 
     detectors: dict[str, PlannedDetector] = {}
     for name, d in p.detectors.items():
@@ -184,12 +188,14 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     if ctx.problems:
         return None
 
-    views: list[PlannedView] = []
+    views: list[PlannedView] = [v for ps in planned_sources.values() for v in ps.views]
     for pm in metrics.values():
         views.extend(pm.views)
     for pd in detectors.values():
         views.extend(pd.views)
-    tables = [*sources.values(), *lookups.values(), *sink_tables]
+    tables = [*(ps.table for ps in planned_sources.values()), *lookups.values(), *sink_tables,
+              *(t for ps in planned_sources.values() for t in ps.sinks)]
+    inserts += [i for ps in planned_sources.values() for i in ps.inserts]  # bad records, late events
     udfs = tuple(u for u in (DETECT_UDF, DRILLDOWN_UDF) if any(f"{u.name}(" in str(v.query) for v in views))
     extra: list[tuple[str, str]] = []
     if udfs:
@@ -213,6 +219,15 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         inline_views=ctx.aiven,
         udfs=udfs,
     )
+
+
+def _reads(pm: PlannedMetric, source_views: tuple[PlannedView, ...]) -> PlannedMetric:
+    """A metric over a checked source also depends on the source's views (for inlined WITH clauses)."""
+    if not source_views:
+        return pm
+    dep = source_views[-1].raw_name
+    return replace(pm, views=tuple(replace(v, depends_on=(*v.depends_on, dep)) if dep not in v.depends_on else v
+                                   for v in pm.views))  # fmt: skip
 
 
 def _plan_outputs(

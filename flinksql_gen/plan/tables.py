@@ -6,6 +6,9 @@ filled by Aiven from the service integration (Aiven's application form).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from flinksql_gen.bundle import TableInfo
 from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import (
@@ -25,11 +28,11 @@ from flinksql_gen.render.quoting import option_string, quote_identifier
 _STARTUP = {"earliest": "earliest-offset", "latest": "latest-offset", "group-offsets": "group-offsets"}
 
 
-def _options(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def option_pairs(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     return tuple((option_string(k), option_string(v)) for k, v in pairs)
 
 
-def _kafka_connection(ctx: PlanContext) -> list[tuple[str, str]]:
+def kafka_connection(ctx: PlanContext) -> list[tuple[str, str]]:
     if ctx.aiven:
         return [("properties.bootstrap.servers", "")]
     out = [("properties.bootstrap.servers", ctx.target.kafka.bootstrap_servers)]
@@ -54,73 +57,117 @@ def _parse_columns(ctx: PlanContext, columns: dict[str, str], path: tuple) -> li
     return out
 
 
-def plan_source(ctx: PlanContext, name: str, src: KafkaSource) -> PlannedTable | None:
-    path = ("sources", name)
-    columns = _parse_columns(ctx, src.columns, (*path, "columns"))
-    lines = [f"{quote_identifier(c.name)} {c.type.sql()}" for c in columns]
-    schema_cols = list(columns)
+@dataclass(frozen=True)
+class EventTimeSpec:
+    """Where a source's event time comes from, resolved and checked."""
+
+    attr: str  # the rowtime attribute's name
+    origin: Literal["kafka", "column", "epoch"]
+    column: str | None  # the source column (column, epoch)
+    precision: int  # epoch: 3 (milliseconds) or 0 (seconds)
+    watermark: str  # the rendered interval
+
+
+def resolve_event_time(ctx: PlanContext, name: str, src: KafkaSource, columns: list[Column]) -> EventTimeSpec | None:
+    """The source's event time (None when it has none or it is wrong; problems go to ctx)."""
     et = src.event_time
-    if et is not None:
-        et_path = (*path, "event_time")
-        if et.kafka_timestamp:
-            attr = et.name or "event_time"
-            if attr in src.columns:
-                ctx.error((*et_path, "name"), f"event-time attribute {attr!r} clashes with a column of the same name",
-                          "set event_time.name to a new name")  # fmt: skip
-                return None
-            lines.append(f"{quote_identifier(attr)} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp'")
-            schema_cols.append(Column(attr, TIMESTAMP_LTZ3, rowtime=True))
-        else:
-            col = next((c for c in columns if c.name == et.column), None)
-            if col is None:
-                ctx.error((*et_path, "column"), f"unknown column {et.column!r}",
-                          f"columns of this source: {', '.join(src.columns)}")  # fmt: skip
-                return None
-            fmt = et.format or ("timestamp" if col.type.name in ("TIMESTAMP", "TIMESTAMP_LTZ") else "epoch_millis")
-            if fmt == "timestamp":
-                if col.type.name not in ("TIMESTAMP", "TIMESTAMP_LTZ"):
-                    ctx.error((*et_path, "format"), f"column {et.column!r} has type {col.type}, not a TIMESTAMP",
-                              "use format: epoch_millis or epoch_seconds")  # fmt: skip
-                    return None
-                if et.name and et.name != et.column:
-                    ctx.error((*et_path, "name"), "`name` only applies to epoch columns; this column is the event time")
-                    return None
-                attr = et.column
-                schema_cols = [Column(c.name, c.type, rowtime=True) if c.name == attr else c for c in schema_cols]
-            else:
-                if not col.type.is_integral:
-                    ctx.error((*et_path, "column"), f"{fmt} needs an integer column; {et.column!r} has type {col.type}")
-                    return None
-                attr = et.name or "event_time"
-                if attr in src.columns:
-                    ctx.error((*et_path, "name"), f"event-time attribute {attr!r} clashes with a column of the same name",
-                              "set event_time.name to a new name")  # fmt: skip
-                    return None
-                precision = 3 if fmt == "epoch_millis" else 0
-                lines.append(f"{quote_identifier(attr)} AS TO_TIMESTAMP_LTZ({quote_identifier(et.column)}, {precision})")
-                schema_cols.append(Column(attr, TIMESTAMP_LTZ3, rowtime=True))
-    if src.proctime:
-        if any(c.name == src.proctime for c in schema_cols):
-            ctx.error((*path, "proctime"), f"{src.proctime!r} clashes with another column")
+    if et is None:
+        return None
+    et_path = ("sources", name, "event_time")
+    watermark = parse_duration(et.watermark).sql()
+    if et.kafka_timestamp:
+        attr = et.name or "event_time"
+        if attr in src.columns:
+            ctx.error((*et_path, "name"), f"event-time attribute {attr!r} clashes with a column of the same name",
+                      "set event_time.name to a new name")  # fmt: skip
             return None
-        lines.append(f"{quote_identifier(src.proctime)} AS PROCTIME()")
-        schema_cols.append(Column(src.proctime, TIMESTAMP_LTZ3, proctime=True))
-    if et is not None:
-        q = quote_identifier(attr)
-        lines.append(f"WATERMARK FOR {q} AS {q} - {parse_duration(et.watermark).sql()}")
-    options = [("connector", "kafka"), ("topic", src.topic), *_kafka_connection(ctx)]
+        return EventTimeSpec(attr, "kafka", None, 3, watermark)
+    col = next((c for c in columns if c.name == et.column), None)
+    if col is None:
+        ctx.error((*et_path, "column"), f"unknown column {et.column!r}",
+                  f"columns of this source: {', '.join(src.columns)}")  # fmt: skip
+        return None
+    fmt = et.format or ("timestamp" if col.type.name in ("TIMESTAMP", "TIMESTAMP_LTZ") else "epoch_millis")
+    if fmt == "timestamp":
+        if col.type.name not in ("TIMESTAMP", "TIMESTAMP_LTZ"):
+            ctx.error((*et_path, "format"), f"column {et.column!r} has type {col.type}, not a TIMESTAMP",
+                      "use format: epoch_millis or epoch_seconds")  # fmt: skip
+            return None
+        if et.name and et.name != et.column:
+            ctx.error((*et_path, "name"), "`name` only applies to epoch columns; this column is the event time")
+            return None
+        return EventTimeSpec(col.name, "column", col.name, 3, watermark)
+    if not col.type.is_integral:
+        ctx.error((*et_path, "column"), f"{fmt} needs an integer column; {et.column!r} has type {col.type}")
+        return None
+    attr = et.name or "event_time"
+    if attr in src.columns:
+        ctx.error((*et_path, "name"), f"event-time attribute {attr!r} clashes with a column of the same name",
+                  "set event_time.name to a new name")  # fmt: skip
+        return None
+    return EventTimeSpec(attr, "epoch", col.name, 3 if fmt == "epoch_millis" else 0, watermark)
+
+
+def source_options(ctx: PlanContext, name: str, src: KafkaSource, formats: list[tuple[str, str]]) -> tuple:
+    """The Kafka source's connector options, with `formats` (the key/value format options)."""
+    options = [("connector", "kafka"), ("topic", src.topic), *kafka_connection(ctx)]
     if not ctx.aiven:
         options.append(("properties.group.id", src.group_id or f"flinksql-gen.{ctx.pipeline}.{name}"))
     elif src.group_id:
         options.append(("properties.group.id", src.group_id))
     options.append(("scan.startup.mode", _STARTUP[src.start]))
-    options += [("value.format", "json"), ("value.json.fail-on-missing-field", "false"),
-                ("value.json.ignore-parse-errors", "false")]  # fmt: skip
+    options += formats
     if src.idle_timeout:
         options.append(("scan.watermark.idle-timeout", parse_duration(src.idle_timeout).flink_config()))
     options += [(f"properties.{k}", v) for k, v in sorted(src.properties.items())]
+    return option_pairs(options)
+
+
+def proctime_column(ctx: PlanContext, name: str, src: KafkaSource, schema_cols: list[Column]) -> bool:
+    """Append the processing-time attribute (if any) to schema_cols; False if its name clashes."""
+    if src.proctime:
+        if any(c.name == src.proctime for c in schema_cols):
+            ctx.error(("sources", name, "proctime"), f"{src.proctime!r} clashes with another column")
+            return False
+        schema_cols.append(Column(src.proctime, TIMESTAMP_LTZ3, proctime=True))
+    return True
+
+
+def parse_source_columns(ctx: PlanContext, name: str, src: KafkaSource) -> list[Column]:
+    return _parse_columns(ctx, src.columns, ("sources", name, "columns"))
+
+
+def plan_source(ctx: PlanContext, name: str, src: KafkaSource) -> PlannedTable | None:
+    """The source read with Flink's JSON format: a bad record fails the job (`bad_records: fail` for
+    sources whose columns SQL cannot check; see flinksql_gen.plan.bad_records for the others)."""
+    path = ("sources", name)
+    columns = parse_source_columns(ctx, name, src)
+    lines = [f"{quote_identifier(c.name)} {c.type.sql()}" for c in columns]
+    schema_cols = list(columns)
+    et = resolve_event_time(ctx, name, src, columns)
+    if src.event_time is not None and et is None:
+        return None
+    if et is not None:
+        if et.origin == "kafka":
+            lines.append(f"{quote_identifier(et.attr)} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp'")
+            schema_cols.append(Column(et.attr, TIMESTAMP_LTZ3, rowtime=True))
+        elif et.origin == "column":
+            schema_cols = [Column(c.name, c.type, rowtime=True) if c.name == et.attr else c for c in schema_cols]
+        else:
+            lines.append(f"{quote_identifier(et.attr)} AS TO_TIMESTAMP_LTZ({quote_identifier(et.column)}, {et.precision})")
+            schema_cols.append(Column(et.attr, TIMESTAMP_LTZ3, rowtime=True))
+    if not proctime_column(ctx, name, src, schema_cols):
+        return None
+    if src.proctime:
+        lines.append(f"{quote_identifier(src.proctime)} AS PROCTIME()")
+    if et is not None:
+        q = quote_identifier(et.attr)
+        lines.append(f"WATERMARK FOR {q} AS {q} - {et.watermark}")
+    options = source_options(ctx, name, src, [
+        ("value.format", "json"), ("value.json.fail-on-missing-field", "false"),
+        ("value.json.ignore-parse-errors", "false")])  # fmt: skip
     info = TableInfo(name=name, role="source", connector="kafka", topic=src.topic)
-    return PlannedTable(quote_identifier(name), name, tuple(lines), _options(options), ctx.loc(path), info,
+    return PlannedTable(quote_identifier(name), name, tuple(lines), options, ctx.loc(path), info,
                         Schema(tuple(schema_cols)))  # fmt: skip
 
 
@@ -144,7 +191,7 @@ def plan_lookup(ctx: PlanContext, name: str, lk: JdbcLookup) -> PlannedTable | N
         if lk.cache_ttl:
             options.append(("lookup.partial-cache.expire-after-write", parse_duration(lk.cache_ttl).flink_config()))
     info = TableInfo(name=name, role="lookup", connector="jdbc", key=tuple(lk.key))
-    return PlannedTable(quote_identifier(name), name, tuple(lines), _options(options), ctx.loc(path), info,
+    return PlannedTable(quote_identifier(name), name, tuple(lines), option_pairs(options), ctx.loc(path), info,
                         Schema(tuple(columns)))  # fmt: skip
 
 
@@ -166,7 +213,7 @@ def plan_sink(
     topic = None
     if isinstance(sink, KafkaSink):
         topic = sink.topic
-        options = [("connector", "kafka"), ("topic", sink.topic), *_kafka_connection(ctx)]
+        options = [("connector", "kafka"), ("topic", sink.topic), *kafka_connection(ctx)]
         present = [k for k in key_hint if schema.get(k)]
         # Key records by the dimensions so each key's alerts stay in order in one partition
         # (only when the names fit Flink's ';'-separated key.fields option).
@@ -175,7 +222,7 @@ def plan_sink(
         options += [("value.format", "json"), ("sink.delivery-guarantee", "at-least-once")]
     elif isinstance(sink, UpsertKafkaSink):
         topic, key = sink.topic, list(sink.key)
-        options = [("connector", "upsert-kafka"), ("topic", sink.topic), *_kafka_connection(ctx),
+        options = [("connector", "upsert-kafka"), ("topic", sink.topic), *kafka_connection(ctx),
                    ("key.format", "json"), ("value.format", "json")]  # fmt: skip
     elif isinstance(sink, JdbcSink):
         key = list(sink.key)
@@ -198,7 +245,7 @@ def plan_sink(
         lines.append(f"PRIMARY KEY ({', '.join(quote_identifier(k) for k in key)}) NOT ENFORCED")
     info = TableInfo(name=name, role="sink", connector=dict(options)["connector"], topic=topic, key=tuple(key),
                      changelog=sink_changelog(sink))  # fmt: skip
-    return PlannedTable(quote_identifier(name), name, tuple(lines), _options(options), ctx.loc(path), info,
+    return PlannedTable(quote_identifier(name), name, tuple(lines), option_pairs(options), ctx.loc(path), info,
                         Schema(tuple(cols)))  # fmt: skip
 
 

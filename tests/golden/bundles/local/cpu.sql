@@ -16,11 +16,17 @@ SET 'restart-strategy.fixed-delay.attempts' = '10';
 SET 'restart-strategy.fixed-delay.delay' = '5000 ms';
 
 CREATE TABLE `cpu_load` (
-  `hostname` STRING,
-  `cpu` STRING,
-  `usage` DOUBLE,
-  `occurred_at` BIGINT,
-  `occurred_ts` AS TO_TIMESTAMP_LTZ(`occurred_at`, 3),
+  `__key` BYTES,
+  `__value` BYTES,
+  `__topic` STRING METADATA FROM 'topic' VIRTUAL,
+  `__partition` INT METADATA FROM 'partition' VIRTUAL,
+  `__offset` BIGINT METADATA FROM 'offset' VIRTUAL,
+  `__timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+  `hostname` AS COALESCE(JSON_VALUE(CAST(`__value` AS STRING), '$.hostname' RETURNING STRING NULL ON ERROR), JSON_QUERY(CAST(`__value` AS STRING), '$.hostname' NULL ON ERROR)),
+  `cpu` AS COALESCE(JSON_VALUE(CAST(`__value` AS STRING), '$.cpu' RETURNING STRING NULL ON ERROR), JSON_QUERY(CAST(`__value` AS STRING), '$.cpu' NULL ON ERROR)),
+  `usage` AS TRY_CAST(JSON_VALUE(CAST(`__value` AS STRING), '$.usage' RETURNING STRING NULL ON ERROR) AS DOUBLE),
+  `occurred_at` AS TRY_CAST(JSON_VALUE(CAST(`__value` AS STRING), '$.occurred_at' RETURNING STRING NULL ON ERROR) AS BIGINT),
+  `occurred_ts` AS COALESCE(TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(CAST(`__value` AS STRING), '$.occurred_at' RETURNING STRING NULL ON ERROR) AS BIGINT), 3), TO_TIMESTAMP_LTZ(0, 3)),
   WATERMARK FOR `occurred_ts` AS `occurred_ts` - INTERVAL '10' SECOND
 ) WITH (
   'connector' = 'kafka',
@@ -28,9 +34,10 @@ CREATE TABLE `cpu_load` (
   'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}',
   'properties.group.id' = 'flinksql-gen.cpu.cpu_load',
   'scan.startup.mode' = 'earliest-offset',
-  'value.format' = 'json',
-  'value.json.fail-on-missing-field' = 'false',
-  'value.json.ignore-parse-errors' = 'false'
+  'key.format' = 'raw',
+  'key.fields' = '__key',
+  'value.format' = 'raw',
+  'value.fields-include' = 'EXCEPT_KEY'
 );
 
 CREATE TABLE `cpu_thresholds` (
@@ -106,13 +113,67 @@ CREATE TABLE `slack_alerts` (
   'print-identifier' = 'slack_alerts'
 );
 
+CREATE TABLE `cpu_load_dead_letter` (
+  `key` BYTES,
+  `value` BYTES,
+  `headers` MAP<STRING, BYTES> METADATA,
+  `timestamp` TIMESTAMP_LTZ(3) METADATA
+) WITH (
+  'connector' = 'kafka',
+  'topic' = 'cpu_load_stats_real_dead_letter',
+  'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}',
+  'key.format' = 'raw',
+  'key.fields' = 'key',
+  'value.format' = 'raw',
+  'value.fields-include' = 'EXCEPT_KEY',
+  'sink.delivery-guarantee' = 'at-least-once'
+);
+
+CREATE TEMPORARY VIEW `cpu_load__checked` AS
+SELECT
+  `hostname`,
+  `cpu`,
+  `usage`,
+  `occurred_at`,
+  `occurred_ts`,
+  `__key`,
+  `__value`,
+  `__topic`,
+  `__partition`,
+  `__offset`,
+  `__timestamp`,
+  CASE
+    WHEN `__value` IS NULL THEN 'no value (tombstone)'
+    WHEN CAST(`__value` AS STRING) = '' THEN 'empty message'
+    WHEN CAST(CAST(`__value` AS STRING) AS BYTES) <> `__value` THEN 'not UTF-8 text'
+    WHEN CAST(`__value` AS STRING) IS NOT JSON OBJECT THEN CASE WHEN CAST(`__value` AS STRING) IS JSON THEN 'not a JSON object' ELSE 'malformed JSON' END
+    WHEN NOT JSON_EXISTS(CAST(`__value` AS STRING), '$.occurred_at') THEN 'missing or null field "occurred_at"'
+    WHEN `hostname` IS NULL AND JSON_EXISTS(CAST(`__value` AS STRING), '$.hostname') THEN 'field "hostname" is not a STRING'
+    WHEN `cpu` IS NULL AND JSON_EXISTS(CAST(`__value` AS STRING), '$.cpu') THEN 'field "cpu" is not a STRING'
+    WHEN `usage` IS NULL AND JSON_EXISTS(CAST(`__value` AS STRING), '$.usage') THEN 'field "usage" is not a DOUBLE'
+    WHEN `usage` * 0 <> 0 THEN 'field "usage" is not a finite DOUBLE'
+    WHEN `occurred_at` IS NULL AND JSON_EXISTS(CAST(`__value` AS STRING), '$.occurred_at') THEN 'field "occurred_at" is not a BIGINT'
+    WHEN TO_TIMESTAMP_LTZ(`occurred_at`, 3) IS NULL THEN 'event time "occurred_at" is out of range'
+  END AS `__error`
+FROM `cpu_load`;
+
+CREATE TEMPORARY VIEW `cpu_load__valid` AS
+SELECT
+  `hostname`,
+  `cpu`,
+  `usage`,
+  `occurred_at`,
+  `occurred_ts`
+FROM `cpu_load__checked`
+WHERE `__error` IS NULL;
+
 CREATE TEMPORARY VIEW `cpu_usage` AS
 SELECT
   `s`.`occurred_ts`,
   `s`.`hostname`,
   `s`.`cpu`,
   `s`.`usage`
-FROM `cpu_load` AS `s`;
+FROM `cpu_load__valid` AS `s`;
 
 CREATE TEMPORARY VIEW `cpu_usage_30s` AS
 SELECT
@@ -123,7 +184,7 @@ SELECT
   `cpu`,
   AVG(`usage`) AS `usage_avg`,
   MAX(`usage`) AS `usage_max`
-FROM TABLE(TUMBLE(TABLE `cpu_load`, DESCRIPTOR(`occurred_ts`), INTERVAL '30' SECOND))
+FROM TABLE(TUMBLE(TABLE `cpu_load__valid`, DESCRIPTOR(`occurred_ts`), INTERVAL '30' SECOND))
 GROUP BY `window_start`, `window_end`, `window_time`, `hostname`, `cpu`;
 
 CREATE TEMPORARY VIEW `cpu_high` AS
@@ -199,4 +260,20 @@ SELECT
   'C0123456789' AS `channel_id`,
   CONCAT('host ', COALESCE(`hostname`, 'null'), ' cpu ', COALESCE(`cpu`, 'null'), ': average usage ', COALESCE(CAST(`usage_avg` AS STRING), 'null'), ' over its threshold ', COALESCE(CAST(`allowed_top` AS STRING), 'null')) AS `message`
 FROM `cpu_over_host_threshold`;
+
+INSERT INTO `cpu_load_dead_letter`
+SELECT
+  `__key` AS `key`,
+  `__value` AS `value`,
+  MAP[
+    'flinksql-gen.reason', CAST(`__error` AS BYTES),
+    'flinksql-gen.topic', CAST(`__topic` AS BYTES),
+    'flinksql-gen.partition', CAST(CAST(`__partition` AS STRING) AS BYTES),
+    'flinksql-gen.offset', CAST(CAST(`__offset` AS STRING) AS BYTES),
+    'flinksql-gen.pipeline', CAST('cpu' AS BYTES),
+    'flinksql-gen.source', CAST('cpu_load' AS BYTES)
+  ] AS `headers`,
+  `__timestamp` AS `timestamp`
+FROM `cpu_load__checked`
+WHERE `__error` IS NOT NULL;
 END;

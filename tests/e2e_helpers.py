@@ -79,7 +79,7 @@ def check_same_as_golden(bundle: PipelineBundle, mapping: Mapping[str, str]) -> 
 
     def back(sql: str) -> str:
         for orig, new in mapping.items():
-            sql = sql.replace(f"'{new}'", f"'{orig}'")
+            sql = sql.replace(f"'{new}'", f"'{orig}'").replace(f"'{new}_dead_letter'", f"'{orig}_dead_letter'")
         return sql
 
     got = [(s.kind, s.name, back(s.sql)) for s in bundle.statements]

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.flink
 def test_every_example_statement_plans_on_flink(table_env, monkeypatch):
     monkeypatch.chdir(ROOT)
     bundle = api.render("pipelines", "local")
-    assert sum(len(p.inserts) for p in bundle.pipelines) == 12  # cpu 4, cpu_anomalies 3, pizza 4, pizza_drilldown 1
+    # cpu 4, cpu_anomalies 3 (+ one dead-letter insert each), pizza 4, pizza_drilldown 1
+    assert sum(len(p.inserts) for p in bundle.pipelines) == 14
     assert check_bundle(bundle.pipelines, table_env) == []
 
 
@@ -29,7 +30,7 @@ def test_flink_error_is_mapped_to_the_yaml_line(table_env, tmp_path, monkeypatch
     (tmp_path / "sql_templates" / "insert.sql.j2").write_text("INSERT INTO {{ insert.sink }}\n{{ query }}\nLIMIT x")
     bundle = api.render("pipelines", "local")
     problems = check_bundle(bundle.pipelines, table_env)
-    assert len(problems) == 4
+    assert len(problems) == 5  # 4 inserts of cpu.yaml and its dead-letter insert
     first = str(problems[0])
     assert first.startswith("pipelines/cpu.yaml:48:13: Flink rejects statement 'cpu_high__cpu_high_alerts'")
     assert "Encountered" in first or "LIMIT" in first

@@ -64,18 +64,20 @@ def test_manifest_lists_pipelines_tables_topics_and_hashes(tmp_path):
     assert sorted(by_name) == ["cpu", "cpu_anomalies", "pizza", "pizza_drilldown"]
     cpu = by_name["cpu"]
     assert cpu["source_file"] == "pipelines/cpu.yaml"
-    assert cpu["topics"] == ["cpu_agg_stats", "cpu_load_stats_real", "cpu_load_stats_real_filter",
-                             "cpu_load_stats_threshold_alerts"]  # fmt: skip
+    assert cpu["topics"] == ["cpu_agg_stats", "cpu_load_stats_real", "cpu_load_stats_real_dead_letter",
+                             "cpu_load_stats_real_filter", "cpu_load_stats_threshold_alerts"]  # fmt: skip
     roles = {t["name"]: t["role"] for t in cpu["tables"]}
     assert roles == {"cpu_load": "source", "cpu_thresholds": "lookup", "cpu_high_alerts": "sink",
-                     "cpu_agg_stats": "sink", "cpu_threshold_alerts": "sink", "slack_alerts": "sink"}  # fmt: skip
+                     "cpu_agg_stats": "sink", "cpu_threshold_alerts": "sink", "slack_alerts": "sink",
+                     "cpu_load_dead_letter": "sink"}  # fmt: skip
     import hashlib
 
     assert cpu["sha256"] == hashlib.sha256((tmp_path / "cpu.sql").read_bytes()).hexdigest()
     inserts = [s for s in cpu["statements"] if s["kind"] == "insert"]
-    # Each INSERT points at the `sinks:` entry that asked for it.
+    # Each INSERT points at the `sinks:` entry that asked for it; the dead-letter INSERT at its source.
     assert [s["origin"] for s in inserts] == ["pipelines/cpu.yaml:48:13", "pipelines/cpu.yaml:40:13",
-                                              "pipelines/cpu.yaml:58:13", "pipelines/cpu.yaml:58:35"]  # fmt: skip
+                                              "pipelines/cpu.yaml:58:13", "pipelines/cpu.yaml:58:35",
+                                              "pipelines/cpu.yaml:6:3"]  # fmt: skip
     # Stateless filter: no state signature; windowed and lookup-on-window inserts: a signature.
     signatures = {s["name"]: s["state_signature"] for s in inserts}
     assert signatures["cpu_high__cpu_high_alerts"] == ""

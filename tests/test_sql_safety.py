@@ -25,7 +25,7 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=
 # Identifiers: any text but control characters, which Flink's lexer refuses even inside backticks
 # (so the models refuse them with a clear error; see test_control_characters_in_names_are_refused).
 IDENT = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\x85\u2028\u2029"),
-                min_size=1, max_size=12)  # fmt: skip
+                min_size=1, max_size=12).filter(str.strip)  # fmt: skip
 NAMES = st.lists(IDENT, min_size=3, max_size=3, unique_by=lambda s: s.lower()).filter(
     lambda names: all(n.lower() not in ("event_time", "proc_time") for n in names)
 )

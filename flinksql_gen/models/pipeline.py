@@ -36,6 +36,8 @@ Scalar = str | int | float | bool
 def _check_identifier(value: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValueError(f"{value!r}: names cannot contain control characters (Flink SQL cannot quote them)")
+    if not value.strip():
+        raise ValueError(f"{value!r}: a name needs at least one character that is not a space (Flink requires it)")
     return value
 
 

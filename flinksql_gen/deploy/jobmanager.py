@@ -135,9 +135,20 @@ class JobManagerClient:
         return find_active_job(self.jobs(), name)
 
     def stop_with_savepoint(self, job_id: str, target_directory: str, *, timeout: float = 300.0) -> str:
+        """Stop with a savepoint; a trigger refused because tasks are still starting is retried
+        (a refused trigger changes nothing, so retrying it is safe)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._stop_once(job_id, target_directory, deadline, timeout)
+            except DeployError as exc:
+                if "Not all required tasks are currently running" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(self.max_poll_interval)
+
+    def _stop_once(self, job_id: str, target_directory: str, deadline: float, timeout: float) -> str:
         body = {"targetDirectory": savepoint_uri(target_directory), "drain": False}
         trigger = self._request("POST", f"/jobs/{job_id}/stop", body)["request-id"]
-        deadline = time.monotonic() + timeout
         delay = self.poll_interval
         while True:
             answer = self._request("GET", f"/jobs/{job_id}/savepoints/{trigger}")

@@ -412,9 +412,13 @@ def plot(f: dict, path: Path) -> None:
                 [h["end_to_end_duration"] / 1000 for h in hs], "o-", ms=3, label=f"checkpoint s ({job})")
     ax.set_ylabel("checkpoint s")
     ax2 = ax.twinx()
-    for job in {j for _, j, _, _ in sampler.pressure}:
+    colors = {job: f"C{i}" for i, job in enumerate(sampler.checkpoints)}
+    for line in ax.get_lines():  # one colour per job: its checkpoints (solid) and busy ratio (dotted)
+        line.set_color(colors.get(line.get_label().split("(")[-1].rstrip(")"), line.get_color()))
+    for job in sorted({j for _, j, _, _ in sampler.pressure}):
         pts = [(t, busy) for t, j, _, busy in sampler.pressure if j == job]
-        ax2.plot([(t - t0) / 60 for t, _ in pts], [b for _, b in pts], ":", label=f"max busy ratio ({job})")
+        ax2.plot([(t - t0) / 60 for t, _ in pts], [b for _, b in pts], ":", color=colors.get(job),
+                 label=f"max busy ratio ({job})")
     ax2.set_ylim(0, 1.05)
     ax2.set_ylabel("busy ratio")
     ax.legend(fontsize=8, loc="upper left")

@@ -93,8 +93,6 @@ class Case:
     yaml: str  # with {name}, {topic} (source), {out} (sink)
     expected: str  # how to count the expected sink records: n1 | filter | win30 | win10 | sentinel
     group: str = "big"  # big: --events readings; small: --udf-events readings (the per-reading judges)
-    bundle_size: str | None = None  # override python.fn-execution.bundle.size (diagnostic)
-    batched: str | None = None  # rewrite to a bench prototype (proposed fix): fsg_detect_batch[_live] + UNNEST
 
 
 CASES = [
@@ -124,47 +122,25 @@ CASES = [
     Case("sql_threshold", "every reading judged: threshold `max: 80`, pure SQL (the baseline of the UDF rows)",
          HEAD + HOST_READINGS + _detector("type: threshold\nmetric: host_readings\nmax: 80\nemit: all\nform: sql")
          + "{upsert}", "n1", "small"),
-    Case("udf_threshold", "every reading judged: the same threshold through fsg_detect (Python UDAF, bundle 1)",
+    Case("udf_threshold", "every reading judged: the same threshold through fsg_detect (Python UDAF)",
          HEAD + HOST_READINGS + _detector("type: threshold\nmetric: host_readings\nmax: 80\nemit: all\nform: udf")
-         + "{upsert}", "changes", "small"),
-    Case("udf_score", "every reading judged: score detector through fsg_detect (Python UDAF, bundle 1)",
+         + "{upsert}", "n1", "small"),
+    Case("udf_score", "every reading judged: score detector through fsg_detect (Python UDAF)",
          HEAD + HOST_READINGS + _detector("type: score\nmetric: host_readings\nemit: all") + "{upsert}", "n1",
          "small"),
-    Case("udf_score_batched", "proposed fix (bench prototype): score through fsg_detect_batch + UNNEST, "
-         "bundle.size 1000, one judgement per reading",
-         HEAD + HOST_READINGS + _detector("type: score\nmetric: host_readings\nemit: all") + "{upsert}", "n1",
-         "small", batched="fsg_detect_batch"),
-    Case("udf_score_live", "proposed fix, step 2 (bench prototype): as above, and each key's detector stays a live "
-         "object within a bundle (state JSON decoded/encoded once per key per bundle, not per reading)",
-         HEAD + HOST_READINGS + _detector("type: score\nmetric: host_readings\nemit: all") + "{upsert}", "n1",
-         "small", batched="fsg_detect_batch_live"),
-    Case("udf_score_b1000", "diagnostic: the score UDF pipeline with bundle.size 1000 (folds a bundle per key: "
-         "NOT one judgement per reading)",
-         HEAD + HOST_READINGS + _detector("type: score\nmetric: host_readings\nemit: all") + "{upsert}", "sentinel",
-         "small", bundle_size="1000"),
     Case("passthrough_2", "Kafka -> Kafka pass-through again (drift check)",
          HEAD + READINGS.rstrip() + "\n    sinks: [out]\n" + "{sink}", "n1"),
 ]
 
 
-# the judgements of these runs are compared row for row (the prototype must not change the output)
-COMPARE: dict[str, list | None] = {"udf_score": None, "udf_score_batched": None, "udf_score_live": None}
+# the score pipeline's judgements, checked against the offline detector after the run
+JUDGED: dict[str, list] = {}
 
 
 def expected_count(case: Case, produced) -> int | None:
     n = len(produced.events)
     if case.expected == "n1":
         return n + 1
-    if case.expected == "changes":
-        # PyFlink's group aggregate emits nothing when a key's new result equals its previous one: a host's
-        # two cpus read at the same second with the same usage give the same threshold judgement
-        last: dict = {}
-        same = 0
-        for e in produced.events:
-            row = (e["occurred_at"], e["usage"])
-            same += last.get(e["hostname"]) == row
-            last[e["hostname"]] = row
-        return n + 1 - same
     if case.expected == "filter":
         return sum(1 for e in produced.events if e["usage"] > 80) + 1
     if case.expected == "win30":
@@ -172,15 +148,6 @@ def expected_count(case: Case, produced) -> int | None:
     if case.expected == "win10":
         return window_count(produced.events, 10_000, ("hostname",))
     return None
-
-
-def with_bundle_size(pipeline, size: str):
-    statements = tuple(
-        dataclasses.replace(s, sql=f"SET 'python.fn-execution.bundle.size' = '{size}'")
-        if s.kind == "set" and s.name == "python.fn-execution.bundle.size" else s
-        for s in pipeline.statements
-    )
-    return dataclasses.replace(pipeline, statements=statements)
 
 
 def sentinel_seen(produced):
@@ -203,12 +170,6 @@ def run_case(case: Case, stack: BenchStack, table_env, produced, folder: Path, i
     create_topics(stack.bootstrap, [out])
     text = case.yaml.format(name=case.key, topic=produced.topic, sink=_kafka_sink(out), upsert=_upsert_sink(out))
     pipeline = render_yaml(folder, case.key, text)
-    if case.bundle_size:
-        pipeline = with_bundle_size(pipeline, case.bundle_size)
-    if case.batched:
-        from proto_detect_batch import batched_variant
-
-        pipeline = batched_variant(pipeline, function=case.batched)
     expected = expected_count(case, produced)
     seen = {"sentinel": False}
     check = sentinel_seen(produced) if case.expected == "sentinel" else None
@@ -217,7 +178,7 @@ def run_case(case: Case, stack: BenchStack, table_env, produced, folder: Path, i
         if check and not seen["sentinel"] and check(a):
             seen["sentinel"] = True
 
-    keep = dump is not None or case.key in COMPARE
+    keep = dump is not None or case.key == "udf_score"
     watcher = OutputWatcher(stack.bootstrap, sink_topics(pipeline), keep=keep,
                             on_record=on_record if check else None).start()
     say(f"{case.key}: running ({expected if expected is not None else 'until the sentinel'} records expected)")
@@ -229,9 +190,8 @@ def run_case(case: Case, stack: BenchStack, table_env, produced, folder: Path, i
     result.cancel()
     watcher.stop()
     time.sleep(2)  # let the cancelled job's tasks and Python worker go before the next one
-    if case.key in COMPARE:
-        COMPARE[case.key] = sorted(json.dumps(json.loads(a.value), sort_keys=True) for a in watcher.records
-                                   if a.value)
+    if case.key == "udf_score":
+        JUDGED[case.key] = [json.loads(a.value) for a in watcher.records if a.value]
     if dump is not None:
         dump.mkdir(parents=True, exist_ok=True)
         with open(dump / f"{case.key}.jsonl", "w") as f:
@@ -338,9 +298,8 @@ def main(argv: list[str] | None = None) -> dict:
                     again["runs"] = first["runs"]
                     rows[rows.index(first)] = again
     figures["rows"] = rows
-    base = COMPARE["udf_score"]
-    if base:
-        figures["same_output"] = {k: COMPARE[k] == base for k in ("udf_score_batched", "udf_score_live") if COMPARE[k]}
+    if JUDGED.get("udf_score"):
+        figures["offline_check"] = offline_check(JUDGED["udf_score"], data["small"])
     figures["load"] = load_note(load_start, load_avg(), busy + other_busy_processes())
     body = report(figures)
     print(body)
@@ -349,6 +308,27 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
     return figures
+
+
+def offline_check(judged: list[dict], produced) -> str:
+    """Each (host, ts) judgement of the stream equal to the offline ScoreDetector's on the same readings?"""
+    from flinksql_gen.detectors.config import parse_detector_config
+    from flinksql_gen.detectors.registry import REGISTRY
+
+    config = parse_detector_config({"type": "score"})
+    detectors: dict = {}
+    offline: dict = {}
+    for e in [*produced.events, produced.sentinel]:
+        d = detectors.setdefault(e["hostname"], REGISTRY["score"](config))
+        r = d.update(e["occurred_at"] / 1000, float(e["usage"]))
+        offline.setdefault((e["hostname"], round(e["occurred_at"] / 1000, 3)), []).append(bool(r.is_anomaly))
+    stream: dict = {}
+    for j in judged:
+        stream.setdefault((j["hostname"], round(parse_sql_ts(j["ts"]), 3)), []).append(bool(j["is_anomaly"]))
+    same = sum(1 for k, v in stream.items() if sorted(offline.get(k, [])) == sorted(v))
+    flagged = sum(v.count(True) for v in offline.values())
+    return (f"{same:,} of {len(offline):,} (host, second) judgements identical, {len(stream):,} in the stream; "
+            f"{flagged} anomalies offline, {sum(v.count(True) for v in stream.values())} in the stream")
 
 
 def _mean(values: list[float]) -> float | None:
@@ -386,9 +366,7 @@ def report(f: dict) -> str:
            "opposite orders, and report their best run. *load avg*: the 1-minute load average when the row "
            "ended (2 cores; other engineers' tests). Sink records are counted by consuming the sink topic "
            "(expected count after the slash; tombstones, the null-value records upsert-kafka writes for "
-           "UPDATE_BEFORE rows, are counted apart). The UDF threshold row expects fewer records than readings: "
-           "PyFlink's group aggregate emits nothing when a key's result equals its previous one (a host's two "
-           "cpus read at the same second with the same usage).\n",
+           "UPDATE_BEFORE rows, are counted apart).\n",
            md_table(["pipeline", "readings", "sink records", "restarts", "submit s", "first output s", "rate rec/s",
                      "rates of the runs", "x pass-through", "steady x pass-through", "load avg"], table), ""]
     start = [["`flinksql-gen up` (broker + PostgreSQL)", fmt(f["up_s"], 1) + " s"],
@@ -407,16 +385,13 @@ def report(f: dict) -> str:
             f"UDF target (the score UDF pipeline keeps >= 0.5x the SQL-threshold pipeline's throughput): "
             f"**{vs('udf_score')}x** ({verdict} it; steady {vs('udf_score', 'steady_rate')}x). The trivial "
             f"threshold through the same UDAF: {vs('udf_threshold')}x (steady {vs('udf_threshold', 'steady_rate')}x). "
-            f"Score with bundle.size 1000: {vs('udf_score_b1000')}x (wrong output: one row per key per bundle). "
-            f"Proposed fix, prototypes in bench/proto_detect_batch.py (bundle.size 1000, one row per reading): "
-            f"fsg_detect_batch + UNNEST {vs('udf_score_batched')}x (steady {vs('udf_score_batched', 'steady_rate')}x); "
-            f"with live detectors {vs('udf_score_live')}x (steady {vs('udf_score_live', 'steady_rate')}x)."
+            f"fsg_detect returns each bundle's judgements as an array that the view unnests "
+            f"(python.fn-execution.bundle.size 1000), so every reading gets its own row."
         )
-    same = f.get("same_output") or {}
-    if same:
-        out.append("")
-        out.append("Output check (all judgements, compared sorted, against the bundle-1 pipeline): " + ", ".join(
-            f"{k}: {'identical' if v else 'DIFFERENT'}" for k, v in same.items()) + ".")
+    check = f.get("offline_check")
+    if check:
+        out += ["", f"Output check of the score pipeline against the offline ScoreDetector run over each host's readings "
+                f"in order: {check}."]
     return "\n".join(out) + "\n"
 
 

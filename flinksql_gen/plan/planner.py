@@ -203,9 +203,9 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         # after a savepoint or failover (measured: 3 of 4 keys lost); RocksDB restores them all.
         extra.append(("state.backend.type", "rocksdb"))
     if DETECT_UDF in udfs:
-        # PyFlink's Python group aggregate folds a whole bundle of one key's rows into one result:
-        # one-row bundles give every point its own judgement, in the key's order.
-        extra.append(("python.fn-execution.bundle.size", "1"))
+        # fsg_detect returns one array of judgements per key per bundle; bounded bundles keep
+        # those arrays (and the state that holds the last one) small. Flink's default is 100,000.
+        extra.append(("python.fn-execution.bundle.size", "1000"))
     settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in extra if k not in p.settings)
     return PlannedPipeline(
         name=ctx.pipeline,

@@ -217,17 +217,20 @@ def _udf_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
         return None
     schema = metric.view.schema
     keys = tuple(q(k) for k in metric.dims)
+    # fsg_detect returns the judgements of each bundle's points as an array; UNNEST gives each
+    # point its own row (flinksql_gen/udfs/detect.py explains why).
     call = (f"{DETECT_UDF.name}({quote_string(_config_json(d))}, CAST({q(stamp)} AS TIMESTAMP(3)), "
-            f"CAST({q(value)} AS DOUBLE)) AS {q('r')}")  # fmt: skip
+            f"CAST({q(value)} AS DOUBLE)) AS {q('rs')}")  # fmt: skip
     input_name = f"{name}__input"
     inner = Select((*keys, call), metric.view.name, group_by=keys)
-    fields = ("ts", "value", *RESULT_COLUMNS)
-    outer_cols = (*keys, *(f"{q('s')}.{q('r')}.{q(f)} AS {q(f)}" for f in fields))
+    fields = ", ".join(q(f) for f in ("ts", "value", *RESULT_COLUMNS))
+    unnest = f"CROSS JOIN UNNEST({q('s')}.{q('rs')}) AS {q('p')} ({fields})"
+    outer_cols = (*(f"{q('s')}.{k}" for k in keys), *(f"{q('p')}.{q(f)}" for f in ("ts", "value", *RESULT_COLUMNS)))
     dim_cols = tuple(Column(k, schema.get(k).type) for k in metric.dims)
     inner_view = PlannedView(q(input_name), input_name, inner, ctx.loc(path), Schema(dim_cols), stateful=True,
                              depends_on=(metric.view.raw_name,))  # fmt: skip
     out = Schema(dim_cols + (Column("ts", TIMESTAMP3), Column("value", DOUBLE))
                  + tuple(Column(c, DOUBLE) for c in RESULT_COLUMNS[:4]) + (Column("is_anomaly", BOOLEAN),))  # fmt: skip
-    view = PlannedView(q(name), name, Select(outer_cols, f"{q(input_name)} AS {q('s')}"), ctx.loc(path), out,
-                       stateful=True, depends_on=(input_name,))  # fmt: skip
+    view = PlannedView(q(name), name, Select(outer_cols, f"{q(input_name)} AS {q('s')}", (unnest,)), ctx.loc(path),
+                       out, stateful=True, depends_on=(input_name,))  # fmt: skip
     return PlannedDetector(name, (inner_view, view), True, tuple(metric.dims), metric.dims)

@@ -1,9 +1,21 @@
 """`fsg_detect(config_json, ts, value)`: any flinksql_gen detector as a PyFlink aggregate function.
 
 Used in `GROUP BY <key>`: the accumulator holds one key's detector state (as JSON, so Flink
-checkpoints and restores it), each input point updates it causally, and the result is the
-judgement of the latest point: ROW(ts, value, expected, lower, upper, score, is_anomaly).
-The detector code is the same one `flinksql-gen evaluate` runs offline.
+checkpoints and restores it) and each input point updates it causally, with the same code
+`flinksql-gen evaluate` runs offline.
+
+The result is the ARRAY of the judgements of every point accumulated since the previous result,
+ROW(ts, value, expected, lower, upper, score, is_anomaly) each, in the key's order; the rendered
+view UNNESTs it, so every point gets its own output row. Why an array: PyFlink's Python group
+aggregate processes a bundle of rows per key and emits one result per key per bundle
+(`GroupAggFunction.finish_bundle` in pyflink/fn_execution/table/aggregate_*.py): for each key it
+calls `get_value` (the previous result), `accumulate` for each of the bundle's rows, `get_value`
+again, and then stores the accumulator. So `get_value` marks the accumulator as emitted, the next
+`accumulate` starts a fresh list, and large bundles keep one judgement per point.
+
+Within one key's run of a bundle the detector stays a live object: its state JSON is decoded at
+the first point and encoded once in the final `get_value`, before PyFlink stores the accumulator
+(so checkpoints always hold the current state).
 """
 
 from __future__ import annotations
@@ -17,10 +29,12 @@ from pyflink.common import Row
 from pyflink.table import DataTypes
 from pyflink.table.udf import AggregateFunction, udaf
 
+from flinksql_gen.detectors.base import Detector, Result
 from flinksql_gen.detectors.config import parse_detector_config
 from flinksql_gen.detectors.registry import REGISTRY
 
-RESULT_TYPE = DataTypes.ROW([
+FIELDS = ("ts", "value", "expected", "lower", "upper", "score", "is_anomaly")
+JUDGEMENT_TYPE = DataTypes.ROW([
     DataTypes.FIELD("ts", DataTypes.TIMESTAMP(3)),
     DataTypes.FIELD("value", DataTypes.DOUBLE()),
     DataTypes.FIELD("expected", DataTypes.DOUBLE()),
@@ -29,16 +43,13 @@ RESULT_TYPE = DataTypes.ROW([
     DataTypes.FIELD("score", DataTypes.DOUBLE()),
     DataTypes.FIELD("is_anomaly", DataTypes.BOOLEAN()),
 ])  # fmt: skip
+RESULT_TYPE = DataTypes.ARRAY(JUDGEMENT_TYPE)
 ACC_TYPE = DataTypes.ROW([
-    DataTypes.FIELD("state", DataTypes.STRING()),
-    DataTypes.FIELD("ts", DataTypes.TIMESTAMP(3)),
-    DataTypes.FIELD("value", DataTypes.DOUBLE()),
-    DataTypes.FIELD("expected", DataTypes.DOUBLE()),
-    DataTypes.FIELD("lower", DataTypes.DOUBLE()),
-    DataTypes.FIELD("upper", DataTypes.DOUBLE()),
-    DataTypes.FIELD("score", DataTypes.DOUBLE()),
-    DataTypes.FIELD("is_anomaly", DataTypes.BOOLEAN()),
+    DataTypes.FIELD("state", DataTypes.STRING()),  # the detector's state_dict() as JSON
+    DataTypes.FIELD("emitted", DataTypes.BOOLEAN()),  # `pending` was returned by get_value
+    DataTypes.FIELD("pending", RESULT_TYPE),  # judgements since the previous result
 ])  # fmt: skip
+STATE, EMITTED, PENDING = range(3)
 
 
 @lru_cache(maxsize=256)
@@ -46,37 +57,51 @@ def _config(config_json: str) -> Any:
     return parse_detector_config(json.loads(config_json))
 
 
-def _finite(x: float) -> float | None:
+def _finite(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) or math.isinf(x) else float(x)
 
 
-def judge(config_json: str, state_json: str | None, ts: Any, value: float | None) -> tuple[str, Any]:
-    """One step of one key's detector: (new state JSON, Result). Pure; the UDF and tests call it."""
+def new_detector(config_json: str, state_json: str | None) -> Detector:
+    """One key's detector, restored from its state JSON (None: a new key)."""
     config = _config(config_json)
     detector = REGISTRY[config.type](config)
     if state_json:
         detector.load_state(json.loads(state_json))
-    result = detector.update(ts, value)
-    return json.dumps(detector.state_dict(), separators=(",", ":")), result
+    return detector
+
+
+def dump_state(detector: Detector) -> str:
+    return json.dumps(detector.state_dict(), separators=(",", ":"))
+
+
+def judgement(ts: Any, value: float | None, r: Result) -> Row:
+    return Row(ts, value, _finite(r.expected), _finite(r.lower), _finite(r.upper), _finite(r.score),
+               bool(r.is_anomaly))  # fmt: skip
 
 
 class DetectAggregate(AggregateFunction):
+    def open(self, function_context) -> None:
+        # The accumulator of the key being processed and its live detector (see module doc).
+        self._acc: Row | None = None
+        self._detector: Detector | None = None
+
     def create_accumulator(self) -> Row:
-        return Row(None, None, None, None, None, None, None, False)
+        return Row(None, True, [])
 
     def accumulate(self, acc: Row, config_json: str, ts: Any, value: float | None) -> None:
-        state, r = judge(config_json, acc[0], ts, value)
-        acc[0] = state
-        acc[1] = ts
-        acc[2] = value
-        acc[3] = _finite(r.expected)
-        acc[4] = _finite(r.lower)
-        acc[5] = _finite(r.upper)
-        acc[6] = _finite(r.score)
-        acc[7] = bool(r.is_anomaly)
+        if acc[EMITTED] or acc[PENDING] is None:
+            # A new list: the emitted one may still be referenced by the caller.
+            acc[EMITTED], acc[PENDING] = False, []
+        if self._acc is not acc:
+            self._acc, self._detector = acc, new_detector(config_json, acc[STATE])
+        acc[PENDING].append(judgement(ts, value, self._detector.update(ts, value)))
 
-    def get_value(self, acc: Row) -> Row:
-        return Row(acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7])
+    def get_value(self, acc: Row) -> list[Row]:
+        if self._acc is acc:
+            acc[STATE] = dump_state(self._detector)
+            self._acc = self._detector = None
+        acc[EMITTED] = True
+        return list(acc[PENDING] or [])
 
     def get_result_type(self):
         return RESULT_TYPE

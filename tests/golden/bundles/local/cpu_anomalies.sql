@@ -15,7 +15,7 @@ SET 'restart-strategy.type' = 'fixed-delay';
 SET 'restart-strategy.fixed-delay.attempts' = '10';
 SET 'restart-strategy.fixed-delay.delay' = '5000 ms';
 SET 'state.backend.type' = 'rocksdb';
-SET 'python.fn-execution.bundle.size' = '1';
+SET 'python.fn-execution.bundle.size' = '1000';
 
 CREATE TABLE `cpu_load` (
   `__key` BYTES,
@@ -231,21 +231,22 @@ WHERE COALESCE(`baseline` IS NOT NULL AND CAST(`usage_avg` AS DOUBLE) > `baselin
 CREATE TEMPORARY VIEW `usage_score__input` AS
 SELECT
   `hostname`,
-  fsg_detect('{"band_z":3.0,"long_window":1000,"pattern":"both","seasonality":"auto","short_window":10,"threshold":0.5,"type":"score","warmup":30}', CAST(`occurred_ts` AS TIMESTAMP(3)), CAST(`usage` AS DOUBLE)) AS `r`
+  fsg_detect('{"band_z":3.0,"long_window":1000,"pattern":"both","seasonality":"auto","short_window":10,"threshold":0.5,"type":"score","warmup":30}', CAST(`occurred_ts` AS TIMESTAMP(3)), CAST(`usage` AS DOUBLE)) AS `rs`
 FROM `host_readings`
 GROUP BY `hostname`;
 
 CREATE TEMPORARY VIEW `usage_score` AS
 SELECT
-  `hostname`,
-  `s`.`r`.`ts` AS `ts`,
-  `s`.`r`.`value` AS `value`,
-  `s`.`r`.`expected` AS `expected`,
-  `s`.`r`.`lower` AS `lower`,
-  `s`.`r`.`upper` AS `upper`,
-  `s`.`r`.`score` AS `score`,
-  `s`.`r`.`is_anomaly` AS `is_anomaly`
-FROM `usage_score__input` AS `s`;
+  `s`.`hostname`,
+  `p`.`ts`,
+  `p`.`value`,
+  `p`.`expected`,
+  `p`.`lower`,
+  `p`.`upper`,
+  `p`.`score`,
+  `p`.`is_anomaly`
+FROM `usage_score__input` AS `s`
+CROSS JOIN UNNEST(`s`.`rs`) AS `p` (`ts`, `value`, `expected`, `lower`, `upper`, `score`, `is_anomaly`);
 
 EXECUTE STATEMENT SET
 BEGIN

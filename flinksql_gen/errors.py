@@ -6,7 +6,9 @@ without a stack trace. Internal errors are plain exceptions and exit with code 2
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -82,7 +84,15 @@ class ProblemCollector:
 
 def relative(path: Path) -> str:
     """A path as the user typed it or relative to the working directory, for messages."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    return _relative(os.fspath(path), os.getcwd())
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative(path: str, cwd: str) -> str:
+    absolute = os.path.normpath(os.path.join(cwd, path))
+    if absolute.startswith(cwd.rstrip(os.sep) + os.sep):  # the common case, without touching the disk
+        return os.path.relpath(absolute, cwd)
+    try:  # through symbolic links
+        return str(Path(path).resolve().relative_to(Path(cwd).resolve()))
     except ValueError:
-        return str(path)
+        return path

@@ -19,13 +19,16 @@ from flinksql_gen.errors import Location, Problem, relative
 PathKey = tuple[Any, ...]
 
 
+Mark = tuple[int, int]  # 1-based (line, column)
+
+
 @dataclass
 class Positions:
     file: str
-    # path -> location of the key (for mapping entries) or of the item (for sequence items)
-    keys: dict[PathKey, Location] = field(default_factory=dict)
-    # path -> location of the value node
-    values: dict[PathKey, Location] = field(default_factory=dict)
+    # path -> (line, column) of the key (for mapping entries) or of the item (for sequence items)
+    keys: dict[PathKey, Mark] = field(default_factory=dict)
+    # path -> (line, column) of the value node
+    values: dict[PathKey, Mark] = field(default_factory=dict)
 
     def of(self, path: PathKey, prefer_value: bool = False) -> Location:
         """The location of the deepest known prefix of `path`."""
@@ -34,9 +37,9 @@ class Positions:
             table = (self.values, self.keys) if prefer_value else (self.keys, self.values)
             for t in table:
                 if path in t:
-                    return t[path]
+                    return Location(self.file, *t[path])
             path = path[:-1]
-        return self.values.get((), Location(self.file, 1, 1))
+        return Location(self.file, *self.values.get((), (1, 1)))
 
 
 @dataclass
@@ -47,6 +50,10 @@ class LoadedYaml:
 
 def _loc(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 # libyaml's parser when PyYAML has it (about 8x faster, same marks), else the pure-Python one.
@@ -66,6 +73,9 @@ _Loader.add_implicit_resolver(
 )
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 class _Converter:
     def __init__(self, file: str):
         self.file = file
@@ -74,7 +84,7 @@ class _Converter:
         self._constructor = _Loader("")  # used only to construct scalar values
 
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
-        self.positions.values[path] = _loc(self.file, node.start_mark)
+        self.positions.values[path] = _mark(node)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -91,28 +101,30 @@ class _Converter:
                     )
                     continue
                 if key in out:
-                    first = self.positions.keys[(*path, key)]
+                    first_line = self.positions.keys[(*path, key)][0]
                     self.problems.append(
                         Problem(
                             _loc(self.file, key_node.start_mark),
                             _dotted((*path, key)),
-                            f"duplicate key {key!r} (first defined at line {first.line})",
+                            f"duplicate key {key!r} (first defined at line {first_line})",
                             "remove one of them: YAML keeps only the last, silently",
                         )
                     )
                     continue
-                self.positions.keys[(*path, key)] = _loc(self.file, key_node.start_mark)
+                self.positions.keys[(*path, key)] = _mark(key_node)
                 out[key] = self.convert(value_node, (*path, key))
             return out
         if isinstance(node, yaml.SequenceNode):
             items = []
             for i, item in enumerate(node.value):
-                self.positions.keys[(*path, i)] = _loc(self.file, item.start_mark)
+                self.positions.keys[(*path, i)] = _mark(item)
                 items.append(self.convert(item, (*path, i)))
             return items
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _STR:  # most values: their text (what construct_object would return)
+            return node.value
         return self._constructor.construct_object(node, deep=True)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flinksql_gen.render.quoting import quote_identifier
 
@@ -205,5 +206,12 @@ class _Parser:
 
 def parse_type(text: str) -> FlinkType:
     if not isinstance(text, str) or not text.strip():
+        raise TypeSyntaxError("a type must be a non-empty text such as STRING, DOUBLE or ARRAY<STRING>")
+    return _parse_type(text)
+
+
+@lru_cache(maxsize=1024)  # FlinkType is immutable; the same few types recur in every pipeline
+def _parse_type(text: str) -> FlinkType:
+    if not text.strip():
         raise TypeSyntaxError("a type must be a non-empty text such as STRING, DOUBLE or ARRAY<STRING>")
     return _Parser(text).parse()

@@ -196,7 +196,8 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     tables = [*(ps.table for ps in planned_sources.values()), *lookups.values(), *sink_tables,
               *(t for ps in planned_sources.values() for t in ps.sinks)]
     inserts += [i for ps in planned_sources.values() for i in ps.inserts]  # bad records, late events
-    udfs = tuple(u for u in (DETECT_UDF, DRILLDOWN_UDF) if any(f"{u.name}(" in str(v.query) for v in views))
+    calls = [c for v in views if isinstance(v.query, Select) for c in v.query.columns]
+    udfs = tuple(u for u in (DETECT_UDF, DRILLDOWN_UDF) if any(f"{u.name}(" in c for c in calls))
     extra: list[tuple[str, str]] = []
     if udfs:
         # PyFlink 2.0's Python aggregates restore only some keys' state from the HashMap backend

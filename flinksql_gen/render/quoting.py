@@ -9,19 +9,25 @@ are rendered with Flink's unicode escape form (U&'\\000A').
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
+from functools import lru_cache
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NEEDS_ESCAPE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
+@lru_cache(maxsize=4096)  # the same names are quoted many times per pipeline
 def quote_identifier(name: str) -> str:
     if not isinstance(name, str) or name == "":
         raise ValueError("an identifier must be a non-empty string")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _CONTROL.search(name):
         raise ValueError("an identifier cannot contain control characters (Flink's lexer refuses them)")
     return "`" + name.replace("`", "``") + "`"
 
 
 def _needs_unicode_escape(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+    return _NEEDS_ESCAPE.search(text) is not None
 
 
 def quote_string(value: str) -> str:
@@ -47,6 +53,7 @@ def quote_string(value: str) -> str:
     return "U&'" + "".join(out) + "'"
 
 
+@lru_cache(maxsize=4096)  # option keys and values recur in every table of every pipeline
 def option_string(value: str) -> str:
     """A connector option value: a plain quoted literal (control characters are refused)."""
     if _needs_unicode_escape(value) or "\x00" in value:

@@ -17,7 +17,7 @@ import jinja2
 from flinksql_gen import __version__
 from flinksql_gen.bundle import PipelineBundle, Statement
 from flinksql_gen.errors import Location
-from flinksql_gen.plan.plan import MatchRecognize, PlannedPipeline, PlannedView, Query, Select
+from flinksql_gen.plan.plan import MatchRecognize, PlannedPipeline, PlannedView, Query, Select, Setting
 from flinksql_gen.secrets import references
 
 TEMPLATE_NAMES = (
@@ -51,15 +51,29 @@ def _environment(override_dir: str | None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # one render reads each template once; no stat() per statement
     )
 
 
 class Renderer:
     def __init__(self, env: jinja2.Environment):
         self.env = env
+        self._templates: dict[str, jinja2.Template] = {}
+        # Templates only lay out their inputs, so equal settings give equal SET lines: most recur
+        # in every pipeline of a folder.
+        self._set_lines: dict[Setting, str] = {}
 
     def _render(self, name: str, **context: object) -> str:
-        return self.env.get_template(name).render(**context).strip("\n")
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.env.get_template(name)
+        return template.render(**context).strip("\n")
+
+    def _set(self, setting: Setting) -> str:
+        text = self._set_lines.get(setting)
+        if text is None:
+            text = self._set_lines[setting] = self._render("set.sql.j2", setting=setting)
+        return text
 
     def query(self, query: Query) -> str:
         if isinstance(query, Select):
@@ -72,7 +86,7 @@ class Renderer:
         views = {v.raw_name: v for v in plan.views}
         statements: list[Statement] = []
         for s in plan.settings:
-            statements.append(Statement("set", s.name, self._render("set.sql.j2", setting=s), Location(plan.source_file, 1)))
+            statements.append(Statement("set", s.name, self._set(s), Location(plan.source_file, 1)))
         for t in plan.tables:
             statements.append(Statement("create_table", t.raw_name, self._render("create_table.sql.j2", table=t),
                                         t.origin))  # fmt: skip

@@ -10,7 +10,7 @@ consuming the sink topic (the expected count is known for each pipeline). Also: 
 start-up time and `flinksql-gen run` (a new process) to the first output record.
 
     .venv/bin/python bench/bench_pipelines.py --events 10000 --udf-events 2000 --repeat 1 --no-doc  # smoke run
-    .venv/bin/python bench/bench_pipelines.py        # 50k readings, 6k for the per-reading judges (x2)
+    .venv/bin/python bench/bench_pipelines.py        # 50k readings, 30k for the per-reading judges (x2)
 """
 
 from __future__ import annotations
@@ -251,8 +251,8 @@ def cli_run_first_output(stack: BenchStack, produced, folder: Path) -> float | N
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=50_000, help="IoT readings for the SQL pipelines (default 50000)")
-    ap.add_argument("--udf-events", type=int, default=6_000,
-                    help="readings for the per-reading judges (SQL vs Python UDF), default 6000")
+    ap.add_argument("--udf-events", type=int, default=30_000,
+                    help="readings for the per-reading judges (SQL vs Python UDF), default 30000")
     ap.add_argument("--only", nargs="+", choices=[c.key for c in CASES], help="run only these cases")
     ap.add_argument("--idle", type=float, default=30.0, help="give up on a pipeline after this many quiet seconds")
     ap.add_argument("--repeat", type=int, default=2,

@@ -15,12 +15,10 @@ DDL); the INSERT is never sent twice.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import logging
 import os
 import re
-import ssl
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -42,6 +40,7 @@ from flinksql_gen.deploy.base import (
     safe,
     statement_error,
 )
+from flinksql_gen.deploy.rest import RestClient
 from flinksql_gen.secrets import resolve
 
 log = logging.getLogger(__name__)
@@ -76,8 +75,11 @@ class ResultTable:
         return [row[i] for row in self.rows]
 
 
-class GatewayClient:
+class GatewayClient(RestClient):
     """Thin, contract-shaped REST client. Raises DeployError for transport problems."""
+
+    service = "the Flink SQL Gateway"
+    unreachable_hint = "is it running? (`docker compose up sql-gateway`, or pass --gateway URL)"
 
     def __init__(
         self,
@@ -89,42 +91,17 @@ class GatewayClient:
         operation_timeout: float = 600.0,
         heartbeat_interval: float = 30.0,
     ):
-        self.url = url.rstrip("/")
-        self.timeout = timeout
+        super().__init__(url, timeout)
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.operation_timeout = operation_timeout
         self.heartbeat_interval = heartbeat_interval
         self.version: str | None = None
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=tls_context())
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> GatewayClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- transport -------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        try:
-            response = self._http.request(method, path, json=body)
-        except httpx.ConnectError as exc:
-            raise DeployError(
-                f"cannot connect to the Flink SQL Gateway at {self.url} ({_reason(exc)}); "
-                "is it running? (`docker compose up sql-gateway`, or pass --gateway URL)"
-            ) from None
-        except httpx.TimeoutException:
-            raise DeployError(
-                f"the Flink SQL Gateway at {self.url} did not answer within {self.timeout:g}s ({method} {path})"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise DeployError(
-                f"request to the Flink SQL Gateway at {self.url} failed: {_reason(exc)}"
-            ) from None
+        response = self._send(method, path, body)
         if response.is_success:
             return response.json() if response.content else {}
         text = _error_text(response)
@@ -543,12 +520,6 @@ def _find_module(top: str, roots: list[Path]) -> str | None:
     return str(origin.parent if origin.name == "__init__.py" else origin)
 
 
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One TLS context for every client (building one costs ~0.1 s); system trust store."""
-    return ssl.create_default_context()
-
-
 def _quietly_close(client: GatewayClient, session: str) -> None:
     with suppress(DeployError, SessionGone, GatewayHTTPError):
         client.close_session(session)
@@ -569,13 +540,6 @@ _SESSION_MISSING = re.compile(r"Session '[^']*' does not exist", re.IGNORECASE)
 
 def _session_missing(text: str) -> bool:
     return bool(_SESSION_MISSING.search(text))
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    if "refused" in text.lower() or "Errno 111" in text:
-        return "connection refused"
-    return text
 
 
 def _short(exc: Exception) -> str:

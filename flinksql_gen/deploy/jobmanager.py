@@ -18,8 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from flinksql_gen.bundle import PipelineBundle, Statement
 from flinksql_gen.deploy.base import (
     DeployError,
@@ -30,6 +28,7 @@ from flinksql_gen.deploy.base import (
     root_cause,
     statement_error,
 )
+from flinksql_gen.deploy.rest import RestClient
 from flinksql_gen.errors import Location
 from flinksql_gen.secrets import resolve
 
@@ -41,44 +40,21 @@ TERMINAL_STATES = frozenset({"FAILED", "CANCELED", "FINISHED", "SUSPENDED"})
 BUILTIN_CONNECTORS = frozenset({"datagen", "blackhole", "print", "filesystem"})
 
 
-class JobManagerClient:
+class JobManagerClient(RestClient):
     """The JobManager REST endpoints this project needs; every failure is one DeployError."""
+
+    service = "the Flink JobManager"
+    unreachable_hint = "is the cluster running? (pass --jobmanager URL)"
 
     def __init__(
         self, url: str, *, timeout: float = 10.0, poll_interval: float = 0.5, max_poll_interval: float = 2.0
     ):
-        self.url = resolve(url).rstrip("/")
-        self.timeout = timeout
+        super().__init__(resolve(url), timeout)
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
-        from flinksql_gen.deploy.gateway import tls_context
-
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=tls_context())
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> JobManagerClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        try:
-            response = self._http.request(method, path, json=body)
-        except httpx.ConnectError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else str(exc)
-            raise DeployError(
-                f"cannot connect to the Flink JobManager at {self.url} ({reason}); is the cluster running? "
-                "(pass --jobmanager URL)"
-            ) from None
-        except httpx.TimeoutException:
-            raise DeployError(
-                f"the Flink JobManager at {self.url} did not answer within {self.timeout:g}s ({method} {path})"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise DeployError(f"request to the Flink JobManager at {self.url} failed: {exc}") from None
+        response = self._send(method, path, body)
         if response.is_success:
             return response.json() if response.content else {}
         try:

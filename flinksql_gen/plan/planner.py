@@ -207,6 +207,9 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         # fsg_detect returns one array of judgements per key per bundle; bounded bundles keep
         # those arrays (and the state that holds the last one) small. Flink's default is 100,000.
         extra.append(("python.fn-execution.bundle.size", "1000"))
+        # Its judgements are never retracted (see udfs/detect.py): the sink's upsert materializer
+        # would keep every one of them in state, per key, forever.
+        extra.append(("table.exec.sink.upsert-materialize", "NONE"))
     settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in extra if k not in p.settings)
     return PlannedPipeline(
         name=ctx.pipeline,

@@ -11,7 +11,10 @@ aggregate processes a bundle of rows per key and emits one result per key per bu
 (`GroupAggFunction.finish_bundle` in pyflink/fn_execution/table/aggregate_*.py): for each key it
 calls `get_value` (the previous result), `accumulate` for each of the bundle's rows, `get_value`
 again, and then stores the accumulator. So `get_value` marks the accumulator as emitted, the next
-`accumulate` starts a fresh list, and large bundles keep one judgement per point.
+`accumulate` starts a fresh list, and large bundles keep one judgement per point. An emitted
+accumulator's value is the empty array: the retraction PyFlink sends for the previous result
+unnests to nothing, so every judgement is written once and never retracted (the stream is an
+append stream of judgements, which the planner still sees as updates keyed by the dimensions).
 
 Within one key's run of a bundle the detector stays a live object: its state JSON is decoded at
 the first point and encoded once in the final `get_value`, before PyFlink stores the accumulator
@@ -100,6 +103,10 @@ class DetectAggregate(AggregateFunction):
         if self._acc is acc:
             acc[STATE] = dump_state(self._detector)
             self._acc = self._detector = None
+        if acc[EMITTED]:
+            # Already returned: PyFlink asks for the previous result only to retract it, and a
+            # judgement is a fact that is never taken back, so there is nothing to retract.
+            return []
         acc[EMITTED] = True
         return list(acc[PENDING] or [])
 

@@ -16,6 +16,7 @@ SET 'restart-strategy.fixed-delay.attempts' = '10';
 SET 'restart-strategy.fixed-delay.delay' = '5000 ms';
 SET 'state.backend.type' = 'rocksdb';
 SET 'python.fn-execution.bundle.size' = '1000';
+SET 'table.exec.sink.upsert-materialize' = 'NONE';
 
 CREATE TABLE `cpu_load` (
   `__key` BYTES,

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from flinksql_gen.detectors import config as dconf
 from flinksql_gen.models.common import Duration, Name
 from flinksql_gen.models.types import parse_type
+from flinksql_gen.render.quoting import has_control_character
 
 
 class Strict(BaseModel):
@@ -34,7 +35,7 @@ def _check_type(text: str) -> str:
 TypeText = Annotated[str, AfterValidator(_check_type)]
 Scalar = str | int | float | bool
 def _check_identifier(value: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if has_control_character(value):
         raise ValueError(f"{value!r}: names cannot contain control characters (Flink SQL cannot quote them)")
     if not value.strip():
         raise ValueError(f"{value!r}: a name needs at least one character that is not a space (Flink requires it)")
@@ -55,7 +56,7 @@ SecretRef = Annotated[str, AfterValidator(_check_env_reference)]
 
 
 def _check_option_text(value: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if has_control_character(value):
         raise ValueError("control characters (such as newlines or tabs) are not allowed in this setting")
     return value
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from flinksql_gen.render.quoting import quote_identifier
+from flinksql_gen.render.quoting import has_control_character, quote_identifier
 
 # name -> (min params, max params)
 _SIMPLE = {
@@ -163,7 +163,7 @@ class _Parser:
                 k, fname, fpos = self.take()
                 if k == "quoted":
                     fname = fname[1:-1].replace("``", "`")
-                    if any(ord(c) < 32 or ord(c) == 127 for c in fname):
+                    if has_control_character(fname):
                         raise TypeSyntaxError("ROW field names cannot contain control characters")
                 elif k != "word":
                     raise TypeSyntaxError(f"expected a field name at position {fpos + 1}, found {fname!r}")
@@ -212,6 +212,4 @@ def parse_type(text: str) -> FlinkType:
 
 @lru_cache(maxsize=1024)  # FlinkType is immutable; the same few types recur in every pipeline
 def _parse_type(text: str) -> FlinkType:
-    if not text.strip():
-        raise TypeSyntaxError("a type must be a non-empty text such as STRING, DOUBLE or ARRAY<STRING>")
     return _Parser(text).parse()

@@ -38,9 +38,9 @@ from flinksql_gen.plan.tables import (
     option_pairs,
     parse_source_columns,
     plan_source,
-    proctime_column,
     resolve_event_time,
     source_options,
+    time_attributes,
 )
 from flinksql_gen.render.quoting import quote_identifier as q
 from flinksql_gen.render.quoting import quote_string
@@ -50,6 +50,9 @@ Mode = Literal["json", "fail", "skip", "dead-letter"]
 SCALARS = {"STRING", "CHAR", "VARCHAR", "BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE",
            "DECIMAL", "DATE", "TIME", "TIMESTAMP", "TIMESTAMP_LTZ"}  # fmt: skip
 
+# the sink each policy writes bad records to: <source><suffix>
+SINK_SUFFIX = {"dead-letter": "_dead_letter", "skip": "_skipped", "fail": "__fail"}
+LATE_SUFFIX = "_late_events"
 HEADER = "flinksql-gen."  # prefix of the headers of dead-letter and late-event records
 BYTES, INT = FlinkType("BYTES"), FlinkType("INT")
 
@@ -140,9 +143,9 @@ def generated_names(name: str, src: KafkaSource) -> list[str]:
     if mode == "json":
         return []
     out = [f"{name}__checked", f"{name}__valid"]
-    out.append({"dead-letter": f"{name}_dead_letter", "skip": f"{name}_skipped", "fail": f"{name}__fail"}[mode])
+    out.append(name + SINK_SUFFIX[mode])
     if src.late_events_topic:
-        out.append(f"{name}_late_events")
+        out.append(name + LATE_SUFFIX)
     return out
 
 
@@ -347,12 +350,8 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
         lines.append(f"{q(et.attr)} AS COALESCE(TO_TIMESTAMP_LTZ({extract(r, col.name, col.type)}, {et.precision}), "
                      f"TO_TIMESTAMP_LTZ(0, 3))")  # fmt: skip
         schema_cols.append(Column(et.attr, TIMESTAMP_LTZ3, rowtime=True))
-    if not proctime_column(ctx, name, src, schema_cols):
+    if not time_attributes(ctx, name, src, et, lines, schema_cols):
         return None
-    if src.proctime:
-        lines.append(f"{q(src.proctime)} AS PROCTIME()")
-    if et is not None:
-        lines.append(f"WATERMARK FOR {q(et.attr)} AS {q(et.attr)} - {et.watermark}")
     opts = source_options(ctx, name, src, [("key.format", "raw"), ("key.fields", r.key), ("value.format", "raw"),
                                            ("value.fields-include", "EXCEPT_KEY")])  # fmt: skip
     origin = ctx.loc(path)
@@ -374,20 +373,18 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
     inserts: list[PlannedInsert] = []
     bad = (f"{r.q_error} IS NOT NULL",)
     mode_origin = ctx.loc((*path, "bad_records")) if src.bad_records else origin
+    sink_name = name + SINK_SUFFIX[mode]
     if mode == "dead-letter":
-        sink_name = f"{name}_dead_letter"
         topic_origin = ctx.loc((*path, "dead_letter_topic")) if src.dead_letter_topic else mode_origin
         sinks.append(_record_sink(ctx, sink_name, dead_letter_topic(src), topic_origin))
         select = Select(_record_columns(r, _headers(ctx, r, name, r.q_error)), q(checked_name), where=bad)
     elif mode == "skip":
-        sink_name = f"{name}_skipped"
         cols = (Column("reason", STRING), Column("topic", STRING), Column("partition", INT), Column("offset", BIGINT))
         sinks.append(_blackhole(sink_name, cols, mode_origin))
         select = Select((f"{r.q_error} AS {q('reason')}", f"{r.q_topic} AS {q('topic')}",
                          f"{r.q_partition} AS {q('partition')}", f"{r.q_offset} AS {q('offset')}"),
                         q(checked_name), where=bad)  # fmt: skip
     else:
-        sink_name = f"{name}__fail"
         sinks.append(_blackhole(sink_name, (Column("failed", INT),), mode_origin))
         message = ", ".join([
             "'flinksql-gen: bad record at topic '", r.q_topic, "' partition '", f"CAST({r.q_partition} AS STRING)",
@@ -398,7 +395,7 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
     inserts.append(PlannedInsert(f"{name}__{sink_name}", q(sink_name), select, mode_origin, (checked_name,)))
 
     if src.late_events_topic is not None and et is not None:
-        late_name = f"{name}_late_events"
+        late_name = name + LATE_SUFFIX
         late_origin = ctx.loc((*path, "late_events_topic"))
         sinks.append(_record_sink(ctx, late_name, src.late_events_topic, late_origin))
         rt = q(et.attr)

@@ -123,13 +123,19 @@ def source_options(ctx: PlanContext, name: str, src: KafkaSource, formats: list[
     return option_pairs(options)
 
 
-def proctime_column(ctx: PlanContext, name: str, src: KafkaSource, schema_cols: list[Column]) -> bool:
-    """Append the processing-time attribute (if any) to schema_cols; False if its name clashes."""
+def time_attributes(ctx: PlanContext, name: str, src: KafkaSource, et: EventTimeSpec | None, lines: list[str],
+                    schema_cols: list[Column]) -> bool:
+    """Append the processing-time attribute and the watermark (if any) to the table's lines and
+    schema; False if the processing-time attribute's name clashes."""
     if src.proctime:
         if any(c.name == src.proctime for c in schema_cols):
             ctx.error(("sources", name, "proctime"), f"{src.proctime!r} clashes with another column")
             return False
         schema_cols.append(Column(src.proctime, TIMESTAMP_LTZ3, proctime=True))
+        lines.append(f"{quote_identifier(src.proctime)} AS PROCTIME()")
+    if et is not None:
+        q = quote_identifier(et.attr)
+        lines.append(f"WATERMARK FOR {q} AS {q} - {et.watermark}")
     return True
 
 
@@ -156,13 +162,8 @@ def plan_source(ctx: PlanContext, name: str, src: KafkaSource) -> PlannedTable |
         else:
             lines.append(f"{quote_identifier(et.attr)} AS TO_TIMESTAMP_LTZ({quote_identifier(et.column)}, {et.precision})")
             schema_cols.append(Column(et.attr, TIMESTAMP_LTZ3, rowtime=True))
-    if not proctime_column(ctx, name, src, schema_cols):
+    if not time_attributes(ctx, name, src, et, lines, schema_cols):
         return None
-    if src.proctime:
-        lines.append(f"{quote_identifier(src.proctime)} AS PROCTIME()")
-    if et is not None:
-        q = quote_identifier(et.attr)
-        lines.append(f"WATERMARK FOR {q} AS {q} - {et.watermark}")
     options = source_options(ctx, name, src, [
         ("value.format", "json"), ("value.json.fail-on-missing-field", "false"),
         ("value.json.ignore-parse-errors", "false")])  # fmt: skip

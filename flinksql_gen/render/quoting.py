@@ -17,11 +17,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NEEDS_ESCAPE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
+def has_control_character(text: str) -> bool:
+    """A character Flink's lexer refuses raw, even inside backticks (U+0000-U+001F, U+007F)."""
+    return _CONTROL.search(text) is not None
+
+
 @lru_cache(maxsize=4096)  # the same names are quoted many times per pipeline
 def quote_identifier(name: str) -> str:
     if not isinstance(name, str) or name == "":
         raise ValueError("an identifier must be a non-empty string")
-    if _CONTROL.search(name):
+    if has_control_character(name):
         raise ValueError("an identifier cannot contain control characters (Flink's lexer refuses them)")
     return "`" + name.replace("`", "``") + "`"
 

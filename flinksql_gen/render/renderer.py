@@ -58,16 +58,12 @@ def _environment(override_dir: str | None) -> jinja2.Environment:
 class Renderer:
     def __init__(self, env: jinja2.Environment):
         self.env = env
-        self._templates: dict[str, jinja2.Template] = {}
         # Templates only lay out their inputs, so equal settings give equal SET lines: most recur
         # in every pipeline of a folder.
         self._set_lines: dict[Setting, str] = {}
 
     def _render(self, name: str, **context: object) -> str:
-        template = self._templates.get(name)
-        if template is None:
-            template = self._templates[name] = self.env.get_template(name)
-        return template.render(**context).strip("\n")
+        return self.env.get_template(name).render(**context).strip("\n")
 
     def _set(self, setting: Setting) -> str:
         text = self._set_lines.get(setting)

@@ -35,14 +35,20 @@ def _json(data: Any) -> str:
 @click.option("--scores-out", type=click.Path(dir_okay=False, path_type=Path), help="write per-row scores to this CSV")
 @click.option("--probation", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
               help="fraction at the start of each file where detections are ignored (NAB: 0.15)")  # fmt: skip
+@click.option("--scoring", type=click.Choice(["windows", "nab"]), default="windows", show_default=True,
+              help="'nab': also NAB's scores (standard, reward_low_FP, reward_low_FN; probation 15 %, <= 750 rows)")  # fmt: skip
+@click.option("--workers", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="processes running detectors (this one plus at most one more)")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def evaluate_cmd(spec: str, series_dir: Path, labels: Path, scores_out: Path | None, probation: float, fmt: str) -> None:
-    """Run a detector causally over every CSV in SERIES_DIR and score it against LABELS (JSON windows)."""
+def evaluate_cmd(spec: str, series_dir: Path, labels: Path, scores_out: Path | None, probation: float, scoring: str,
+                 workers: int, fmt: str) -> None:  # fmt: skip
+    """Run a detector causally over every CSV under SERIES_DIR (recursively, keyed by relative path) and score it
+    against LABELS (JSON windows)."""
     from flinksql_gen.evaluate.io import load_spec
     from flinksql_gen.evaluate.metrics import evaluate as run_evaluate
     from flinksql_gen.evaluate.metrics import format_report
 
-    report = run_evaluate(load_spec(spec), series_dir, labels, scores_out, probation)
+    report = run_evaluate(load_spec(spec), series_dir, labels, scores_out, probation, scoring, workers)
     click.echo(_json(report.to_dict()) if fmt == "json" else format_report(report))
     if scores_out and fmt == "text":
         click.echo(f"wrote {scores_out}")

@@ -1,8 +1,10 @@
 """Reading and writing the evaluation files, with errors that name the file and line.
 
 Series CSV: header `timestamp,value`; timestamp ISO-8601 ('2024-01-01 00:05:00') or epoch
-seconds/milliseconds; an empty value is a missing point.
-Labels JSON: {"file.csv": [["start", "end"], ...], ...} (NAB's combined_windows format).
+seconds/milliseconds; an empty value (or NaN) is a missing point. Rows are kept in arrival order,
+exactly as a stream would see them: a time that goes back or repeats is counted, never fatal.
+Labels JSON: {"category/file.csv": [["start", "end"], ...], ...} (NAB's combined_windows format),
+keyed by the path relative to the series folder.
 RCA truth CSV: header `timestamp,set`, set like `a=a1&b=b2;c=c3`.
 """
 
@@ -31,9 +33,20 @@ class Series:
     timestamps: list[str]  # as written
     seconds: list[float]
     values: list[float]  # NaN = missing
+    backwards: int = 0  # rows whose time is earlier than the previous row's
+    repeats: int = 0  # rows whose time equals the previous row's
+    missing: int = 0  # rows without a value
+    gaps: int = 0  # steps longer than twice the median step (missing rows in the source)
+
+    def count_gaps(self) -> None:
+        steps = sorted(b - a for a, b in zip(self.seconds, self.seconds[1:], strict=False) if b > a)
+        if steps:
+            typical = steps[len(steps) // 2]
+            self.gaps = sum(1 for a, b in zip(self.seconds, self.seconds[1:], strict=False) if b - a > 2 * typical)
 
 
-def read_series(path: Path) -> Series:
+def read_series(path: Path, name: str | None = None) -> Series:
+    """Read one series; `name` (default: the file name) keys it in the labels."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{relative(path)}: no such file")
@@ -46,6 +59,7 @@ def read_series(path: Path) -> Series:
         if "timestamp" not in cols or "value" not in cols:
             raise _fail(path, 1, f"header {header!r} lacks 'timestamp' and 'value' columns")
         it, iv = cols.index("timestamp"), cols.index("value")
+        backwards = repeats = missing = 0
         ts: list[str] = []
         secs: list[float] = []
         vals: list[float] = []
@@ -63,12 +77,21 @@ def read_series(path: Path) -> Series:
                 val = float(raw_v) if raw_v else math.nan
             except ValueError:
                 raise _fail(path, line, f"bad value {raw_v!r}", "expected a number or empty") from None
+            if not math.isfinite(sec):
+                raise _fail(path, line, f"bad timestamp {raw_t!r}", "use ISO-8601 or epoch seconds/ms")
             if secs and sec < secs[-1]:
-                raise _fail(path, line, f"timestamp {raw_t!r} goes back in time", "sort the file by timestamp")
+                backwards += 1
+            elif secs and sec == secs[-1]:
+                repeats += 1
+            if math.isnan(val) or math.isinf(val):
+                val = math.nan
+                missing += 1
             ts.append(raw_t)
             secs.append(sec)
             vals.append(val)
-    return Series(path.name, ts, secs, vals)
+    series = Series(name or path.name, ts, secs, vals, backwards, repeats, missing)
+    series.count_gaps()
+    return series
 
 
 def _is_number(text: str) -> bool:
@@ -90,22 +113,30 @@ def read_labels(path: Path) -> dict[str, list[tuple[float, float]]]:
     if not isinstance(data, dict):
         raise _fail(path, 1, "expected an object {file: [[start, end], ...]}")
     out: dict[str, list[tuple[float, float]]] = {}
+    text = path.read_text()
     for name, windows in data.items():
+        at = text.find(json.dumps(name))
+        line = text.count("\n", 0, at) + 1 if at >= 0 else 0  # the key's line, for the messages
         if not isinstance(windows, list):
-            raise _fail(path, 0, f"{name}: expected a list of [start, end] windows")
+            raise _fail(path, line, f"{name}: expected a list of [start, end] windows")
         parsed = []
         for w in windows:
             if not (isinstance(w, list) and len(w) == 2):
-                raise _fail(path, 0, f"{name}: window {w!r} is not [start, end]")
+                raise _fail(path, line, f"{name}: window {w!r} is not [start, end]")
             try:
                 a, b = (to_seconds(x) for x in w)
             except (TypeError, ValueError):
-                raise _fail(path, 0, f"{name}: window {w!r} has a bad timestamp") from None
+                raise _fail(path, line, f"{name}: window {w!r} has a bad timestamp") from None
             if b < a:
-                raise _fail(path, 0, f"{name}: window {w!r} ends before it starts")
+                raise _fail(path, line, f"{name}: window {w!r} ends before it starts")
             parsed.append((a, b))
-        out[Path(name).name] = parsed
+        out[label_key(name)] = parsed
     return out
+
+
+def label_key(name: str) -> str:
+    """A labels key as a relative POSIX path ('./a\\b.csv' -> 'a/b.csv')."""
+    return Path(name.replace("\\", "/")).as_posix().removeprefix("./")
 
 
 def load_spec(text: str) -> dict[str, Any]:

@@ -20,11 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from flinksql_gen.detectors import build_detector, to_seconds
 from flinksql_gen.detectors.config import parse_detector_config
 from flinksql_gen.detectors.postprocess import AnomalyTracker
 from flinksql_gen.errors import UsageError, relative
-from flinksql_gen.evaluate.io import Series, read_labels, read_series, spec_source
+from flinksql_gen.evaluate.io import Series, label_key, read_labels, read_series, spec_source
+from flinksql_gen.evaluate.nab import ProfileResult, format_nab, prepare, probation_rows, score_corpus
 
 
 @dataclass
@@ -37,6 +40,10 @@ class FileScore:
     events: int
     true_events: int
     delays_s: list[float] = field(default_factory=list)
+    backwards: int = 0  # rows whose time goes back (processed in arrival order)
+    repeats: int = 0  # rows repeating the previous time
+    missing: int = 0  # rows without a value
+    gaps: int = 0  # steps over twice the median step
 
     @property
     def false_events(self) -> int:
@@ -46,6 +53,7 @@ class FileScore:
 @dataclass
 class EvalReport:
     files: list[FileScore]
+    nab: dict[str, ProfileResult] | None = None
 
     def _sum(self, attr: str) -> float:
         return sum(getattr(f, attr) for f in self.files)
@@ -88,57 +96,38 @@ class EvalReport:
             "mean_delay_s": statistics.fmean(d) if d else math.nan,
             "median_delay_s": statistics.median(d) if d else math.nan,
             "fp_per_day": self.fp_per_day,
+            "rows": int(self._sum("points")),
+            "rows_back_in_time": int(self._sum("backwards")),
+            "rows_repeated_time": int(self._sum("repeats")),
+            "rows_missing_value": int(self._sum("missing")),
+            "gaps": int(self._sum("gaps")),
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary(), "files": [asdict(f) for f in self.files]}
+        out: dict[str, Any] = {"summary": self.summary(), "files": [asdict(f) for f in self.files]}
+        if self.nab is not None:
+            out["nab"] = {k: {**asdict(r), "score": r.score} for k, r in self.nab.items()}
+        return out
 
 
 def detect_events(
     series: Series, spec: dict[str, Any], probation: float = 0.0
 ) -> tuple[list[Any], list[tuple[float, float, float]]]:
-    """Run the detector over a series: (results, events as (start, end, notify_time) seconds)."""
+    """Run the detector over a series: (results, events as (start, end, notify_time) seconds).
+
+    Events are maximal runs of flagged rows, or the notified anomalies of the spec's `postprocess`
+    block; flags in the first `probation` fraction of the file are ignored."""
     config = parse_detector_config(spec)
     det = build_detector(config)
-    tracker = AnomalyTracker(config.postprocess) if config.postprocess is not None else None
-    skip = int(probation * len(series.values))
-    results = []
-    events: list[tuple[float, float, float]] = []
-    run: list[float] | None = None  # [start, end, notify] of the current raw run
-    pending: dict[tuple[float], float] = {}
-    for i, (t, v) in enumerate(zip(series.seconds, series.values, strict=True)):
-        r = det.update(t, None if math.isnan(v) else v)
-        results.append(r)
-        flagged = r.is_anomaly and i >= skip
-        if tracker is not None:
-            if i < skip:
-                continue
-            r_eff = r if flagged else type(r)(r.score, r.expected, r.lower, r.upper, False)
-            for ev in tracker.update(t, r_eff):
-                if ev.kind == "open":
-                    pending[(ev.anomaly.start,)] = t
-                elif ev.kind == "close":
-                    events.append((ev.anomaly.start, ev.anomaly.end, pending.pop((ev.anomaly.start,), ev.anomaly.start)))
-            continue
-        if flagged:
-            if run is None:
-                run = [t, t, t]
-            run[1] = t
-        elif run is not None:
-            events.append((run[0], run[1], run[2]))
-            run = None
-    if tracker is not None:
-        for ev in tracker.flush():
-            events.append((ev.anomaly.start, ev.anomaly.end, pending.pop((ev.anomaly.start,), ev.anomaly.start)))
-    elif run is not None:
-        events.append((run[0], run[1], run[2]))
-    return results, events
+    results = [det.update(t, None if v != v else v) for t, v in zip(series.seconds, series.values, strict=True)]
+    run = FileRun(series.name, series, results)
+    return results, _events(run, config, probation)
 
 
 def score_file(series: Series, windows: list[tuple[float, float]], events: list[tuple[float, float, float]], probation: float) -> FileScore:
     skip = int(probation * len(series.seconds))
     secs = series.seconds[skip:]
-    days = (secs[-1] - secs[0]) / 86_400.0 if len(secs) > 1 else 0.0
+    days = (max(secs) - min(secs)) / 86_400.0 if len(secs) > 1 else 0.0
     detected = 0
     delays: list[float] = []
     for ws, we in windows:
@@ -148,7 +137,106 @@ def score_file(series: Series, windows: list[tuple[float, float]], events: list[
             first = min(max(e[2], e[0]) for e in hits)
             delays.append(max(0.0, first - ws))
     true_events = sum(1 for e in events if any(e[0] <= we and e[1] >= ws for ws, we in windows))
-    return FileScore(series.name, len(series.values), days, len(windows), detected, len(events), true_events, delays)
+    return FileScore(series.name, len(series.values), days, len(windows), detected, len(events), true_events, delays,
+                     series.backwards, series.repeats, series.missing, series.gaps)  # fmt: skip
+
+
+def series_files(series_dir: Path) -> list[tuple[str, Path]]:
+    """Every CSV under series_dir (recursively), keyed by its relative POSIX path, sorted."""
+    return sorted((p.relative_to(series_dir).as_posix(), p) for p in series_dir.rglob("*.csv") if p.is_file())
+
+
+def _match_labels(label_map: dict[str, list[tuple[float, float]]], keys: list[str], where: str) -> dict[str, list[tuple[float, float]]]:
+    """Labels by file key; a label naming no file is an error (nothing silently skipped).
+
+    A key without folder also matches a file of that name in a subfolder when the name is unique."""
+    by_name: dict[str, list[str]] = {}
+    for k in keys:
+        by_name.setdefault(k.rsplit("/", 1)[-1], []).append(k)
+    out: dict[str, list[tuple[float, float]]] = {}
+    missing = []
+    for name, windows in label_map.items():
+        if name in by_name.get(name.rsplit("/", 1)[-1], []):
+            out[name] = windows
+        elif "/" not in name and len(by_name.get(name, [])) == 1:
+            out[by_name[name][0]] = windows
+        else:
+            missing.append(name)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise UsageError(f"{where}: labels name files that are not in the series folder: {shown}")
+    return out
+
+
+@dataclass
+class FileRun:
+    """One file run through the detector: the series (with its counts) and per-row outputs."""
+
+    key: str
+    series: Series
+    results: list[Any]
+
+
+def _run_file(args: tuple[str, str, dict[str, Any]]) -> FileRun:
+    key, path, spec = args
+    series = read_series(Path(path), key)
+    det = build_detector(parse_detector_config(spec))
+    results = [det.update(t, None if v != v else v) for t, v in zip(series.seconds, series.values, strict=True)]
+    return FileRun(key, series, results)
+
+
+def run_corpus(spec: dict[str, Any], files: list[tuple[str, Path]], workers: int = 2) -> list[FileRun]:
+    """Run the detector over every file, this process plus at most workers - 1 others."""
+    jobs = [(k, str(p), spec) for k, p in files]
+    if workers <= 1 or len(jobs) < 4:
+        return [_run_file(j) for j in jobs]
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    # big files alternate between the helper process and this one
+    sizes = sorted(range(len(jobs)), key=lambda i: -files[i][1].stat().st_size)
+    remote = set(sizes[0::2])
+    out: dict[int, FileRun] = {}
+    with cf.ProcessPoolExecutor(max_workers=workers - 1, mp_context=mp.get_context("fork")) as pool:
+        futures = {i: pool.submit(_run_file, jobs[i]) for i in sorted(remote)}
+        for i in sizes[1::2]:
+            out[i] = _run_file(jobs[i])
+        for i, fut in futures.items():
+            out[i] = fut.result()
+    return [out[i] for i in range(len(jobs))]
+
+
+def _events(run: FileRun, config: Any, probation: float) -> list[tuple[float, float, float]]:
+    """Detection events of a run (see detect_events)."""
+    series, results = run.series, run.results
+    tracker = AnomalyTracker(config.postprocess) if config.postprocess is not None else None
+    skip = int(probation * len(series.values))
+    events: list[tuple[float, float, float]] = []
+    run_ev: list[float] | None = None
+    pending: dict[float, float] = {}
+    for i, (t, r) in enumerate(zip(series.seconds, results, strict=True)):
+        if i < skip:
+            continue
+        if tracker is not None:
+            for ev in tracker.update(t, r):
+                if ev.kind == "open":
+                    pending[ev.anomaly.start] = t
+                elif ev.kind == "close":
+                    events.append((ev.anomaly.start, ev.anomaly.end, pending.pop(ev.anomaly.start, ev.anomaly.start)))
+            continue
+        if r.is_anomaly:
+            if run_ev is None:
+                run_ev = [t, t, t]
+            run_ev[1] = t
+        elif run_ev is not None:
+            events.append((run_ev[0], run_ev[1], run_ev[2]))
+            run_ev = None
+    if tracker is not None:
+        for ev in tracker.flush():
+            events.append((ev.anomaly.start, ev.anomaly.end, pending.pop(ev.anomaly.start, ev.anomaly.start)))
+    elif run_ev is not None:
+        events.append((run_ev[0], run_ev[1], run_ev[2]))
+    return events
 
 
 def evaluate(
@@ -157,41 +245,56 @@ def evaluate(
     labels: Path | str | dict[str, list[tuple[float, float]]],
     scores_out: Path | str | None = None,
     probation: float = 0.0,
+    scoring: str = "windows",
+    workers: int = 1,
 ) -> EvalReport:
-    """Run the detector causally over every CSV of `series_dir` and score it against the labels."""
+    """Run the detector causally over every CSV under `series_dir` and score it against the labels.
+
+    scoring 'windows': window F1, delay and false positives/day (with `probation` as given);
+    'nab': the same report (probation NAB's 15 %, at most 750 rows) plus NAB scores (report.nab)."""
     spec, source = spec_source(detector_spec)
-    parse_detector_config(spec, source)  # validate once, with the spec's file name in errors
+    config = parse_detector_config(spec, source)  # validate once, with the spec's file name in errors
     series_dir = Path(series_dir)
     if not series_dir.is_dir():
         raise UsageError(f"{relative(series_dir)}: not a directory")
     if isinstance(labels, dict):  # already loaded: {file: [[start, end], ...]} with any timestamp form
-        label_map = {Path(k).name: [(to_seconds(a), to_seconds(b)) for a, b in v] for k, v in labels.items()}
+        label_map = {label_key(k): [(to_seconds(a), to_seconds(b)) for a, b in v] for k, v in labels.items()}
+        where = "labels"
     else:
         label_map = read_labels(Path(labels))
-    files = sorted(series_dir.glob("*.csv"))
+        where = relative(Path(labels))
+    files = series_files(series_dir)
     if not files:
         raise UsageError(f"{relative(series_dir)}: no .csv series found")
+    label_map = _match_labels(label_map, [k for k, _ in files], where)
+    runs = run_corpus(spec, files, workers)
     report = EvalReport([])
-    writer = None
-    fh = None
+    nab_rows = []
+    for run in runs:
+        windows = label_map.get(run.key, [])
+        n = len(run.series.values)
+        prob = probation_rows(n) / n if scoring == "nab" and n else probation
+        report.files.append(score_file(run.series, windows, _events(run, config, prob), prob))
+        if scoring == "nab":
+            scores = np.array([r.score for r in run.results], dtype=float)
+            nab_rows.append(prepare(run.key, np.asarray(run.series.seconds), scores, windows))
+    if nab_rows:
+        report.nab = score_corpus(nab_rows)
     if scores_out is not None:
-        fh = Path(scores_out).open("w", newline="")  # noqa: SIM115 - closed in finally
+        write_scores(Path(scores_out), runs, label_map)
+    return report
+
+
+def write_scores(path: Path, runs: list[FileRun], label_map: dict[str, list[tuple[float, float]]]) -> None:
+    with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "timestamp", "value", "score", "expected", "lower", "upper", "is_anomaly", "in_window"])
-    try:
-        for path in files:
-            series = read_series(path)
-            windows = label_map.get(path.name, [])
-            results, events = detect_events(series, spec, probation)
-            report.files.append(score_file(series, windows, events, probation))
-            if writer is not None:
-                for ts, sec, v, r in zip(series.timestamps, series.seconds, series.values, results, strict=True):
-                    inside = any(a <= sec <= b for a, b in windows)
-                    writer.writerow([path.name, ts, _fmt(v), _fmt(r.score), _fmt(r.expected), _fmt(r.lower), _fmt(r.upper), int(r.is_anomaly), int(inside)])
-    finally:
-        if fh is not None:
-            fh.close()
-    return report
+        for run in runs:
+            windows = label_map.get(run.key, [])
+            s = run.series
+            for ts, sec, v, r in zip(s.timestamps, s.seconds, s.values, run.results, strict=True):
+                inside = any(a <= sec <= b for a, b in windows)
+                writer.writerow([run.key, ts, _fmt(v), _fmt(r.score), _fmt(r.expected), _fmt(r.lower), _fmt(r.upper), int(r.is_anomaly), int(inside)])
 
 
 def _fmt(x: float) -> str:
@@ -213,4 +316,10 @@ def format_report(report: EvalReport) -> str:
         f"precision {s['precision']:.3f}  recall {s['recall']:.3f}  F1 {s['f1']:.3f}  "
         f"mean delay {(delay / 60 if delay == delay else math.nan):.1f} min  false positives/day {s['fp_per_day']:.3f}"
     )
+    lines.append(
+        f"rows {s['rows']}: time going back {s['rows_back_in_time']}, repeated time {s['rows_repeated_time']}, "
+        f"missing values {s['rows_missing_value']}, gaps {s['gaps']} (all processed in arrival order)"
+    )
+    if report.nab is not None:
+        lines += ["", format_nab(report.nab)]
     return "\n".join(lines)

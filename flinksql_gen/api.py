@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flinksql_gen.bundle import Bundle, PipelineBundle
 from flinksql_gen.errors import DefinitionError, Location, Problem, UsageError, relative
+from flinksql_gen.load.secret_policy import check_pipeline, check_targets
 from flinksql_gen.load.validate import validate_model
 from flinksql_gen.load.yaml_loader import load_yaml
 from flinksql_gen.models.pipeline import Pipeline
@@ -40,6 +41,11 @@ class Project:
     def templates_dir(self) -> Path | None:
         d = self.root / TEMPLATES_DIR
         return d if d.is_dir() else None
+
+    def protected_paths(self) -> tuple[Path, ...]:
+        """What an output folder may never be or contain: the project, its definitions, the cwd."""
+        extra = (self.targets_file,) if self.targets_file else ()
+        return (self.root, Path.cwd(), *sorted({f.parent for f in self.files}), *self.files, *extra)
 
 
 PathArg = Path | str | list[Path | str] | tuple[Path | str, ...]
@@ -84,6 +90,7 @@ def load_target(project: Project, name: str) -> tuple[AnyTarget, list[Problem]]:
         if problems:
             return default_target("local"), problems
         model, problems = validate_model(TargetsFile, loaded)
+        problems = check_targets(loaded) + problems
         if problems:
             return default_target("local"), problems
         if name in model.targets:
@@ -124,6 +131,7 @@ def _plan_files(project: Project, target_name: str):
         if loaded is None or file_problems:
             continue
         model, model_problems = validate_model(Pipeline, loaded)
+        problems.extend(check_pipeline(loaded))
         problems.extend(model_problems)
         if model is None:
             continue

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from flinksql_gen.bundle_writer import MANIFEST, write_files
 from flinksql_gen.errors import Location
 
-MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
 StatementKind = Literal["set", "create_function", "create_table", "create_view", "insert"]
@@ -146,25 +144,12 @@ class Bundle:
             ],
         }
 
-    def write(self, out_dir: Path) -> dict[str, bytes]:
-        """Write the bundle atomically: all of it replaces the old directory, or nothing changes."""
+    def write(self, out_dir: Path, protected: Iterable[Path] = ()) -> dict[str, bytes]:
+        """Write the bundle into `out_dir` (see bundle_writer: only files the bundle owns change).
+
+        `protected` are paths the folder may not be or contain (the project, its definitions)."""
         files = self.files()
-        out_dir = Path(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        try:
-            for name, data in files.items():
-                (staging / name).write_bytes(data)
-            if out_dir.exists():
-                old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-                os.replace(out_dir, old)
-                os.replace(staging, out_dir)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(staging, out_dir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        write_files(files, Path(out_dir), protected)
         return files
 
     @classmethod

@@ -28,10 +28,24 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # a bug of ours, not the user's: exit 2, trace in a file
-            log = Path(tempfile.gettempdir()) / f"flinksql-gen-crash-{os.getpid()}.log"
-            log.write_text(traceback.format_exc())
+            log = _crash_log(traceback.format_exc())
             click.echo(f"internal error: {type(exc).__name__}: {exc} (trace: {log}; please report it)", err=True)
             sys.exit(2)
+
+
+def _crash_log(trace: str) -> str:
+    """Write the trace to a new file in the user's cache folder (O_EXCL, mode 0600: a name
+    planted in advance, or a link, can never redirect the write)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flinksql-gen"
+    try:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="crash-", suffix=".log", dir=base)
+        with os.fdopen(fd, "w") as f:
+            f.write(trace)
+        return name
+    except OSError as exc:  # no writable cache: the trace goes to the terminal instead
+        click.echo(trace, err=True)
+        return f"not written: {exc.strerror}"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -16,23 +17,30 @@ TARGET = click.option("--target", "-t", default="local", show_default=True,
 TARGETS_FILE = click.option("--targets", "targets_file", type=click.Path(dir_okay=False, path_type=Path),
                             help="targets file (default: targets.yaml next to or above the pipelines)")  # fmt: skip
 
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+def _report_problems(exc: DefinitionError, fmt: str) -> NoReturn:
+    """Every problem at once: JSON on stdout for tools, or one line each on stderr; exit 1."""
+    if fmt == "json":
+        click.echo(exc.to_json())
+    else:
+        click.echo(str(exc), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) found.", err=True)
+    sys.exit(1)
+
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @TARGET
 @TARGETS_FILE
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@FORMAT
 def validate(path: Path, target: str, targets_file: Path | None, fmt: str) -> None:
     """Check every definition under PATH and report all problems at once (exit 1 if any)."""
     try:
         count = api.validate(path, target, targets_file)
     except DefinitionError as exc:
-        if fmt == "json":
-            click.echo(exc.to_json())
-        else:
-            click.echo(str(exc), err=True)
-            click.echo(f"{len(exc.problems)} problem(s) found.", err=True)
-        sys.exit(1)
+        _report_problems(exc, fmt)
     if fmt == "json":
         click.echo(json.dumps({"errors": [], "pipelines": count}))
     else:
@@ -42,13 +50,22 @@ def validate(path: Path, target: str, targets_file: Path | None, fmt: str) -> No
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("target"),
-              show_default=True, help="bundle folder (replaced atomically)")  # fmt: skip
+              show_default=True,
+              help="bundle folder: new, empty, or a previous bundle (only the bundle's own files are replaced)")  # fmt: skip
 @TARGET
 @TARGETS_FILE
-def render(path: Path, output: Path, target: str, targets_file: Path | None) -> None:
+@FORMAT
+def render(path: Path, output: Path, target: str, targets_file: Path | None, fmt: str) -> None:
     """Render the pipelines under PATH into a deterministic Flink SQL bundle."""
-    bundle = api.render(path, target, targets_file)
-    files = bundle.write(output)
+    try:
+        project = api.find_project(path, targets_file)
+        bundle = api.render(path, target, targets_file)
+    except DefinitionError as exc:
+        _report_problems(exc, fmt)
+    files = bundle.write(output, protected=project.protected_paths())
+    if fmt == "json":
+        click.echo(json.dumps({"errors": [], "output": str(output), "files": sorted(files)}))
+        return
     for name in sorted(files):
         click.echo(f"wrote {output / name}")
 

@@ -63,6 +63,13 @@ def _check_option_text(value: str) -> str:
 
 # Values that end up in connector options (WITH (...)): plain text, no control characters.
 OptionText = Annotated[str, Field(min_length=1), AfterValidator(_check_option_text)]
+# Flink's JDBC connector writes table and column names into its SQL unquoted, so they must be
+# plain identifiers: anything else could read or write other tables.
+_SQL_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+JDBC_NAME_RULE = "a plain identifier: letters, digits and underscores, not starting with a digit"
+JdbcTableName = Annotated[str, Field(min_length=1, max_length=127, pattern=rf"^{_SQL_IDENTIFIER}(\.{_SQL_IDENTIFIER})?$",
+                                     description="table name, optionally schema-qualified (schema.table)")]  # fmt: skip
+JdbcColumnName = Annotated[str, Field(min_length=1, max_length=63, pattern=rf"^{_SQL_IDENTIFIER}$")]
 # Kafka's own rule for topic names.
 Topic = Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -120,9 +127,9 @@ class JdbcLookup(Strict):
     """A PostgreSQL table joined FOR SYSTEM_TIME AS OF processing time."""
 
     type: Literal["jdbc"] = "jdbc"
-    table: OptionText = Field(description="table name in the database (may be schema-qualified)")
-    columns: dict[ColumnName, TypeText] = Field(min_length=1)
-    key: list[ColumnName] = Field(min_length=1, description="the table's primary key columns")
+    table: JdbcTableName = Field(description="table name in the database (may be schema-qualified)")
+    columns: dict[JdbcColumnName, TypeText] = Field(min_length=1)
+    key: list[JdbcColumnName] = Field(min_length=1, description="the table's primary key columns")
     cache_rows: int | None = Field(default=None, ge=1, description="cache up to this many rows (partial cache)")
     cache_ttl: Duration | None = None
     max_retries: int = Field(default=3, ge=0)
@@ -153,8 +160,8 @@ class UpsertKafkaSink(_SinkBase):
 
 class JdbcSink(_SinkBase):
     type: Literal["jdbc"]
-    table: OptionText
-    key: list[ColumnName] = Field(default_factory=list, description="primary key for upserts (empty: append)")
+    table: JdbcTableName
+    key: list[JdbcColumnName] = Field(default_factory=list, description="primary key for upserts (empty: append)")
 
 
 class PrintSink(_SinkBase):

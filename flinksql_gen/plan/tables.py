@@ -6,12 +6,14 @@ filled by Aiven from the service integration (Aiven's application form).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from flinksql_gen.bundle import TableInfo
 from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import (
+    JDBC_NAME_RULE,
     JdbcLookup,
     JdbcSink,
     KafkaSink,
@@ -228,6 +230,11 @@ def plan_sink(
     elif isinstance(sink, JdbcSink):
         key = list(sink.key)
         options = [("connector", "jdbc"), *_jdbc_connection(ctx, sink.table)]
+        unsafe = [c.name for c in cols if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c.name)]
+        if unsafe:
+            ctx.error(path, f"column(s) {', '.join(map(repr, unsafe))} cannot be written to a jdbc table",
+                      f"Flink's JDBC connector does not quote names: name them as {JDBC_NAME_RULE}")  # fmt: skip
+            return None
     elif isinstance(sink, PrintSink):
         options = [("connector", "print"), ("print-identifier", name)]
     elif isinstance(sink, SlackSink):

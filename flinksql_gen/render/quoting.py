@@ -17,6 +17,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NEEDS_ESCAPE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
+# What may end a `--` comment, for Flink's lexer or for an editor, plus `${` (so a file name can
+# never hold a secret reference that `secrets.resolve` would fill in).
+_COMMENT_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]|\$\{")
+
+
+def comment_text(text: str) -> str:
+    """User text that is safe inside a `--` line comment: line breaks and control characters are
+    shown as \\uXXXX escapes, so the text can never end the comment and start a statement."""
+    return _COMMENT_UNSAFE.sub(lambda m: "$\\{" if m.group() == "${" else f"\\u{ord(m.group()):04X}", text)
+
+
 def has_control_character(text: str) -> bool:
     """A character Flink's lexer refuses raw, even inside backticks (U+0000-U+001F, U+007F)."""
     return _CONTROL.search(text) is not None

@@ -18,6 +18,7 @@ from flinksql_gen import __version__
 from flinksql_gen.bundle import PipelineBundle, Statement
 from flinksql_gen.errors import Location
 from flinksql_gen.plan.plan import MatchRecognize, PlannedPipeline, PlannedView, Query, Select, Setting
+from flinksql_gen.render.quoting import comment_text
 from flinksql_gen.secrets import references
 
 TEMPLATE_NAMES = (
@@ -102,6 +103,10 @@ class Renderer:
             "script.sql.j2",
             generator=f"flinksql-gen {__version__}",
             pipeline=plan,
+            # User text for the header comment, made inert (see quoting.comment_text).
+            source_comment=comment_text(plan.source_file),
+            target_comment=comment_text(plan.target),
+            description_comment=[comment_text(line) for line in plan.description.splitlines()],
             settings=[s.sql for s in statements if s.kind == "set"],
             ddl=[s.sql for s in statements if s.kind in ("create_table", "create_view")],
             inserts=[s.sql for s in statements if s.kind == "insert"],

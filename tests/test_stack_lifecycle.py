@@ -28,7 +28,7 @@ def test_up_is_idempotent_and_down_stops_exactly_what_up_started(tmp_path):
         assert env["FLINKSQL_JDBC_URL"] == f"jdbc:postgresql://127.0.0.1:{state.postgres.port}/postgres"
         assert {"FLINKSQL_JDBC_USER", "FLINKSQL_JDBC_PASSWORD"} <= env.keys()
         assert "FLINKSQL_JOBMANAGER" not in env  # no cluster
-        assert (tmp_path / "state.json").is_file() and len(state.jars) == 5
+        assert (tmp_path / "state.json").is_file() and len(state.jars) == 4
 
         again = up(tmp_path, topics=["more"])
         assert again.broker == state.broker and again.postgres == state.postgres

@@ -47,7 +47,9 @@ def _bootstrap(given: str | None, workdir: Path | None) -> str:
 
 @click.command()
 @WORKDIR
-def setup(workdir: Path | None) -> None:
+@click.option("--repository", metavar="URL",
+              help="Maven repository to download jars from (default: $FLINKSQL_GEN_MAVEN_REPO or Maven Central)")
+def setup(workdir: Path | None, repository: str | None) -> None:
     """Check Java, PostgreSQL and the broker, and fetch the Kafka/JDBC connector jars (once)."""
     from flinksql_gen.stack.broker import broker_binary
     from flinksql_gen.stack.jars import connectors_on_classpath, ensure_jars
@@ -59,8 +61,9 @@ def setup(workdir: Path | None) -> None:
     problems: list[str] = []
     checks = [
         ("java", lambda: (lambda j: f"Java {j.version} at {j.home}")(find_java())),
-        ("jars", lambda: "connector jars on the PyFlink classpath (shigawire wheel installed)"
-         if connectors_on_classpath() else f"{len(ensure_jars(workdir))} connector jars in {workdir / 'jars'}"),
+        ("jars", lambda: "connector jars already on the PyFlink classpath (pyflink/lib)"
+         if connectors_on_classpath()
+         else f"{len(ensure_jars(workdir, repository=repository))} connector jars in {workdir / 'jars'}"),
         ("broker", lambda: f"tansu at {broker_binary()}"),
         ("postgres", lambda: f"PostgreSQL binaries in {find_pg_bin()}"),
     ]

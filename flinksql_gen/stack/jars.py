@@ -1,30 +1,30 @@
-"""The five Flink 2.0 connector jars (Kafka, kafka-clients, JDBC core + postgres dialect,
-PostgreSQL driver), taken out of the PyPI wheel shigawire-apache-flink-libraries WITHOUT
-installing it. Jars must sit in exactly one place: if that wheel IS installed (its jars in
-pyflink/lib, so on the parent classpath) nothing is shipped with `pipeline.jars`.
+"""The Flink 2.0 connector jars, the official artifacts from Maven Central (or a mirror):
+Kafka + upsert-kafka (the SQL connector with kafka-clients inside), JDBC core + its PostgreSQL
+dialect, and the PostgreSQL driver.
+
+Jars must sit in exactly one place: they are shipped per job with `pipeline.jars`, never put
+on the parent classpath as well (both at once fail with ClassCastException ...
+OffsetResetStrategy). If a distribution already has them in pyflink/lib, nothing is shipped.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import subprocess
-import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
-from flinksql_gen.errors import UsageError
+from flinksql_gen.stack import maven
+from flinksql_gen.stack.maven import Artifact
 
-WHEEL_REQUIREMENT = "shigawire-apache-flink-libraries==2.0.0.post1"
-WHEEL_GLOB = "shigawire_apache_flink_libraries-2.0.0.post1-*.whl"
-CONNECTOR_JARS = (
-    "flink-connector-kafka",
-    "kafka-clients",
-    "flink-connector-jdbc-core",
-    "flink-connector-jdbc-postgres",
-    "postgresql",
-)
+# Flink 2.0.x is the newest line with both connectors released (JDBC has no 2.1+ build).
+FLINK_VERSION = "2.0.0"
+KAFKA_CONNECTOR = Artifact("org.apache.flink", "flink-sql-connector-kafka", "4.0.1-2.0")
+JDBC_CORE = Artifact("org.apache.flink", "flink-connector-jdbc-core", "4.0.0-2.0")
+JDBC_POSTGRES = Artifact("org.apache.flink", "flink-connector-jdbc-postgres", "4.0.0-2.0")
+POSTGRES_DRIVER = Artifact("org.postgresql", "postgresql", "42.7.7")
+CONNECTORS = (KAFKA_CONNECTOR, JDBC_CORE, JDBC_POSTGRES, POSTGRES_DRIVER)
+
+# Names an earlier version of this module extracted into <workdir>/jars from a repackaging wheel.
+_OLD_NAMES = ("flink-connector-kafka", "kafka-clients", "flink-connector-jdbc-core",
+              "flink-connector-jdbc-postgres", "postgresql")
 
 
 def pyflink_home() -> Path:
@@ -33,80 +33,37 @@ def pyflink_home() -> Path:
     return Path(pyflink.__file__).resolve().parent
 
 
-def cache_dir() -> Path:
-    """Where downloaded wheels are kept between setups (FLINKSQL_GEN_CACHE overrides)."""
-    if os.environ.get("FLINKSQL_GEN_CACHE"):
-        return Path(os.environ["FLINKSQL_GEN_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "flinksql-gen"
-
-
 def connectors_on_classpath() -> bool:
-    """True when the shigawire wheel is installed: its connector jars are already in pyflink/lib."""
+    """True when pyflink/lib already carries Kafka and JDBC connectors (then none are shipped)."""
     lib = pyflink_home() / "lib"
-    return all((lib / f"{name}.jar").is_file() for name in CONNECTOR_JARS)
+    has = lambda pattern: any(lib.glob(pattern))  # noqa: E731
+    return (has("flink-sql-connector-kafka*.jar") or has("flink-connector-kafka*.jar")) and \
+        has("flink-connector-jdbc*.jar")
 
 
 def jar_paths(workdir: Path) -> list[Path]:
-    return [Path(workdir) / "jars" / f"{name}.jar" for name in CONNECTOR_JARS]
+    return [Path(workdir) / "jars" / a.file_name for a in CONNECTORS]
 
 
 def jars_present(workdir: Path) -> bool:
     return all(p.is_file() and p.stat().st_size > 0 for p in jar_paths(workdir))
 
 
-def find_wheel(cache: Path | None = None) -> Path | None:
-    hits = sorted(glob.glob(str((cache or cache_dir()) / "wheels" / WHEEL_GLOB)))
-    return Path(hits[-1]) if hits else None
-
-
-def download_wheel(cache: Path | None = None) -> Path:
-    """`pip download --no-deps` the wheel into the cache (once); returns its path."""
-    target = (cache or cache_dir()) / "wheels"
-    found = find_wheel(cache)
-    if found:
-        return found
-    target.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "-q", "-d", str(target), WHEEL_REQUIREMENT]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    found = find_wheel(cache)
-    if proc.returncode != 0 or not found:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UsageError(
-            f"could not download {WHEEL_REQUIREMENT} for the Kafka/JDBC connector jars ({last}); "
-            "run `flinksql-gen setup` where PyPI is reachable"
-        )
-    return found
-
-
-def ensure_jars(workdir: Path, download: bool = True) -> list[Path]:
+def ensure_jars(workdir: Path, download: bool = True, repository: str | None = None) -> list[Path]:
     """The connector jars to ship with `pipeline.jars` ([] if they are on the classpath already).
 
-    Extracts them into <workdir>/jars from the cached wheel, downloading it only when needed.
+    Links them into <workdir>/jars from the download cache, fetching (and verifying) only
+    what the cache lacks.
     """
     if connectors_on_classpath():
         return []
-    paths = jar_paths(workdir)
+    folder = Path(workdir) / "jars"
     if jars_present(workdir):
-        return paths
-    if not download and not find_wheel():
-        raise UsageError("the connector jars are missing: run `flinksql-gen setup` first")
-    wheel = download_wheel()
-    out = Path(workdir) / "jars"
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with zipfile.ZipFile(wheel) as z:
-            for name, path in zip(CONNECTOR_JARS, paths, strict=True):
-                data = z.read(f"pyflink/lib/{name}.jar")
-                fd, tmp = tempfile.mkstemp(dir=out, suffix=".part")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-    except (zipfile.BadZipFile, KeyError) as exc:
-        wheel.unlink(missing_ok=True)
-        raise UsageError(f"the cached wheel {wheel.name} is damaged ({exc}); run `flinksql-gen setup` again") from exc
-    return paths
+        return jar_paths(workdir)
+    cached = maven.fetch_all(CONNECTORS, repository=repository, download=download, what="connector jars")
+    for old in _OLD_NAMES:
+        (folder / f"{old}.jar").unlink(missing_ok=True)
+    return maven.link_into(cached, folder)
 
 
 def pipeline_jars_value(jars: list[Path]) -> str:

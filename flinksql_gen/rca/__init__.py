@@ -3,6 +3,7 @@
     leaves = LeafTable.from_rows(rows, dimensions=["country", "device"], baseline="baseline", current="current")
     contribution_analysis(leaves)   # ThirdEye per-dimension-value stats and balanced cost
     localize(leaves)                # the few (multi-dimensional) elements that explain the change
+    localize_baseline(leaves)       # the previous algorithm, for comparisons in the same run
     explain_rows(rows, ...)         # both, as JSON-ready dicts (for a PyFlink UDAF/UDTF)
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from flinksql_gen.rca.baseline import localize_baseline
 from flinksql_gen.rca.contribution import Contribution, balanced_cost, contribution_analysis
 from flinksql_gen.rca.leaves import LeafTable, format_root_cause_set, parse_root_cause_set
 from flinksql_gen.rca.localize import Explanation, deviations, localize
@@ -43,5 +45,6 @@ __all__ = [
     "explain_rows",
     "format_root_cause_set",
     "localize",
+    "localize_baseline",
     "parse_root_cause_set",
 ]

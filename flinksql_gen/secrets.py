@@ -1,8 +1,10 @@
 """`${env:NAME}` references: written into bundles as-is, resolved only when a job starts.
 
-A reference may carry a default: `${env:NAME:-default}`. References only ever appear
-inside SQL string literals that the renderer wrote, so a resolved value is escaped as a
-SQL string literal body and can never end the literal.
+A reference may carry a default: `${env:NAME:-default}`. Validation allows references only
+in connection settings (load/secret_policy.py), which the renderer writes inside SQL string
+literals. A value is escaped as a string literal body, and a value holding a quote, a backtick
+or a control character (a line break) is refused outright when the job starts: whatever
+context it lands in, it can never change a statement's structure.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Mapping
 
 from flinksql_gen.errors import UsageError
 
+_UNSAFE_VALUE = re.compile(r"['`\x00-\x1f\x7f]")
 REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -26,6 +29,7 @@ def resolve(sql: str, env: Mapping[str, str] | None = None, allowed: Iterable[st
     env = os.environ if env is None else env
     allowed_names = None if allowed is None else set(allowed)
     missing: list[str] = []
+    unsafe: list[str] = []
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -35,9 +39,16 @@ def resolve(sql: str, env: Mapping[str, str] | None = None, allowed: Iterable[st
         if value is None:
             missing.append(name)
             return match.group(0)
+        if _UNSAFE_VALUE.search(value):
+            unsafe.append(name)
+            return match.group(0)
         return value.replace("'", "''")
 
     out = REFERENCE.sub(substitute, sql)
+    if unsafe:
+        names = ", ".join(sorted(set(unsafe)))
+        raise UsageError(f"environment variable(s) {names} hold a quote, backtick, line break or other control "
+                         "character, which cannot be passed safely into a Flink statement: change the value")
     if missing:
         names = ", ".join(sorted(set(missing)))
         raise UsageError(f"environment variable(s) {names} not set: export them before running the job")

@@ -231,3 +231,143 @@ def test_crash_log_is_private_and_cannot_be_planted(tmp_path, monkeypatch):
     assert first != second and first.parent == tmp_path / "flinksql-gen"
     assert first.read_text() == "trace one"
     assert os.stat(first).st_mode & 0o777 == 0o600
+
+
+# ---------------------------------------------------------------------------- resolved values
+
+
+@pytest.mark.parametrize("value", ["a'b", "a`b", "a\nb", "a\rb"])
+def test_a_resolved_value_that_could_change_a_statement_is_refused(value):
+    from flinksql_gen.errors import UsageError
+    from flinksql_gen.secrets import resolve
+
+    with pytest.raises(UsageError) as err:
+        resolve("'password' = '${env:PW}'", {"PW": value}, allowed=["PW"])
+    assert "PW" in str(err.value) and value not in str(err.value)
+    assert resolve("'password' = '${env:PW}'", {"PW": 'a"b;c'}, allowed=["PW"]) == "'password' = 'a\"b;c'"
+
+
+# ---------------------------------------------------------------------------- templates
+
+
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("{{ cycler.__init__.__globals__.os.popen('touch pwned').read() }}", "SecurityError"),
+        ("SET {{ setting.key }}\n{% if %}", "template syntax error"),
+        ("SET\n{{ setting.nope }}", "UndefinedError"),
+    ],
+)
+def test_template_overrides_cannot_run_code_and_errors_name_the_line(project, template, message):
+    (project / "sql_templates").mkdir()
+    (project / "sql_templates" / "set.sql.j2").write_text(template)
+    result = CliRunner().invoke(main, ["render", "pipelines", "-o", "target", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    error = json.loads(result.output)["errors"][0]
+    assert error["file"] == "sql_templates/set.sql.j2" and message in error["message"]
+    assert error["line"] == template.count("\n") + 1
+    assert not (project / "pwned").exists() and not (project / "target").exists()
+
+
+def test_template_that_is_not_utf8(project):
+    (project / "sql_templates").mkdir()
+    (project / "sql_templates" / "set.sql.j2").write_bytes(b"SET \xff\xfe")
+    result = CliRunner().invoke(main, ["render", "pipelines", "-o", "target"])
+    assert result.exit_code == 1 and "sql_templates/set.sql.j2: the template is not UTF-8 text" in result.output
+
+
+# ---------------------------------------------------------------------------- YAML
+
+
+def _problems(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(DefinitionError) as err:
+        api.validate(path)
+    return str(err.value)
+
+
+BOMB = "\n".join([
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+    *(f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi")),
+])  # fmt: skip
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    import resource
+    import time
+
+    start = time.perf_counter()
+    text = _problems(tmp_path, BOMB)
+    assert time.perf_counter() - start < 2
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_500_000  # KiB: nothing expanded
+    assert "p.yaml:2:1: b[0]: YAML anchors and aliases" in text
+    assert "anchors and aliases" in _problems(tmp_path, "a: &a [*a]\n")
+
+
+def test_oversized_and_deep_files_are_refused(tmp_path, monkeypatch):
+    from flinksql_gen.load import yaml_loader
+
+    monkeypatch.setattr(yaml_loader, "MAX_FILE_BYTES", 100)
+    assert "over the 100-byte limit" in _problems(tmp_path, "pipeline: x\n" + "#" * 200)
+    monkeypatch.undo()
+    deep = "a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 80)) + "  " * 80 + "v: 1\n"
+    assert "nested more than 64 levels deep" in _problems(tmp_path, deep)
+    assert "YAML syntax error" in _problems(tmp_path, "a: " + "[" * 5000 + "]" * 5000)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("x: !!binary aGVsbG8=", "YAML tag 'tag:yaml.org,2002:binary' is not supported"),
+        ("x: !custom {a: 1}", "YAML tag '!custom' is not supported"),
+        ("x: !!python/object/new:os.system [id]", "is not supported"),
+        ("x: .nan", "x: .nan is not a finite number"),
+        ("x: -.inf", "is not a finite number"),
+        ("x: 1e400", "1e400 is not a finite number"),
+        ("x: !!int 1:30", "'1:30' is not a valid int"),
+    ],
+)
+def test_yaml_tags_and_non_finite_numbers_are_refused(tmp_path, text, expected):
+    assert expected in _problems(tmp_path, text + "\n")
+
+
+def test_numbers_follow_yaml_1_2(tmp_path):
+    from flinksql_gen.load.yaml_loader import load_yaml
+
+    path = tmp_path / "n.yaml"
+    path.write_text("a: 010\nb: 1:30\nc: 0o17\nd: 0x1F\ne: 1_000\nf: 2026-01-01\ng: +5\nh: .5\ni: yes\n")
+    loaded, problems = load_yaml(path)
+    assert problems == []
+    assert loaded.data == {"a": 10, "b": "1:30", "c": 15, "d": 31, "e": "1_000", "f": "2026-01-01", "g": 5,
+                           "h": 0.5, "i": "yes"}  # fmt: skip
+
+
+def test_booleans_and_text_are_not_numbers(project):
+    path = project / "pipelines" / "cpu.yaml"
+    text = path.read_text()
+    assert "watermark: 10s" in text
+    path.write_text(text.replace("watermark: 10s", "watermark: 1:30", 1))
+    with pytest.raises(DefinitionError, match="watermark"):
+        api.validate(path)
+    anomalies = project / "pipelines" / "cpu_anomalies.yaml"
+    text = anomalies.read_text()
+    assert "lookback: 12" in text
+    anomalies.write_text(text.replace("lookback: 12", "lookback: true", 1))
+    with pytest.raises(DefinitionError, match=r"lookback: Input should be a valid integer"):
+        api.validate(anomalies)
+
+
+# ---------------------------------------------------------------------------- targets.yaml
+
+
+def test_control_characters_in_targets_are_problems_at_their_line(project):
+    (project / "targets.yaml").write_text(
+        'targets:\n  local:\n    type: local\n    kafka:\n      bootstrap_servers: "a\\nb"\n'
+        '      properties: {"x\\ny": "1"}\n    settings: {"d": "e\\nf"}\n'
+    )
+    result = CliRunner().invoke(main, ["render", "pipelines", "-o", "target"])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("targets.yaml:")]
+    assert [line.split(": ")[0] for line in lines] == ["targets.yaml:5:26", "targets.yaml:6:28", "targets.yaml:7:21"]
+    assert "properties.x\\ny" in result.output

@@ -21,7 +21,7 @@ def validate_model(model: type[M], loaded: LoadedYaml) -> tuple[M | None, list[P
         kind = type(loaded.data).__name__ if loaded.data is not None else "nothing"
         return None, [Problem(loc, "", f"expected a mapping of keys at the top of the file, found {kind}")]
     try:
-        return model.model_validate(loaded.data), []
+        return model.model_validate(loaded.data, strict=True), []
     except ValidationError as exc:
         return None, [_problem(model, loaded, err) for err in exc.errors(include_url=False)]
 

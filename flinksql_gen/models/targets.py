@@ -9,9 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from flinksql_gen.models.common import Duration
+from flinksql_gen.render.quoting import has_control_character
+
+
+def _no_control_characters(value: str) -> str:
+    if has_control_character(value):
+        raise ValueError("control characters (such as newlines or tabs) are not allowed in this setting")
+    return value
+
+
+# Every text of a target ends up in a connector option, a SET statement or a URL.
+Text = Annotated[str, AfterValidator(_no_control_characters)]
+Key = Annotated[str, Field(min_length=1), AfterValidator(_no_control_characters)]
 
 
 class _Strict(BaseModel):
@@ -19,15 +31,15 @@ class _Strict(BaseModel):
 
 
 class KafkaConnection(_Strict):
-    bootstrap_servers: str = "${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
+    bootstrap_servers: Text = "${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
     # Extra client properties, e.g. {"security.protocol": "SASL_SSL"}; values may be ${env:...}.
-    properties: dict[str, str] = Field(default_factory=dict)
+    properties: dict[Key, Text] = Field(default_factory=dict)
 
 
 class PostgresConnection(_Strict):
-    url: str = "${env:FLINKSQL_JDBC_URL:-jdbc:postgresql://127.0.0.1:5432/postgres}"
-    username: str = "${env:FLINKSQL_JDBC_USER:-postgres}"
-    password: str = "${env:FLINKSQL_JDBC_PASSWORD:-}"
+    url: Text = "${env:FLINKSQL_JDBC_URL:-jdbc:postgresql://127.0.0.1:5432/postgres}"
+    username: Text = "${env:FLINKSQL_JDBC_USER:-postgres}"
+    password: Text = "${env:FLINKSQL_JDBC_PASSWORD:-}"
 
 
 class Checkpointing(_Strict):
@@ -36,7 +48,7 @@ class Checkpointing(_Strict):
     timeout: Duration = "2min"
     min_pause: Duration = "0s"
     retention: Literal["retain_on_cancellation", "delete_on_cancellation"] = "retain_on_cancellation"
-    directory: str | None = Field(default=None, description="checkpoint storage URI, e.g. file:///tmp/ck")
+    directory: Text | None = Field(default=None, description="checkpoint storage URI, e.g. file:///tmp/ck")
 
 
 class RestartStrategy(_Strict):
@@ -52,7 +64,7 @@ class _TargetBase(_Strict):
     restart: RestartStrategy = Field(default_factory=RestartStrategy)
     parallelism: int = Field(default=1, ge=1)
     # Any further Flink configuration, rendered as SET statements.
-    settings: dict[str, str] = Field(default_factory=dict)
+    settings: dict[Key, Text] = Field(default_factory=dict)
 
 
 class LocalTarget(_TargetBase):
@@ -61,29 +73,29 @@ class LocalTarget(_TargetBase):
 
 class ClusterTarget(_TargetBase):
     type: Literal["cluster"] = "cluster"
-    jobmanager: str = "${env:FLINKSQL_JOBMANAGER:-http://127.0.0.1:8081}"
+    jobmanager: Text = "${env:FLINKSQL_JOBMANAGER:-http://127.0.0.1:8081}"
 
 
 class GatewayTarget(_TargetBase):
     type: Literal["gateway"] = "gateway"
-    url: str = "${env:FLINKSQL_GATEWAY:-http://127.0.0.1:8083}"
-    jobmanager: str | None = None
+    url: Text = "${env:FLINKSQL_GATEWAY:-http://127.0.0.1:8083}"
+    jobmanager: Text | None = None
 
 
 class AivenIntegrations(_Strict):
     """Integration ids (or service names to look up) for each connection kind."""
 
-    kafka: str = ""
-    postgres: str = ""
-    slack: str = ""
+    kafka: Text = ""
+    postgres: Text = ""
+    slack: Text = ""
 
 
 class AivenTarget(_TargetBase):
     type: Literal["aiven"] = "aiven"
-    project: str = "${env:AIVEN_PROJECT:-}"
-    service: str = "${env:AIVEN_FLINK_SERVICE:-}"
-    api_url: str = "${env:AIVEN_API_URL:-https://api.aiven.io}"
-    token: str = "${env:AIVEN_TOKEN:-}"
+    project: Text = "${env:AIVEN_PROJECT:-}"
+    service: Text = "${env:AIVEN_FLINK_SERVICE:-}"
+    api_url: Text = "${env:AIVEN_API_URL:-https://api.aiven.io}"
+    token: Text = "${env:AIVEN_TOKEN:-}"
     integrations: AivenIntegrations = Field(default_factory=AivenIntegrations)
 
 
@@ -93,7 +105,7 @@ TARGET_TYPES = ("local", "cluster", "gateway", "aiven")
 
 
 class TargetsFile(_Strict):
-    targets: dict[str, Target] = Field(default_factory=dict)
+    targets: dict[Key, Target] = Field(default_factory=dict)
 
 
 def default_target(name: str) -> LocalTarget | ClusterTarget | GatewayTarget | AivenTarget:

@@ -371,3 +371,23 @@ def test_control_characters_in_targets_are_problems_at_their_line(project):
     lines = [line for line in result.output.splitlines() if line.startswith("targets.yaml:")]
     assert [line.split(": ")[0] for line in lines] == ["targets.yaml:5:26", "targets.yaml:6:28", "targets.yaml:7:21"]
     assert "properties.x\\ny" in result.output
+
+
+# ---------------------------------------------------------------------------- thresholds CSV
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"hostname,allowed_top\nh\xe9st,1\n", "bad.csv:2: not UTF-8 text"),
+        (b"hostname,allowed_top\nok,1\nh\x00st,1\n", "bad.csv:3: the file holds a NUL character"),
+    ],
+)
+def test_thresholds_csv_that_is_not_clean_utf8(tmp_path, data, expected, monkeypatch):
+    from flinksql_gen.stack.thresholds import load_thresholds
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.csv").write_bytes(data)
+    with pytest.raises(DefinitionError) as err:  # refused before any connection is made
+        load_thresholds("postgresql://nowhere.invalid/none", tmp_path)
+    assert expected in str(err.value)

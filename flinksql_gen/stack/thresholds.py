@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,31 +30,49 @@ def folder_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+def read_text(path: Path) -> tuple[str | None, list[Problem]]:
+    """A seed or schema file as text: UTF-8 without NUL characters (PostgreSQL refuses them)."""
+    name = relative(path)
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return None, [Problem(Location(name, line), "", f"not UTF-8 text (byte {exc.start})",
+                              "save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8`")]  # fmt: skip
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        return None, [Problem(Location(name, line), "", "the file holds a NUL character, which PostgreSQL cannot store",
+                              "remove it")]  # fmt: skip
+    return text, []
+
+
 def read_seed(path: Path) -> tuple[SeedFile | None, list[Problem]]:
     """Parse one CSV; empty fields are NULL. Returns the rows or the problems found."""
-    problems: list[Problem] = []
     name = relative(path)
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header: list[str] | None = None
-        rows: list[tuple[int, tuple[str | None, ...]]] = []
-        try:
-            for record in reader:
-                line = reader.line_num
-                if not record or all(not c.strip() for c in record):
-                    continue
-                if header is None:
-                    header = [c.strip() for c in record]
-                    if any(not c for c in header) or len(set(header)) != len(header):
-                        problems.append(Problem(Location(name, line), "", "header needs unique, non-empty column names"))
-                    continue
-                if len(record) != len(header):
-                    problems.append(Problem(Location(name, line), "",
-                                            f"row has {len(record)} fields but the header has {len(header)}"))
-                    continue
-                rows.append((line, tuple(c if c != "" else None for c in record)))
-        except csv.Error as exc:
-            problems.append(Problem(Location(name, reader.line_num), "", f"malformed CSV: {exc}"))
+    text, problems = read_text(path)
+    if text is None:
+        return None, problems
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    rows: list[tuple[int, tuple[str | None, ...]]] = []
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not record or all(not c.strip() for c in record):
+                continue
+            if header is None:
+                header = [c.strip() for c in record]
+                if any(not c for c in header) or len(set(header)) != len(header):
+                    problems.append(Problem(Location(name, line), "", "header needs unique, non-empty column names"))
+                continue
+            if len(record) != len(header):
+                problems.append(Problem(Location(name, line), "",
+                                        f"row has {len(record)} fields but the header has {len(header)}"))  # fmt: skip
+                continue
+            rows.append((line, tuple(c if c != "" else None for c in record)))
+    except csv.Error as exc:
+        problems.append(Problem(Location(name, reader.line_num), "", f"malformed CSV: {exc}"))
     if header is None:
         problems.append(Problem(Location(name, 1), "", "no header row (column names) found"))
     if problems:
@@ -85,6 +104,11 @@ def load_thresholds(dsn: str, folder: Path, replace: tuple[str, ...] = ()) -> li
     schema_files = sorted(folder.glob("*.sql"))
     seeds: list[SeedFile] = []
     problems: list[Problem] = []
+    schema_texts: dict[Path, str] = {}
+    for path in schema_files:
+        text, found = read_text(path)
+        problems += found
+        schema_texts[path] = text or ""
     for path in sorted(folder.glob("*.csv")):
         seed, found = read_seed(path)
         problems += found
@@ -100,7 +124,7 @@ def load_thresholds(dsn: str, folder: Path, replace: tuple[str, ...] = ()) -> li
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
             before = _tables(cur)
             for path in schema_files:
-                text = path.read_text(encoding="utf-8")
+                text = schema_texts[path]
                 if not text.strip():
                     continue
                 try:

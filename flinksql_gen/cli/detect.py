@@ -55,18 +55,31 @@ def evaluate_cmd(spec: str, series_dir: Path, labels: Path, scores_out: Path | N
 
 
 @click.command("evaluate-rca")
-@click.argument("snapshot_dir", type=click.Path(path_type=Path))
-@click.argument("truth", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("truth", type=click.Path(path_type=Path), required=False)
+@click.option("--method", type=click.Choice(["localize", "baseline"]), default="localize", show_default=True,
+              help="localisation to score (baseline: the previous algorithm)")  # fmt: skip
+@click.option("--compare-baseline", is_flag=True, help="also run the baseline on the same cases, in the same run")
 @click.option("--max-depth", type=click.IntRange(1, 10), default=3, show_default=True,
               help="largest number of dimensions in one root-cause element")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def evaluate_rca_cmd(snapshot_dir: Path, truth: Path, max_depth: int, fmt: str) -> None:
-    """Localise root causes in every snapshot CSV and compare them exactly with TRUTH (timestamp,set)."""
-    from flinksql_gen.evaluate.rca_eval import evaluate_rca as run_evaluate_rca
-    from flinksql_gen.evaluate.rca_eval import format_rca_report
+def evaluate_rca_cmd(data: Path, truth: Path | None, method: str, compare_baseline: bool, max_depth: int,
+                     fmt: str) -> None:  # fmt: skip
+    """Localise root causes in Squeeze-format snapshots and compare them exactly with the truth.
 
-    report = run_evaluate_rca(snapshot_dir, truth, max_depth=max_depth)
-    click.echo(_json(report.to_dict()) if fmt == "json" else format_rca_report(report))
+    DATA is a folder of settings, each a folder of <timestamp>.csv (dimension columns, real, predict)
+    plus injection_info.csv (timestamp,set), or one such setting folder. With TRUTH (timestamp,set),
+    DATA is a folder of snapshots scored against that file. Reports precision, recall and F1 per
+    setting, their mean, and the time per case.
+    """
+    from flinksql_gen.evaluate.rca_eval import evaluate_corpus, format_rca_report
+
+    methods = [method] + (["baseline"] if compare_baseline and method != "baseline" else [])
+    reports = evaluate_corpus(data, truth, methods, max_depth=max_depth)
+    if fmt == "json":
+        click.echo(_json({m: r.to_dict() for m, r in reports.items()} if len(reports) > 1 else reports[method].to_dict()))
+    else:
+        click.echo(format_rca_report(reports))
 
 
 @click.command("report")

@@ -19,7 +19,8 @@ from flinksql_gen.errors import DefinitionError
 
 def test_registry_and_typed_configs():
     assert detector_types() == sorted(
-        ["threshold", "percentage_change", "absolute_change", "mean_variance", "ewma", "holt_winters", "score"]
+        ["threshold", "percentage_change", "absolute_change", "mean_variance", "ewma", "holt_winters", "score",
+             "windowed_gaussian"]
     )
     cfg = parse_detector_config({"type": "mean_variance", "lookback": 12, "sensitivity": 5})
     assert isinstance(cfg, MeanVarianceConfig) and cfg.lookback == 12

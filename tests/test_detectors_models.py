@@ -76,8 +76,21 @@ def test_score_uses_seasonality_to_catch_an_off_pattern_value():
     values = seasonal(288 * 6, rng, noise=1.0)
     i = 288 * 5 + 72  # the daily peak (value ~130)
     values[i] = 100.0  # a normal level for the day, but not for this time of day
-    rs = build_detector({"type": "score"}).run(list(zip(five_min(len(values)), values, strict=True)))
+    # seasonality is opt-in since the level x change x forecast score (it used to be 'auto')
+    rs = build_detector({"type": "score", "seasonality": "daily"}).run(list(zip(five_min(len(values)), values, strict=True)))
     assert i in anomalies(rs)
+
+
+def test_windowed_gaussian_matches_a_rolling_numpy_window():
+    rng = np.random.default_rng(4)
+    values = rng.normal(10, 1, 400)
+    values[350] = 30.0
+    rs = build_detector({"type": "windowed_gaussian", "window": 100}).run(list(values))
+    for i in (150, 350):
+        past = values[i - 100 : i]
+        z = abs(values[i] - past.mean()) / past.std()
+        assert rs[i].score == pytest.approx(1 - math.erfc(z / math.sqrt(2)), abs=1e-9)
+    assert [i for i in anomalies(rs) if i >= 100] == [350]  # (the first points see a near-zero std)
 
 
 def test_score_step_from_constant():
@@ -104,6 +117,8 @@ SPECS = [
     {"type": "holt_winters", "period": 12, "alpha": 0.3, "beta": 0.01, "gamma": 0.2},
     {"type": "score"},
     {"type": "score", "seasonality": 24, "pattern": "up"},
+    {"type": "score", "seasonality": "daily", "hold": 0},
+    {"type": "windowed_gaussian", "window": 300},
 ]
 
 

@@ -169,16 +169,28 @@ class HoltWintersConfig(_Base):
 
 
 class ScoreConfig(_Base):
-    """Online anomaly score in [0, 1] (robust forecaster + anomaly likelihood); see detectors.score."""
+    """Online anomaly score in [0, 1] (level x change x forecast deviations); see detectors.score."""
 
     type: Literal["score"] = "score"
-    threshold: float = Field(default=0.5, gt=0, le=1)  # is_anomaly = score >= threshold
-    seasonality: Literal["auto"] | Seasonality = "auto"
-    short_window: int = Field(default=10, ge=1, le=100)
-    long_window: int = Field(default=1000, ge=20)
+    threshold: float = Field(default=0.42, gt=0, le=1)  # is_anomaly = score >= threshold
+    seasonality: Seasonality = "none"
+    level_span: int = Field(default=1000, ge=2)  # memory of the level mean/std (points)
+    change_span: int = Field(default=3000, ge=2)  # memory of the change and forecast-error scales
+    forecast_span: float = Field(default=4.0, ge=1)  # span of the short-term EWMA forecast
+    hold: int = Field(default=5, ge=0)  # points with halved scores after an alert
     warmup: int = Field(default=30, ge=2)  # points before any alarm
-    band_z: float = Field(default=3.0, gt=0)  # width of the displayed expected band (in sigmas)
+    band_z: float = Field(default=3.0, gt=0)  # width of the displayed expected band (in errors)
     pattern: Pattern = "both"
+
+
+class WindowedGaussianConfig(_Base):
+    """NAB's windowed Gaussian baseline: two-sided normal tail against the previous `window` values."""
+
+    type: Literal["windowed_gaussian"] = "windowed_gaussian"
+    window: int = Field(default=6400, ge=2, le=100_000)
+    min_points: int = Field(default=1, ge=1)
+    threshold: float = Field(default=0.99999, gt=0, le=1)  # is_anomaly = score >= threshold
+    band_z: float = Field(default=3.0, gt=0)
 
 
 DetectorConfig = Annotated[
@@ -188,7 +200,8 @@ DetectorConfig = Annotated[
     | MeanVarianceConfig
     | EwmaConfig
     | HoltWintersConfig
-    | ScoreConfig,
+    | ScoreConfig
+    | WindowedGaussianConfig,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(DetectorConfig)

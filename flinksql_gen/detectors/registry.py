@@ -14,6 +14,7 @@ from flinksql_gen.detectors.holt_winters import HoltWintersDetector
 from flinksql_gen.detectors.mean_variance import MeanVarianceDetector
 from flinksql_gen.detectors.score import ScoreDetector
 from flinksql_gen.detectors.threshold import ThresholdDetector
+from flinksql_gen.detectors.windowed_gaussian import WindowedGaussianDetector
 
 REGISTRY: dict[str, type[Detector]] = {
     cls.type_name: cls
@@ -25,6 +26,7 @@ REGISTRY: dict[str, type[Detector]] = {
         EwmaDetector,
         HoltWintersDetector,
         ScoreDetector,
+        WindowedGaussianDetector,
     )
 }
 

@@ -232,7 +232,7 @@ WHERE COALESCE(`baseline` IS NOT NULL AND CAST(`usage_avg` AS DOUBLE) > `baselin
 CREATE TEMPORARY VIEW `usage_score__input` AS
 SELECT
   `hostname`,
-  fsg_detect('{"band_z":3.0,"long_window":1000,"pattern":"both","seasonality":"auto","short_window":10,"threshold":0.5,"type":"score","warmup":30}', CAST(`occurred_ts` AS TIMESTAMP(3)), CAST(`usage` AS DOUBLE)) AS `rs`
+  fsg_detect('{"band_z":3.0,"change_span":3000,"forecast_span":4.0,"hold":5,"level_span":1000,"pattern":"both","seasonality":"none","threshold":0.42,"type":"score","warmup":30}', CAST(`occurred_ts` AS TIMESTAMP(3)), CAST(`usage` AS DOUBLE)) AS `rs`
 FROM `host_readings`
 GROUP BY `hostname`;
 

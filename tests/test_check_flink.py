@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,59 @@ def test_flink_error_is_mapped_to_the_yaml_line(table_env, tmp_path, monkeypatch
     first = str(problems[0])
     assert first.startswith("pipelines/cpu.yaml:48:13: Flink rejects statement 'cpu_high__cpu_high_alerts'")
     assert "Encountered" in first or "LIMIT" in first
+
+
+WINDOWED = """\
+pipeline: w
+sources:
+  s: {topic: t, columns: {k: STRING, ts: BIGINT}, event_time: {column: ts, watermark: %s}}
+metrics:
+  m: {source: s, dimensions: [k], window: %s, aggregates: {c: count(*)}, sinks: [o]}
+sinks:
+  o: {type: upsert-kafka, topic: o, key: [window_start, window_end, k]}
+"""
+
+
+@pytest.mark.parametrize(
+    "window, sql_form, flink_says, we_say",
+    [
+        ("{type: tumble, size: 10s}", ("TUMBLE(", "INTERVAL '10' SECOND)", "INTERVAL '0' SECOND)"),
+         "size > 0", "size must be longer than 0"),
+        ("{type: hop, size: 20s, slide: 10s}", ("HOP(", "INTERVAL '10' SECOND, INTERVAL '20' SECOND)",
+                                                "INTERVAL '20' SECOND, INTERVAL '10' SECOND)"),
+         "integral multiple of slide", "whole multiple of slide"),
+        ("{type: cumulate, size: 9s, step: 3s}", ("CUMULATE(", "INTERVAL '3' SECOND, INTERVAL '9' SECOND)",
+                                                  "INTERVAL '3' SECOND, INTERVAL '10' SECOND)"),
+         "integral multiple of step", "whole multiple of step"),
+    ],
+)  # fmt: skip
+def test_window_rules_are_flinks_own(table_env, tmp_path, window, sql_form, flink_says, we_say):
+    """Each window rule that validation enforces is one the real planner enforces: the SQL form the
+    rule refuses fails on Flink with Flink's own message, and the YAML form is refused at its line."""
+    path = tmp_path / "w.yaml"
+    path.write_text(WINDOWED % ("5s", window))
+    bundle = api.render(path, "local")
+    assert check_bundle(bundle.pipelines, table_env) == []
+    call, good, bad = sql_form
+    pipeline = bundle.pipelines[0]
+    assert any(call in s.sql and good in s.sql for s in pipeline.statements)
+    edited = replace(pipeline, statements=tuple(replace(s, sql=s.sql.replace(good, bad)) if call in s.sql else s
+                                                for s in pipeline.statements))  # fmt: skip
+    problems = check_bundle((edited,), table_env)
+    assert problems and flink_says in str(problems[0])
+    bad_yaml = {"size > 0": "size: 0s}", "integral multiple of slide": "size: 10s, slide: 20s}",
+                "integral multiple of step": "size: 10s, step: 3s}"}[flink_says]  # fmt: skip
+    path.write_text(WINDOWED % ("5s", window.split("size")[0] + bad_yaml))
+    with pytest.raises(api.DefinitionError, match=we_say):
+        api.validate(path)
+
+
+def test_long_intervals_carry_their_precision(table_env, tmp_path):
+    """'120' SECOND exceeds Flink's default interval precision of 2 digits: watermarks and windows
+    of 3 to 6 digits are written with theirs, and plan."""
+    path = tmp_path / "w.yaml"
+    path.write_text(WINDOWED % ("120s", "{type: tumble, size: 1000min}"))
+    bundle = api.render(path, "local")
+    script = bundle.pipelines[0].script
+    assert "INTERVAL '120' SECOND(3)" in script and "INTERVAL '1000' MINUTE(4)" in script
+    assert check_bundle(bundle.pipelines, table_env) == []

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flinksql_gen.errors import Problem
+from flinksql_gen.errors import Location, Problem
 from flinksql_gen.load.yaml_loader import LoadedYaml, PathKey, dotted
 
 _REFERENCE_START = "${env:"
@@ -63,6 +63,10 @@ TARGETS_SECRETS: tuple[Rule, ...] = (
 )
 
 
+_SECRET_FIELDS = frozenset({"token", "password"})
+_SECRET_MAPS = frozenset({"properties", "settings"})
+
+
 def check_pipeline(loaded: LoadedYaml) -> list[Problem]:
     return _check(loaded, PIPELINE_ALLOWED, PIPELINE_SECRETS)
 
@@ -74,22 +78,35 @@ def check_targets(loaded: LoadedYaml) -> list[Problem]:
 def _check(loaded: LoadedYaml, allowed: tuple[Rule, ...], secrets: tuple[Rule, ...]) -> list[Problem]:
     problems: list[Problem] = []
     for path, text, is_key in _strings(loaded.data, ()):
-        where = loaded.positions.of(path, prefer_value=not is_key)
+        where = _Where(loaded, path, is_key)
         if is_key:
             if _REFERENCE_START in text:
-                problems.append(Problem(where, dotted(path), "a key cannot hold an ${env:...} reference",
+                problems.append(Problem(where.location, dotted(path), "a key cannot hold an ${env:...} reference",
                                         "write the name itself; references belong in connection settings"))  # fmt: skip
             continue
-        is_secret = any(rule(path) for rule in secrets)
+        # (cheap pre-test: every secret rule ends in one of these; wide files have 100k+ strings)
+        could_be_secret = path[-1] in _SECRET_FIELDS or (len(path) > 1 and path[-2] in _SECRET_MAPS)
+        is_secret = could_be_secret and any(rule(path) for rule in secrets)
         if is_secret and not _BARE_REFERENCE.match(text):
-            problems.append(Problem(where, dotted(path), "this setting holds a secret, so it cannot be written as a value",
+            problems.append(Problem(where.location, dotted(path), "this setting holds a secret, so it cannot be written as a value",
                                     "write it as ${env:NAME} with no default, and export NAME where the job "
                                     "starts; a default would be stored in the bundle"))  # fmt: skip
         elif _REFERENCE_START in text and not any(rule(path) for rule in allowed):
-            problems.append(Problem(where, dotted(path), "${env:...} references are allowed only in connection settings",
+            problems.append(Problem(where.location, dotted(path), "${env:...} references are allowed only in connection settings",
                                     "URLs, users, passwords, tokens, bootstrap servers and connector properties; "
                                     "write the text itself here"))  # fmt: skip
     return problems
+
+
+class _Where:
+    """A string's location, looked up only when there is a problem to report."""
+
+    def __init__(self, loaded: LoadedYaml, path: PathKey, is_key: bool):
+        self.loaded, self.path, self.is_key = loaded, path, is_key
+
+    @property
+    def location(self) -> Location:
+        return self.loaded.positions.of(self.path, prefer_value=not self.is_key)
 
 
 def _strings(data: Any, path: PathKey) -> Iterator[tuple[PathKey, str, bool]]:

@@ -35,10 +35,14 @@ class Interval:
     millis: int
 
     def sql(self) -> str:
+        # An interval's leading field has precision 2 unless written: '120' SECOND fails to plan
+        # ("exceeds precision of SECOND(2)"), so 3 to 6 digits carry their precision.
         if self.unit == "MILLISECOND":
             # Flink has no MILLISECOND interval literal unit; use fractional seconds.
-            return f"INTERVAL '{self.amount / 1000:.3f}' SECOND"
-        return f"INTERVAL '{self.amount}' {self.unit}"
+            digits = len(str(self.amount // 1000))
+            return f"INTERVAL '{self.amount / 1000:.3f}' SECOND" + (f"({digits}, 3)" if digits > 2 else "")
+        digits = len(str(self.amount))
+        return f"INTERVAL '{self.amount}' {self.unit}" + (f"({digits})" if digits > 2 else "")
 
     def flink_config(self) -> str:
         """The value form Flink's configuration accepts, e.g. '10 s'."""
@@ -55,6 +59,8 @@ def parse_duration(text: str | int) -> Interval:
     name, factor = _UNITS[unit]
     if amount <= 0 and name != "SECOND":
         raise ValueError(f"{text!r}: a duration must be positive")
+    if amount >= (10**9 if name == "MILLISECOND" else 10**6):  # Flink's interval precision ends at 6 digits
+        raise ValueError(f"{text!r}: at most 6 digits before the unit; use a larger unit, e.g. minutes or days")
     return Interval(amount, name, amount * factor)
 
 

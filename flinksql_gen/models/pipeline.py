@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from flinksql_gen.detectors import config as dconf
-from flinksql_gen.models.common import Duration, Name
+from flinksql_gen.models.common import Duration, Name, parse_duration
 from flinksql_gen.models.types import parse_type
 from flinksql_gen.render.quoting import has_control_character
 
@@ -235,9 +235,23 @@ class Unnest(Strict):
     as_: list[ColumnName] = Field(alias="as", min_length=1, description="names for the element (one per ROW field)")
 
 
+def _positive(field: str, value: str) -> int:
+    millis = parse_duration(value).millis
+    if millis <= 0:
+        raise ValueError(f"{field} must be longer than 0 (Flink refuses empty windows)")
+    return millis
+
+
+# The rules below are Flink's own (checked on its planner, tests/test_check_flink.py): a window's
+# size must be positive, and a whole multiple of a hop's slide or a cumulate window's step.
 class TumbleWindow(Strict):
     type: Literal["tumble"]
     size: Duration
+
+    @model_validator(mode="after")
+    def _check(self) -> TumbleWindow:
+        _positive("size", self.size)
+        return self
 
 
 class HopWindow(Strict):
@@ -245,11 +259,27 @@ class HopWindow(Strict):
     size: Duration
     slide: Duration
 
+    @model_validator(mode="after")
+    def _check(self) -> HopWindow:
+        size, slide = _positive("size", self.size), _positive("slide", self.slide)
+        if size % slide:
+            raise ValueError(f"size ({self.size}) must be a whole multiple of slide ({self.slide}), as Flink requires "
+                             "for hopping windows")  # fmt: skip
+        return self
+
 
 class CumulateWindow(Strict):
     type: Literal["cumulate"]
     size: Duration = Field(description="the maximum window size")
     step: Duration
+
+    @model_validator(mode="after")
+    def _check(self) -> CumulateWindow:
+        size, step = _positive("size", self.size), _positive("step", self.step)
+        if size % step:
+            raise ValueError(f"size ({self.size}) must be a whole multiple of step ({self.step}), as Flink requires "
+                             "for cumulating windows")  # fmt: skip
+        return self
 
 
 Window = Annotated[TumbleWindow | HopWindow | CumulateWindow, Field(discriminator="type")]

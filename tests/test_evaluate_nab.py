@@ -123,3 +123,20 @@ def test_bad_inputs_name_file_and_line(tmp_path):
     write(tmp_path / "s2" / "m.csv", "time,val\n1,2\n")
     with pytest.raises(DefinitionError, match=r"m.csv:1: header"):
         evaluate({"type": "score"}, tmp_path / "s2", {})
+
+
+def test_cli_scoring_nab_reports_the_three_profiles(tmp_path):
+    from click.testing import CliRunner
+
+    from flinksql_gen.cli import main
+
+    rows = ["timestamp,value"] + [f"2024-01-01 {i // 60:02d}:{i % 60:02d}:00,{1.0 + (i % 3) * 0.01}" for i in range(300)]
+    rows[201] = "2024-01-01 03:20:00,50"
+    write(tmp_path / "s" / "a" / "m.csv", "\n".join(rows) + "\n")
+    write(tmp_path / "l.json", json.dumps({"a/m.csv": [["2024-01-01 03:20:00", "2024-01-01 03:25:00"]]}))
+    res = CliRunner().invoke(main, ["evaluate", "--detector", '{"type": "score"}', "--scoring", "nab", "--format", "json",
+                                    str(tmp_path / "s"), str(tmp_path / "l.json")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    nab = json.loads(res.output)["nab"]
+    assert set(nab) == {"standard", "reward_low_FP", "reward_low_FN"}
+    assert nab["standard"]["score"] == pytest.approx(100.0) and nab["standard"]["tp"] == 1

@@ -289,7 +289,7 @@ def _problems(tmp_path: Path, text: str) -> str:
 
 BOMB = "\n".join([
     'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
-    *(f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi")),
+    *(f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi", strict=True)),
 ])  # fmt: skip
 
 
@@ -391,3 +391,70 @@ def test_thresholds_csv_that_is_not_clean_utf8(tmp_path, data, expected, monkeyp
     with pytest.raises(DefinitionError) as err:  # refused before any connection is made
         load_thresholds("postgresql://nowhere.invalid/none", tmp_path)
     assert expected in str(err.value)
+
+
+# ---------------------------------------------------------------------------- secrets never leak
+
+SECRETS = {
+    "FLINKSQL_JDBC_PASSWORD": "pg-pass-8f3a1",
+    "KAFKA_JAAS": 'PlainLoginModule required password="kafka-jaas-71c2";',
+    "SLACK_TOKEN": "xoxb-slack-5d9e0",
+    "AIVEN_TOKEN": "aiven-tok-44b7c",
+    "S3_SECRET": "s3-secret-0a6f9",
+}
+SECRET_TARGETS = """\
+targets:
+%s
+"""
+_TARGET_BODY = """\
+  %s:
+    type: %s
+    postgres: {password: "${env:FLINKSQL_JDBC_PASSWORD}"}
+    kafka: {properties: {sasl.jaas.config: "${env:KAFKA_JAAS}", security.protocol: SASL_SSL}}
+    settings: {s3.secret-key: "${env:S3_SECRET}"}
+"""
+
+
+def test_known_secret_values_appear_in_no_file_output_or_error(project, monkeypatch):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    bodies = "".join(_TARGET_BODY % (kind, kind) for kind in ("local", "cluster", "gateway"))
+    # Integration ids (not names) and a closed local port: nothing is looked up or sent anywhere.
+    bodies += _TARGET_BODY % ("aiven", "aiven") + (
+        '    token: "${env:AIVEN_TOKEN}"\n    api_url: http://127.0.0.1:9\n'
+        "    integrations: {kafka: 4ec23427-9e9f-4827-90fa-ea9e38c31bc3, postgres: 7d8e3f0a-1b2c-4d5e-8f90-a1b2c3d4e5f6}\n"
+    )
+    (project / "targets.yaml").write_text(SECRET_TARGETS % bodies.rstrip("\n"))
+    outputs = []
+    for target in ("local", "cluster", "gateway"):
+        result = CliRunner().invoke(main, ["render", "pipelines", "-t", target, "-o", f"out/{target}"])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    for file in ("cpu_anomalies.yaml", "pizza_drilldown.yaml"):  # UDF detectors: not for aiven
+        (project / "pipelines" / file).unlink()
+    result = CliRunner().invoke(main, ["render", "pipelines", "-t", "aiven", "-o", "out/aiven", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    outputs.append(result.output)
+    result = CliRunner().invoke(main, ["deploy", "aiven", "pipelines", "--generate-dir", "out/bodies",
+                                       "--project", "p1", "--service", "f1"],
+                                env={"AIVEN_CONFIG_DIR": "/nonexistent"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert list((project / "out" / "bodies").rglob("version.json"))
+    outputs.append(result.output)
+    # Error paths: a definition that misuses a secret, and a secret value that cannot be passed safely.
+    (project / "pipelines" / "leak.yaml").write_text(ALERTS % ("${env:SLACK_TOKEN}", "C1", "${env:AIVEN_TOKEN}"))
+    outputs.append(CliRunner().invoke(main, ["validate", "pipelines", "--format", "json"]).output)
+    from flinksql_gen.errors import UsageError
+    from flinksql_gen.secrets import resolve
+
+    with pytest.raises(UsageError) as err:
+        resolve("'${env:FLINKSQL_JDBC_PASSWORD}'", {"FLINKSQL_JDBC_PASSWORD": SECRETS["FLINKSQL_JDBC_PASSWORD"] + "'"})
+    outputs.append(str(err.value))
+    written = [p for p in project.rglob("*") if p.is_file()]
+    assert len([p for p in written if p.parent.name == "aiven"]) >= 3
+    for value in SECRETS.values():
+        for path in written:
+            assert value not in path.read_text(errors="replace"), f"{value} leaked into {path}"
+        for text in outputs:
+            assert value not in text
+    assert "${env:KAFKA_JAAS}" in (project / "out" / "local" / "cpu.sql").read_text()

@@ -154,3 +154,47 @@ def test_flink_plans_pipelines_with_arbitrary_names(table_env, tmp_path, names, 
     assert check_pipeline(pipeline, table_env) == []
     database = table_env.get_current_database()
     assert database == "default_database"
+
+
+# ------------------------------------------------------------------ generated comments are inert
+
+# File names: any text but '/' and NUL (what a file system allows), kept short.
+FILE_NAME = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1,
+                    max_size=24).filter(lambda s: len(s.encode()) < 200)  # fmt: skip
+DESCRIPTION = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60)
+
+
+def _flink_statement_kinds(table_env, script: str) -> list[str]:
+    """The statements Flink's own SQL parser finds in a whole script (the parser the SQL client
+    and the gateway use), by kind."""
+    parser = table_env._j_tenv.getParser()
+    field = parser.getClass().getDeclaredField("calciteParserSupplier")
+    field.setAccessible(True)
+    nodes = field.get(parser).get().parseSqlList(script)
+    return [nodes.get(i).getClass().getSimpleName() for i in range(nodes.size())]
+
+
+@pytest.mark.flink
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(file_name=FILE_NAME, description=DESCRIPTION)
+def test_file_names_and_descriptions_never_change_the_statement_list(table_env, tmp_path, file_name, description):
+    data = _pipeline(["host", "value", "ts"], "x", 1.0, "C1", "hi")
+    folder = tmp_path / "defs"
+    folder.mkdir(exist_ok=True)
+    for old in folder.iterdir():
+        old.unlink()
+    plain = folder / "plain.yaml"
+    plain.write_text(yaml.safe_dump(data, sort_keys=False))
+    plain_script = api.render(plain, "local").pipeline("p").script
+    expected = _flink_statement_kinds(table_env, plain_script)
+    plain.unlink()
+    hostile = folder / f"{file_name}.yaml"
+    hostile.write_text(yaml.safe_dump({**data, "description": description}, allow_unicode=True, sort_keys=False))
+    script = api.render(hostile, "local").pipeline("p").script
+    assert _flink_statement_kinds(table_env, script) == expected
+
+    def semicolons(text: str) -> int:
+        return sum(t.kind == "symbol" and t.text == ";" for t in tokenize(text))
+
+    assert semicolons(script) == semicolons(plain_script)
+    assert "${env:" not in script.split("\n\n")[0]  # nothing a resolver would fill in

@@ -242,6 +242,12 @@ def _positive(field: str, value: str) -> int:
     return millis
 
 
+def _whole_multiple(size: str, part_name: str, part: str, kind: str) -> None:
+    if _positive("size", size) % _positive(part_name, part):
+        raise ValueError(f"size ({size}) must be a whole multiple of {part_name} ({part}), as Flink requires "
+                         f"for {kind} windows")  # fmt: skip
+
+
 # The rules below are Flink's own (checked on its planner, tests/test_check_flink.py): a window's
 # size must be positive, and a whole multiple of a hop's slide or a cumulate window's step.
 class TumbleWindow(Strict):
@@ -261,10 +267,7 @@ class HopWindow(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> HopWindow:
-        size, slide = _positive("size", self.size), _positive("slide", self.slide)
-        if size % slide:
-            raise ValueError(f"size ({self.size}) must be a whole multiple of slide ({self.slide}), as Flink requires "
-                             "for hopping windows")  # fmt: skip
+        _whole_multiple(self.size, "slide", self.slide, "hopping")
         return self
 
 
@@ -275,10 +278,7 @@ class CumulateWindow(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> CumulateWindow:
-        size, step = _positive("size", self.size), _positive("step", self.step)
-        if size % step:
-            raise ValueError(f"size ({self.size}) must be a whole multiple of step ({self.step}), as Flink requires "
-                             "for cumulating windows")  # fmt: skip
+        _whole_multiple(self.size, "step", self.step, "cumulating")
         return self
 
 

@@ -30,6 +30,15 @@ class Positions:
     keys: dict[PathKey, Mark] = field(default_factory=dict)
     # path -> (line, column) of the value node
     values: dict[PathKey, Mark] = field(default_factory=dict)
+    # paths of quoted scalars (their text starts one column after the value's mark)
+    quoted: set[PathKey] = field(default_factory=set)
+
+    def in_value(self, path: PathKey, offset: int) -> Location:
+        """The location of character `offset` of a one-line scalar value (for expressions)."""
+        loc = self.of(path, prefer_value=True)
+        if not loc.col:
+            return loc
+        return Location(loc.file, loc.line, loc.col + offset + (1 if tuple(path) in self.quoted else 0))
 
     def of(self, path: PathKey, prefer_value: bool = False) -> Location:
         """The location of the deepest known prefix of `path`."""
@@ -143,6 +152,8 @@ class _Converter:
                 self.positions.keys[(*path, i)] = _mark(item)
                 items.append(self.convert(item, (*path, i)))
             return items
+        if node.style in ("'", '"'):
+            self.positions.quoted.add(path)
         return self._scalar(node, path)
 
     def _scalar(self, node: yaml.Node, path: PathKey) -> Any:

@@ -13,6 +13,7 @@ schemas. Every model forbids unknown keys.
 from __future__ import annotations
 
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -292,13 +293,14 @@ _SHORTHAND = re.compile(r"^\s*([a-z_]+)\s*\(\s*(\*|[A-Za-z_][A-Za-z0-9_]*)?\s*\)
 
 
 def _aggregate_shorthand(value: Any) -> Any:
-    """`avg(usage)` -> {fn: avg, column: usage}; `count(*)` -> {fn: count}."""
+    """`avg(usage)` -> {fn: avg, column: usage}; `count(*)` -> {fn: count}. Any other text is an
+    aggregate expression (`sum(amount) FILTER (WHERE status = 'paid')`, `p95(latency_ms)`),
+    parsed and checked by the planner."""
     if isinstance(value, str):
         m = _SHORTHAND.match(value)
-        if not m:
-            raise ValueError(f"{value!r} is not an aggregate: write fn(column), e.g. avg(usage) or count(*)")
-        fn, column = m.group(1), m.group(2)
-        return {"fn": fn} if column in (None, "*") else {"fn": fn, "column": column}
+        if m and m.group(1) in typing.get_args(AggFn):
+            fn, column = m.group(1), m.group(2)
+            return {"fn": fn} if column in (None, "*") else {"fn": fn, "column": column}
     return value
 
 
@@ -316,24 +318,50 @@ class AggregateSpec(Strict):
         return self
 
 
-Aggregate = Annotated[AggregateSpec, BeforeValidator(_aggregate_shorthand, json_schema_input_type=str | AggregateSpec)]
+# An expression in the definition language (plan/expr_parse.py): parsed into a tree by the planner,
+# checked against the schema and rendered with every name and literal quoted.
+Expression = Annotated[str, Field(min_length=1, max_length=4000,
+                                  description="an expression, e.g. amount * quantity or status = 'failed'")]  # fmt: skip
+Aggregate = Annotated[AggregateSpec | Expression,
+                      BeforeValidator(_aggregate_shorthand, json_schema_input_type=str | AggregateSpec)]  # fmt: skip
+# A filter condition: the structured form, or an expression that is true for the rows to keep.
+Predicate = Condition | Expression
 
 
 class Metric(Strict):
     source: Name
     unnest: list[Unnest] = Field(default_factory=list)
-    where: list[Condition] = Field(default_factory=list, description="row filters applied before aggregation")
+    computed: dict[ColumnName, Expression] = Field(
+        default_factory=dict, description="row-level columns computed from others, e.g. {revenue: amount * quantity}"
+    )
+    where: list[Predicate] = Field(default_factory=list, description="row filters applied before aggregation")
     dimensions: list[ColumnName] = Field(default_factory=list)
     columns: list[ColumnName] = Field(default_factory=list, description="row-level metrics: further columns to carry")
     value: ColumnName | None = Field(default=None, description="the metric's value: a column or an aggregate name")
     window: Window | None = None
     aggregates: dict[Name, Aggregate] = Field(default_factory=dict)
+    derived: dict[Name, Expression] = Field(
+        default_factory=dict,
+        description="values computed from the aggregates of each window, e.g. {failed_ratio: failed / orders}; "
+        "division never fails: x / 0 is NULL",
+    )
     sinks: list[Name] = Field(default_factory=list, description="write the metric itself to these sinks")
+    fill: Literal["zero", "null", "previous"] | None = Field(
+        default=None,
+        description="a tumbling window in which a key had no events still gets a row, for up to `fill_for` "
+        "windows after the key's last event: aggregates 0 (`zero`), NULL (`null`), or the key's previous "
+        "values (`previous`). Without `fill`, a window without events has no row, so it can raise no alert",
+    )
+    fill_for: int = Field(default=5, ge=1, le=1000, description="how many empty windows after a key's last event get a row")
 
     @model_validator(mode="after")
     def _window_needs_aggregates(self) -> Metric:
         if self.window is not None and not self.aggregates:
             raise ValueError("a windowed metric needs `aggregates`, e.g. {cnt: count(*)}")
+        if self.derived and not self.aggregates:
+            raise ValueError("`derived` values are computed from `aggregates`; add some, or use `computed`")
+        if self.fill is not None and not isinstance(self.window, TumbleWindow):
+            raise ValueError("`fill` needs a tumbling window: `window: {type: tumble, size: ...}`")
         return self
 
 
@@ -350,14 +378,14 @@ class FilterDetector(_DetectorBase):
     """Rows of a metric that meet all conditions."""
 
     type: Literal["filter"]
-    where: list[Condition] = Field(min_length=1)
+    where: list[Predicate] = Field(min_length=1)
 
 
 class HavingDetector(_DetectorBase):
     """Aggregated rows (per dimensions and window) whose aggregates meet all conditions."""
 
     type: Literal["having"]
-    where: list[Condition] = Field(min_length=1, description="conditions on aggregates and dimensions")
+    where: list[Predicate] = Field(min_length=1, description="conditions on aggregates and dimensions")
 
 
 class TrendStep(Strict):
@@ -396,6 +424,14 @@ class LookupThresholdDetector(_DetectorBase):
     ] = "gt"
     default: float | None = Field(default=None, description="threshold for keys with no row (default: no alert)")
     columns: list[ColumnName] = Field(default_factory=list, description="more lookup columns to output")
+
+
+class NoDataDetector(_DetectorBase):
+    """A key that had events and then none for `after` windows of its metric: one alert when the
+    watermark passes the end of the silence (other keys' events move the watermark on)."""
+
+    type: Literal["no_data"]
+    after: int = Field(default=1, ge=1, le=1000, description="windows without events before the alert")
 
 
 class DrilldownDetector(_DetectorBase):
@@ -460,6 +496,7 @@ Detector = Annotated[
     | HavingDetector
     | TrendDetector
     | LookupThresholdDetector
+    | NoDataDetector
     | DrilldownDetector
     | ThresholdRule
     | PercentageChangeRule

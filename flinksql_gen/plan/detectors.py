@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import (
+    Condition,
     FilterDetector,
     HavingDetector,
     LookupThresholdDetector,
@@ -14,7 +15,9 @@ from flinksql_gen.models.pipeline import (
 )
 from flinksql_gen.models.types import TIMESTAMP3
 from flinksql_gen.plan.context import PlanContext
-from flinksql_gen.plan.expressions import render_condition, require_column
+from flinksql_gen.plan.expr_parse import parse_expression
+from flinksql_gen.plan.expr_render import columns_outside_aggregates
+from flinksql_gen.plan.expressions import render_predicate, require_column
 from flinksql_gen.plan.metrics import PlannedMetric
 from flinksql_gen.plan.plan import Column, MatchRecognize, PlannedTable, PlannedView, Schema, Select
 from flinksql_gen.render.quoting import number_literal
@@ -41,7 +44,7 @@ def _all_columns(schema: Schema, prefix: str = "") -> tuple[str, ...]:
 def plan_filter(ctx: PlanContext, name: str, d: FilterDetector, metric: PlannedMetric) -> PlannedDetector | None:
     path = ("detectors", name)
     schema = metric.view.schema
-    where = [render_condition(ctx, c, schema, (*path, "where", i)) for i, c in enumerate(d.where)]
+    where = [render_predicate(ctx, c, schema, (*path, "where", i)) for i, c in enumerate(d.where)]
     if None in where:
         return None
     select = Select(_all_columns(schema), metric.view.name, where=tuple(where))  # type: ignore[arg-type]
@@ -55,20 +58,27 @@ def plan_having(ctx: PlanContext, name: str, d: HavingDetector, metric: PlannedM
         ctx.error((*path, "metric"), f"a having detector needs a metric with aggregates; {metric.name!r} has none",
                   "use a filter detector, or add aggregates to the metric")  # fmt: skip
         return None
+    if metric.fill == "previous":
+        ctx.error((*path, "metric"), f"metric {metric.name!r} carries values forward (fill: previous), so it has no "
+                  "HAVING clause of its own", "use a filter detector on it")  # fmt: skip
+        return None
     schema = metric.view.schema
 
     def expr(column: str) -> str:
         return metric.agg_sql.get(column, q(column))
 
-    having = [render_condition(ctx, c, schema, (*path, "where", i), expr) for i, c in enumerate(d.where)]
+    having = [render_predicate(ctx, c, schema, (*path, "where", i), expr, aggregates=True)
+              for i, c in enumerate(d.where)]  # fmt: skip
     if None in having:
         return None
     for i, c in enumerate(d.where):
-        if c.column in ("window_start", "window_end", "window_time"):
-            continue
-        if c.column not in metric.agg_sql and c.column not in metric.dims:
-            ctx.error((*path, "where", i, "column"), f"{c.column!r} is neither an aggregate nor a dimension")
-            return None
+        used = [c.column] if isinstance(c, Condition) else columns_outside_aggregates(parse_expression(c))
+        for column in used:
+            if column in ("window_start", "window_end", "window_time"):
+                continue
+            if column not in metric.agg_sql and column not in metric.dims:
+                ctx.error((*path, "where", i, "column"), f"{column!r} is neither an aggregate nor a dimension")
+                return None
     # The metric's own aggregation, with the detector's HAVING clause.
     select = replace(metric.view.query, having=tuple(having))  # type: ignore[arg-type]
     depends = metric.view.depends_on

@@ -5,10 +5,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 
-from flinksql_gen.load.yaml_loader import PathKey
+from flinksql_gen.errors import Problem
+from flinksql_gen.load.yaml_loader import PathKey, dotted
 from flinksql_gen.models.pipeline import AggregateSpec, Condition
-from flinksql_gen.models.types import BIGINT, DOUBLE, STRING, FlinkType
+from flinksql_gen.models.types import FlinkType
 from flinksql_gen.plan.context import PlanContext
+from flinksql_gen.plan.expr_parse import Call, Column, ExprSyntaxError, Literal, Node, parse_expression
+from flinksql_gen.plan.expr_render import ExprError, Scope, is_aggregate, render_expression
 from flinksql_gen.plan.plan import Schema
 from flinksql_gen.render.quoting import literal, quote_identifier, quote_string
 
@@ -88,37 +91,71 @@ def render_condition(
 
 
 def render_aggregate(
-    ctx: PlanContext, spec: AggregateSpec, schema: Schema, path: PathKey
+    ctx: PlanContext, spec: AggregateSpec | str, schema: Schema, path: PathKey, slice_filter: str | None = None
 ) -> tuple[str, FlinkType] | None:
-    """SQL of an aggregate over `schema` and its result type."""
-    if spec.fn == "count" and spec.column is None:
-        return "COUNT(*)", BIGINT
-    col_type = require_column(ctx, schema, spec.column or "", (*path, "column"))
-    if col_type is None:
+    """SQL of an aggregate over `schema` and its result type. The structured form and the
+    shorthand `fn(column)` become the same expression tree as any other aggregate expression."""
+    if isinstance(spec, str):
+        node = parse_at(ctx, spec, path)
+        if node is None:
+            return None
+        if not is_aggregate(node):
+            ctx.error(path, f"{spec!r} has no aggregate function",
+                      "aggregates summarise rows, e.g. sum(amount), count(*), p95(latency_ms); "
+                      "row-level formulas go in `computed`")  # fmt: skip
+            return None
+    else:
+        args: tuple[Node, ...] = (Column(0, spec.column),) if spec.column is not None else ()
+        if spec.separator is not None:
+            args += (Literal(0, spec.separator),)
+        node = Call(0, spec.fn, args, star=spec.column is None)
+        path = (*path, "column") if spec.column is not None else path
+    scope = Scope(schema, aggregates=True, percentile=not ctx.aiven, slice_filter=slice_filter)
+    return render_at(ctx, node, scope, path)
+
+
+def render_predicate(
+    ctx: PlanContext, cond: Condition | str, schema: Schema, path: PathKey,
+    expr: Callable[[str], str] = quote_identifier, aggregates: bool = False,
+) -> str | None:  # fmt: skip
+    """A filter condition, structured or written as an expression, as a SQL predicate."""
+    if isinstance(cond, Condition):
+        return render_condition(ctx, cond, schema, path, expr)
+    node = parse_at(ctx, cond, path)
+    if node is None:
         return None
-    col = quote_identifier(spec.column or "")
-    fn = spec.fn
-    if fn == "count":
-        return f"COUNT({col})", BIGINT
-    if fn == "count_distinct":
-        return f"COUNT(DISTINCT {col})", BIGINT
-    if fn in ("min", "max"):
-        return f"{fn.upper()}({col})", col_type.nullable()
-    if fn == "listagg":
-        arg = col if col_type.is_string else f"CAST({col} AS STRING)"
-        sep = f", {quote_string(spec.separator)}" if spec.separator is not None else ""
-        return f"LISTAGG({arg}{sep})", STRING
-    if not col_type.is_numeric:
-        ctx.error((*path, "column"), f"`{fn}` needs a numeric column; {spec.column!r} has type {col_type}")
+    scope = Scope(schema, ref=expr, aggregates=aggregates, percentile=not ctx.aiven)
+    rendered = render_at(ctx, node, scope, path, want="boolean")
+    return rendered[0] if rendered else None
+
+
+def parse_at(ctx: PlanContext, text: str, path: PathKey) -> Node | None:
+    """The tree of an expression at `path`; a syntax error becomes a problem at its character."""
+    try:
+        return parse_expression(text)
+    except ExprSyntaxError as exc:
+        _expression_problem(ctx, path, exc.message, exc.offset, exc.hint)
         return None
-    if fn == "sum":
-        if col_type.name == "DECIMAL":
-            scale = col_type.params[1] if len(col_type.params) > 1 else 0
-            return f"SUM({col})", FlinkType("DECIMAL", (38, scale))
-        return f"SUM({col})", col_type.nullable()
-    # avg, stddev, variance: computed in DOUBLE so integer inputs are not truncated.
-    arg = col if col_type.name == "DOUBLE" else f"CAST({col} AS DOUBLE)"
-    return f"{fn.upper()}({arg})", DOUBLE
+
+
+def render_at(
+    ctx: PlanContext, node: Node, scope: Scope, path: PathKey, want: str | None = None
+) -> tuple[str, FlinkType] | None:
+    """Render an expression tree; a name or type error becomes a problem at its character."""
+    try:
+        sql, typ = render_expression(node, scope)
+    except ExprError as exc:
+        _expression_problem(ctx, path, exc.message, exc.offset, exc.hint)
+        return None
+    if want == "boolean" and typ.name != "BOOLEAN":
+        _expression_problem(ctx, path, f"a condition must be true or false, but this is {typ.nullable().sql()}",
+                            0, "compare it, e.g. amount > 100")  # fmt: skip
+        return None
+    return sql, typ
+
+
+def _expression_problem(ctx: PlanContext, path: PathKey, message: str, offset: int, hint: str) -> None:
+    ctx.problems.append(Problem(ctx.positions.in_value(path, offset), dotted(path), message, hint))
 
 
 def parse_message(template: str) -> list[tuple[str, str | None]]:

@@ -8,7 +8,15 @@ from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import CumulateWindow, HopWindow, Metric, TumbleWindow
 from flinksql_gen.models.types import TIMESTAMP3
 from flinksql_gen.plan.context import PlanContext
-from flinksql_gen.plan.expressions import render_aggregate, render_condition, require_column
+from flinksql_gen.plan.expr_render import Scope, columns_outside_aggregates
+from flinksql_gen.plan.expressions import (
+    parse_at,
+    render_aggregate,
+    render_at,
+    render_predicate,
+    require_column,
+)
+from flinksql_gen.plan.gaps import carried_forward, filled_aggregate, filled_select, slice_filter
 from flinksql_gen.plan.plan import Column, PlannedTable, PlannedView, Schema, Select
 from flinksql_gen.render.quoting import quote_identifier as q
 
@@ -26,6 +34,7 @@ class PlannedMetric:
     dims: tuple[str, ...]
     agg_sql: dict[str, str] = field(default_factory=dict)
     value: str | None = None
+    fill: str | None = None  # filled windows (plan/gaps.py): zero, null or previous
 
     @property
     def view(self) -> PlannedView:
@@ -74,15 +83,32 @@ def _rows(ctx: PlanContext, name: str, m: Metric, source: PlannedTable) -> tuple
             alias[new] = ua
         names = ", ".join(q(n) for n in un.as_)
         joins.append(f"CROSS JOIN UNNEST({q(alias[un.array])}.{q(un.array)}) AS {q(ua)} ({names})")
+    # Computed columns: each may use the columns before it; WHERE sees them inlined (SQL's WHERE
+    # cannot refer to the SELECT list's aliases).
+    inline: dict[str, str] = {}
+
+    def ref(c: str) -> str:
+        return inline[c] if c in inline else f"{q(alias[c])}.{q(c)}" if c in alias else q(c)
+
+    for new, text in m.computed.items():
+        cpath = (*path, "computed", new)
+        if any(c.name == new for c in cols):
+            ctx.error(cpath, f"{new!r} clashes with an existing column", "choose another name")
+            return None
+        node = parse_at(ctx, text, cpath)
+        rendered = render_at(ctx, node, Scope(Schema(tuple(cols)), ref=ref, percentile=not ctx.aiven), cpath) if node else None
+        if rendered is None:
+            return None
+        inline[new] = rendered[0]
+        cols.append(Column(new, rendered[1].nullable()))
     schema = Schema(tuple(cols))
     where = []
     for i, cond in enumerate(m.where):
-        sql = render_condition(ctx, cond, schema, (*path, "where", i),
-                               expr=lambda c: f"{q(alias[c])}.{q(c)}" if c in alias else q(c))  # fmt: skip
+        sql = render_predicate(ctx, cond, schema, (*path, "where", i), expr=ref)
         if sql is None:
             return None
         where.append(sql)
-    select_cols = tuple(f"{q(alias[c.name])}.{q(c.name)}" for c in cols)
+    select_cols = tuple(f"{inline[c.name]} AS {q(c.name)}" if c.name in inline else ref(c.name) for c in cols)
     return Select(select_cols, f"{source.name} AS {q('s')}", tuple(joins), tuple(where)), schema
 
 
@@ -108,41 +134,37 @@ def plan_metric(ctx: PlanContext, name: str, m: Metric, source: PlannedTable) ->
     if not m.aggregates:
         return _row_metric(ctx, name, m, rows_select, schema, origin)
 
-    needs_rows_view = bool(m.unnest or m.where)
+    needs_rows_view = bool(m.unnest or m.where or m.computed)
     if needs_rows_view:
         rows_view = PlannedView(q(f"{name}__rows"), f"{name}__rows", rows_select, origin, schema,
                                 depends_on=())  # fmt: skip
         base, base_q, views = rows_view.raw_name, rows_view.name, [rows_view]
     else:
         base, base_q, views = source.raw_name, source.name, []
-    agg_cols: list[str] = []
-    agg_sql: dict[str, str] = {}
-    out_cols: list[Column] = []
-    for agg_name, spec in m.aggregates.items():
-        if agg_name in m.dimensions or (schema.get(agg_name) and agg_name in m.dimensions):
-            ctx.error((*path, "aggregates", agg_name), f"aggregate {agg_name!r} has the name of a dimension")
-            return None
-        rendered = render_aggregate(ctx, spec, schema, (*path, "aggregates", agg_name))
-        if rendered is None:
-            return None
-        sql, typ = rendered
-        agg_sql[agg_name] = sql
-        agg_cols.append(f"{sql} AS {q(agg_name)}")
-        out_cols.append(Column(agg_name, typ))
+    rowtime = schema.rowtime
+    if m.window is not None and rowtime is None:
+        ctx.error((*path, "window"), f"a window needs event time, and source {m.source!r} has none",
+                  f"add event_time to sources.{m.source}")  # fmt: skip
+        return None
+    fill = _Fill.of(m, rowtime.name if rowtime else "")
+    aggregated = _plan_aggregates(ctx, name, m, schema, fill)
+    if aggregated is None:
+        return None
+    agg_cols, agg_sql, out_cols = aggregated
     dims = tuple(m.dimensions)
     dim_cols = [schema.get(d) for d in dims]
+    if not _plan_derived(ctx, name, m, schema, dim_cols, out_cols, agg_sql, agg_cols, fill):
+        return None
     if m.window is not None:
-        rowtime = schema.rowtime
-        if rowtime is None:
-            ctx.error((*path, "window"), f"a window needs event time, and source {m.source!r} has none",
-                      f"add event_time to sources.{m.source}")  # fmt: skip
-            return None
         for d in dims:
             if d in WINDOW_COLUMNS:
                 ctx.error((*path, "dimensions"), f"{d!r} is a window column and cannot be a dimension")
                 return None
         group = tuple(q(c) for c in WINDOW_COLUMNS) + tuple(q(d) for d in dims)
-        select = Select(group + tuple(agg_cols), _window_tvf(m.window, base_q, rowtime.name), group_by=group)
+        if fill is not None:
+            select = filled_select(m.window, base_q, rowtime.name, dims, agg_cols, m.fill_for)
+        else:
+            select = Select(group + tuple(agg_cols), _window_tvf(m.window, base_q, rowtime.name), group_by=group)
         win_cols = (Column("window_start", TIMESTAMP3), Column("window_end", TIMESTAMP3),
                     Column("window_time", rowtime.type, rowtime=True))  # fmt: skip
         out_schema = Schema(win_cols + tuple(Column(c.name, c.type) for c in dim_cols) + tuple(out_cols))
@@ -151,14 +173,89 @@ def plan_metric(ctx: PlanContext, name: str, m: Metric, source: PlannedTable) ->
         select = Select(group + tuple(agg_cols), f"{base_q}", group_by=group)
         out_schema = Schema(tuple(Column(c.name, c.type) for c in dim_cols) + tuple(out_cols))
     value = m.value
-    if value is not None and value not in m.aggregates and value not in dims:
-        ctx.error((*path, "value"), f"unknown aggregate {value!r}", f"aggregates: {', '.join(m.aggregates)}")
+    if value is not None and value not in agg_sql and value not in dims:
+        ctx.error((*path, "value"), f"unknown aggregate {value!r}", f"aggregates: {', '.join(agg_sql)}")
         return None
     if value is None and len(m.aggregates) == 1:
         value = next(iter(m.aggregates))
-    view = PlannedView(q(name), name, select, origin, out_schema, stateful=True,
-                       depends_on=tuple(v.raw_name for v in views))  # fmt: skip
-    return PlannedMetric(name, (*views, view), base, schema, m.window, True, dims, agg_sql, value)
+    depends = tuple(v.raw_name for v in views)
+    if fill is not None and fill.kind == "previous":  # the aggregation, then values carried forward
+        filled = PlannedView(q(f"{name}__filled"), f"{name}__filled", select, origin, out_schema, stateful=True,
+                             depends_on=depends)  # fmt: skip
+        views, depends = [*views, filled], (filled.raw_name,)
+        select = carried_forward(filled.name, out_schema, dims, [c.name for c in out_cols])
+    view = PlannedView(q(name), name, select, origin, out_schema, stateful=True, depends_on=depends)
+    return PlannedMetric(name, (*views, view), base, schema, m.window, True, dims, agg_sql, value, m.fill)
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """A filled metric's current-slice condition (see plan/gaps.py)."""
+
+    kind: str
+    slice_sql: str
+
+    @property
+    def slice_count(self) -> str:
+        return f"COUNT(*) FILTER (WHERE {self.slice_sql})"
+
+    @classmethod
+    def of(cls, m: Metric, rowtime: str) -> _Fill | None:
+        if m.fill is None or not isinstance(m.window, TumbleWindow):
+            return None
+        return cls(m.fill, slice_filter(rowtime, parse_duration(m.window.size)))
+
+
+def _plan_aggregates(ctx: PlanContext, name: str, m: Metric, schema: Schema, fill: _Fill | None):
+    """(SELECT items, SQL by aggregate name, output columns) of the metric's aggregates."""
+    path = ("metrics", name)
+    agg_cols: list[str] = []
+    agg_sql: dict[str, str] = {}
+    out_cols: list[Column] = []
+    for agg_name, spec in m.aggregates.items():
+        if agg_name in m.dimensions:
+            ctx.error((*path, "aggregates", agg_name), f"aggregate {agg_name!r} has the name of a dimension")
+            return None
+        rendered = render_aggregate(ctx, spec, schema, (*path, "aggregates", agg_name),
+                                    slice_filter=fill.slice_sql if fill else None)  # fmt: skip
+        if rendered is None:
+            return None
+        sql, typ = rendered
+        if fill is not None:
+            sql = filled_aggregate(sql, typ, fill.kind, fill.slice_count)
+        agg_sql[agg_name] = sql
+        agg_cols.append(f"{sql} AS {q(agg_name)}")
+        out_cols.append(Column(agg_name, typ))
+    return agg_cols, agg_sql, out_cols
+
+
+def _plan_derived(ctx: PlanContext, name: str, m: Metric, schema: Schema, dim_cols: list, out_cols: list[Column],
+                  agg_sql: dict[str, str], agg_cols: list[str], fill: _Fill | None) -> bool:  # fmt: skip
+    """Derived values: expressions over the aggregates (inlined) and dimensions, in the same SELECT."""
+    for derived_name, text in m.derived.items():
+        dpath = ("metrics", name, "derived", derived_name)
+        if derived_name in agg_sql or derived_name in m.dimensions:
+            ctx.error(dpath, f"{derived_name!r} is already the name of an aggregate or dimension")
+            return False
+        node = parse_at(ctx, text, dpath)
+        # What a derived value sees: the dimensions, and the aggregates by name; aggregate
+        # functions over the metric's rows are allowed too (e.g. sum(a) / count(*)).
+        visible = Schema(tuple(Column(c.name, c.type) for c in dim_cols) + tuple(out_cols))
+        scope = Scope(Schema(visible.columns + tuple(c for c in schema.columns if visible.get(c.name) is None)),
+                      ref=lambda c: f"({agg_sql[c]})" if c in agg_sql else q(c), aggregates=True,
+                      percentile=not ctx.aiven, slice_filter=fill.slice_sql if fill else None)  # fmt: skip
+        rendered = render_at(ctx, node, scope, dpath) if node else None
+        if rendered is None:
+            return False
+        for column in columns_outside_aggregates(node):
+            if column not in agg_sql and column not in m.dimensions:
+                ctx.error(dpath, f"{column!r} is a column of the rows, not a value of the window",
+                          "refer to aggregates and dimensions, or aggregate the column, e.g. sum(amount)")  # fmt: skip
+                return False
+        agg_sql[derived_name] = rendered[0]
+        agg_cols.append(f"{rendered[0]} AS {q(derived_name)}")
+        out_cols.append(Column(derived_name, rendered[1].nullable()))
+    return True
 
 
 def _row_metric(

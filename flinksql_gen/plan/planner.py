@@ -17,6 +17,7 @@ from flinksql_gen.models.pipeline import (
     JdbcSink,
     KafkaSink,
     LookupThresholdDetector,
+    NoDataDetector,
     Pipeline,
     SlackSink,
     TrendDetector,
@@ -34,6 +35,7 @@ from flinksql_gen.plan.detectors import (
 )
 from flinksql_gen.plan.drilldown import DRILLDOWN_UDF, plan_drilldown
 from flinksql_gen.plan.expressions import render_message
+from flinksql_gen.plan.gaps import plan_no_data
 from flinksql_gen.plan.metrics import PlannedMetric, plan_metric
 from flinksql_gen.plan.plan import (
     Column,
@@ -135,6 +137,9 @@ def _plan_detector(
         return None if lookup is None else plan_lookup_threshold(ctx, name, d, metric, lookup)
     if isinstance(d, DrilldownDetector):
         return plan_drilldown(ctx, name, d, metric)
+    if isinstance(d, NoDataDetector):
+        planned = plan_no_data(ctx, name, d, metric)
+        return None if planned is None else PlannedDetector(name, (planned[0],), False, (), metric.dims)
     if isinstance(d, STATISTICAL):
         return plan_statistical(ctx, name, d, metric)
     raise TypeError(type(d))  # pragma: no cover

@@ -116,4 +116,5 @@ def test_plan_renders_definitions(tmp_path, monkeypatch):
     assert CliRunner().invoke(main, ["render", "pipelines", "-t", "cluster", "-o", str(out)]).exit_code == 0
     result = run("plan", "pipelines", "--against", str(out))
     assert result.exit_code == 0, result.output
-    assert all("unchanged" in line for line in result.output.strip().splitlines())
+    assert all("unchanged" in line for line in result.stdout.strip().splitlines())
+    assert result.stderr.startswith("using targets.yaml, sql_templates")  # the project's files, said once

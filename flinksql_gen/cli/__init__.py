@@ -14,17 +14,29 @@ from pathlib import Path
 
 import click
 
-from flinksql_gen.cli import aiven, cluster, definitions, demo, detect, stack
-from flinksql_gen.errors import FlinksqlGenError
+from flinksql_gen.cli import aiven, cluster, definitions, demo, detect, init, stack
+from flinksql_gen.cli.output import usage_error_json, wants_json
+from flinksql_gen.errors import DefinitionError, FlinksqlGenError
+from flinksql_gen.project import Project
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
+        as_json = wants_json([*getattr(ctx, "_protected_args", []), *ctx.args])
         try:
             return super().invoke(ctx)
         except FlinksqlGenError as exc:
-            click.echo(f"error: {exc}" if exc.exit_code != 1 else str(exc), err=True)
+            if as_json and isinstance(exc, DefinitionError):
+                click.echo(exc.to_json())
+            elif as_json:
+                usage_error_json(str(exc), exc.exit_code)
+            else:
+                click.echo(f"error: {exc}" if exc.exit_code != 1 else str(exc), err=True)
             sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            if as_json:  # a usage error of a JSON command line is JSON too
+                usage_error_json(exc.format_message())
+            raise
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # a bug of ours, not the user's: exit 2, trace in a file
@@ -50,10 +62,18 @@ def _crash_log(trace: str) -> str:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="flinksql-gen")
-def main() -> None:
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), envvar="FLINKSQL_PROJECT_DIR",
+              help="the project folder (holds targets.yaml or flinksql.yaml); default: the nearest one at or "
+                   "above the given path or the current directory [env: FLINKSQL_PROJECT_DIR]")  # fmt: skip
+@click.pass_context
+def main(ctx: click.Context, project_dir: Path | None) -> None:
     """Turn YAML metric and anomaly definitions into Apache Flink SQL, and run it."""
+    # The one place where the project (and its environment override) is resolved.
+    source = ctx.get_parameter_source("project_dir")
+    how = "FLINKSQL_PROJECT_DIR" if source == click.core.ParameterSource.ENVIRONMENT else "--project-dir"
+    ctx.obj = Project.discover(project_dir=project_dir, how=how)
 
 
-for _module in (definitions, stack, demo, detect, cluster, aiven):
+for _module in (definitions, init, stack, demo, detect, cluster, aiven):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
-import yaml
-from pydantic import ValidationError
 
 from flinksql_gen.bundle import MANIFEST, Bundle
+from flinksql_gen.cli import output
 from flinksql_gen.errors import UsageError
-from flinksql_gen.models.targets import AivenTarget, TargetsFile
-
-TARGETS_FILE = "targets.yaml"
-
-
-def find_targets_file(pipelines: Path, given: Path | None) -> Path | None:
-    """--targets, else targets.yaml next to the pipelines folder (or inside it)."""
-    if given is not None:
-        return given
-    folder = pipelines if pipelines.is_dir() else pipelines.parent
-    for candidate in (folder.parent / TARGETS_FILE, folder / TARGETS_FILE):
-        if candidate.is_file():
-            return candidate
-    return None
+from flinksql_gen.models.targets import AivenTarget
+from flinksql_gen.project import EVERYTHING, Project, Selection
 
 
-def load_aiven_target(targets_file: Path | None, name: str | None) -> tuple[str, AivenTarget]:
+def load_aiven_target(project: Project, name: str | None) -> tuple[str, AivenTarget]:
     """The aiven-type target to use: by name, else the one named 'aiven', else the only one."""
-    targets: dict = {}
-    if targets_file is not None:
-        try:
-            data = yaml.safe_load(targets_file.read_text()) or {}
-            targets = dict(TargetsFile.model_validate(data).targets)
-        except (OSError, yaml.YAMLError, ValidationError) as exc:
-            raise UsageError(f"{targets_file}: not a valid targets file: {exc}") from None
+    targets = project.targets()
     aiven = {n: t for n, t in targets.items() if isinstance(t, AivenTarget)}
     if name:
         if name in aiven:
@@ -43,7 +25,8 @@ def load_aiven_target(targets_file: Path | None, name: str | None) -> tuple[str,
             raise UsageError(f"target {name!r} is of type {targets[name].type!r}, not 'aiven'")
         if name == "aiven":
             return name, AivenTarget()
-        raise UsageError(f"no target {name!r} in {targets_file or 'the built-in targets'}")
+        where = project.targets_file or "the built-in targets"
+        raise UsageError(f"no target {name!r} in {where}")
     if "aiven" in aiven or not aiven:
         return "aiven", aiven.get("aiven", AivenTarget())
     if len(aiven) == 1:
@@ -51,23 +34,23 @@ def load_aiven_target(targets_file: Path | None, name: str | None) -> tuple[str,
     raise UsageError(f"several aiven targets ({', '.join(sorted(aiven))}): choose one with --target")
 
 
-def load_bundle(pipelines: Path, target_name: str, targets_file: Path | None) -> Bundle:
-    """A bundle directory (manifest.json) as is; pipeline definitions rendered for the target."""
+def load_bundle(pipelines: Path, target_name: str, project: Project, selection: Selection = EVERYTHING) -> Bundle:
+    """A bundle directory (manifest.json) as is; pipeline definitions rendered for the target
+    (only the selected ones: the others are not even validated)."""
     if pipelines.is_dir() and (pipelines / MANIFEST).is_file():
         bundle = Bundle.load(pipelines)
         if bundle.target not in (target_name, "aiven"):
             raise UsageError(
                 f"{pipelines} was rendered for target {bundle.target!r}; render it with --target {target_name}"
             )
+        if selection:
+            selection.check_used(p.name for p in bundle.pipelines)
+            chosen = tuple(p for p in bundle.pipelines if selection.matches(p.name))
+            bundle = Bundle(bundle.target, chosen, bundle.generator)
         return bundle
-    try:
-        from flinksql_gen.api import render  # the renderer (owned by the lead)
-    except ImportError:
-        raise UsageError(
-            "the renderer (flinksql_gen.api.render) is not available; pass a bundle directory "
-            "rendered for the aiven target instead"
-        ) from None
-    return render(pipelines, target=target_name, targets_file=targets_file)
+    from flinksql_gen.api import render
+
+    return render(pipelines, target=target_name, project=project, selection=selection)
 
 
 @click.group("deploy")
@@ -77,13 +60,14 @@ def deploy() -> None:
 
 @deploy.command("aiven")
 @click.argument("pipelines", type=click.Path(exists=True, path_type=Path))
-@click.option("--project", help="Aiven project (default: targets.yaml, then $AIVEN_PROJECT).")
+@click.option("--project", "project_name", help="Aiven project (default: targets.yaml, then $AIVEN_PROJECT).")
 @click.option(
     "--service", help="Aiven for Apache Flink service (default: targets.yaml, then $AIVEN_FLINK_SERVICE)."
 )
 @click.option("--targets", "targets_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--target", "target_name", help="Name of the aiven target in targets.yaml (default: 'aiven').")
-@click.option("--pipeline", "only", multiple=True, help="Only this pipeline (repeatable).")
+@click.option("--pipeline", "only", multiple=True, help="Only this pipeline (repeatable; same as --select NAME).")
+@output.selection_options
 @click.option(
     "--dry-run", is_flag=True, help="Validate every application version with Aiven; change nothing."
 )
@@ -101,9 +85,10 @@ def deploy() -> None:
 )
 @click.option("--timeout", default=900.0, show_default=True, help="Seconds to wait for a deployment state.")
 @click.option("--poll-interval", default=2.0, hidden=True, help="Seconds between deployment status polls.")
+@output.format_option
 def aiven_command(
     pipelines: Path,
-    project: str | None,
+    project_name: str | None,
     service: str | None,
     targets_file: Path | None,
     target_name: str | None,
@@ -115,6 +100,8 @@ def aiven_command(
     allow_non_restored_state: bool,
     timeout: float,
     poll_interval: float,
+    selection: Selection,
+    fmt: str,
 ) -> None:
     """Deploy PIPELINES to Aiven for Apache Flink: one application per INSERT, named <pipeline>-<insert>."""
     from flinksql_gen.deploy.aiven import AivenDeployTarget, format_status
@@ -123,32 +110,40 @@ def aiven_command(
                              ("--stop", stop)) if on]  # fmt: skip
     if len(modes) > 1:
         raise UsageError(f"{' and '.join(modes)} cannot be combined")
-    targets_path = find_targets_file(pipelines, targets_file)
-    name, target = load_aiven_target(targets_path, target_name)
-    bundle = load_bundle(pipelines, name, targets_path)
-    if only:
-        missing = sorted(set(only) - {p.name for p in bundle.pipelines})
-        if missing:
-            raise UsageError(f"no pipeline named {', '.join(missing)} in {pipelines}")
-        bundle = Bundle(bundle.target, tuple(p for p in bundle.pipelines if p.name in only), bundle.generator)
+    project = output.project(pipelines, targets_file)
+    output.announce(project, fmt)
+    name, target = load_aiven_target(project, target_name)
+    selection = Selection((*selection.select, *only), selection.exclude)
+    bundle = load_bundle(pipelines, name, project, selection)
+    say = (lambda m: click.echo(m, err=True)) if fmt == "json" else click.echo  # JSON: stdout holds one document
     deployer = AivenDeployTarget(
-        target, project=project, service=service, out=click.echo, timeout=timeout, poll_interval=poll_interval
+        target, project=project_name, service=service, out=say, timeout=timeout, poll_interval=poll_interval
     )
+    doc: dict = {"errors": [], "target": name, "project": project.describe()}
     if generate_dir is not None:
-        for path in deployer.generate(bundle, generate_dir):
-            click.echo(f"wrote {path}")
+        paths = deployer.generate(bundle, generate_dir)
+        doc["files"] = [str(p) for p in paths]
+        lines = [f"wrote {p}" for p in paths]
     elif dry_run:
         plans = deployer.validate(bundle, read_only=True)
-        click.echo(f"valid: {', '.join(a.name for a in plans)} (nothing was changed)")
+        doc["valid"] = [a.name for a in plans]
+        lines = [f"valid: {', '.join(a.name for a in plans)} (nothing was changed)"]
     elif status:
-        click.echo(format_status(deployer.status(bundle)))
+        doc["applications"] = deployer.status(bundle)
+        lines = [format_status(doc["applications"])]
     elif stop:
-        deployer.stop_bundle(bundle)
+        doc["results"] = [asdict(r) for r in deployer.stop_bundle(bundle)]
+        lines = []
     else:
         results = deployer.deploy(bundle, allow_non_restored_state=allow_non_restored_state)
-        for r in results:
-            version = f" version {r.version}" if r.version is not None else ""
-            click.echo(f"{r.application}: {r.action}{version}")
+        doc["results"] = [asdict(r) for r in results]
+        lines = [f"{r.application}: {r.action}" + (f" version {r.version}" if r.version is not None else "")
+                 for r in results]  # fmt: skip
+    if fmt == "json":
+        output.emit_json(doc)
+    else:
+        for line in lines:
+            click.echo(line)
 
 
 def _commands() -> list[click.Command]:

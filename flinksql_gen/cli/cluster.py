@@ -12,14 +12,13 @@ import os
 from pathlib import Path
 
 import click
-import yaml
-from pydantic import ValidationError
 
 from flinksql_gen.bundle import Bundle, PipelineBundle
+from flinksql_gen.cli import output
 from flinksql_gen.deploy import DeployError, DeployTarget, get_target
 from flinksql_gen.deploy.upgrade import classify, load_manifest
 from flinksql_gen.errors import UsageError
-from flinksql_gen.models.targets import TARGET_TYPES, TargetsFile, default_target
+from flinksql_gen.project import EVERYTHING, Project, Selection
 
 SAVEPOINT_DIR_KEYS = ("execution.checkpointing.savepoint-dir", "state.savepoints.dir")
 
@@ -40,29 +39,13 @@ TARGETS_FILE = click.option(
 )
 
 
-def _targets_file(given: Path | None, near: Path | None = None) -> Path | None:
-    if given is not None:
-        return given
-    folders = []
-    if near is not None:
-        folder = near if near.is_dir() else near.parent
-        folders += [folder, folder.parent]
-    folders.append(Path.cwd())
-    return next((d / "targets.yaml" for d in folders if (d / "targets.yaml").is_file()), None)
+def _project(targets_file: Path | None, near: Path | None = None) -> Project:
+    """The run's project (see flinksql_gen.project): its targets.yaml, parsed with positions."""
+    return output.project(near, targets_file)
 
 
-def _target_config(name: str, targets_file: Path | None):
-    if targets_file is not None:
-        try:
-            data = yaml.safe_load(targets_file.read_text()) or {}
-            targets = TargetsFile.model_validate(data).targets
-        except (OSError, yaml.YAMLError, ValidationError) as exc:
-            raise UsageError(f"{targets_file}: not a valid targets file: {exc}") from None
-        if name in targets:
-            return targets[name]
-    if name in TARGET_TYPES:
-        return default_target(name)
-    raise UsageError(f"no target {name!r} in {targets_file or 'the built-in targets'}")
+def _target_config(name: str, project: Project):
+    return project.target(name)
 
 
 def _render_name(gateway: str | None, jobmanager: str | None, target_name: str | None) -> str:
@@ -70,7 +53,7 @@ def _render_name(gateway: str | None, jobmanager: str | None, target_name: str |
 
 
 def build_target(
-    gateway: str | None, jobmanager: str | None, target_name: str | None, targets_file: Path | None, **options
+    gateway: str | None, jobmanager: str | None, target_name: str | None, project: Project, **options
 ) -> DeployTarget:
     """The deployment target from explicit URLs, else from the target's configuration."""
     if gateway:
@@ -78,7 +61,7 @@ def build_target(
     if jobmanager:
         return get_target("jobmanager", url=jobmanager)
     name = _render_name(gateway, jobmanager, target_name)
-    config = _target_config(name, targets_file)
+    config = _target_config(name, project)
     if config.type == "gateway":
         return get_target("gateway", url=config.url, jobmanager=config.jobmanager, **options)
     if config.type == "cluster":
@@ -88,7 +71,9 @@ def build_target(
     return get_target(config.type, target=config)
 
 
-def _pipeline(path: Path, target_name: str, targets_file: Path | None, name: str | None) -> PipelineBundle:
+def _pipeline(
+    path: Path, target_name: str, project: Project, name: str | None, selection: Selection = EVERYTHING
+) -> PipelineBundle:
     """A pipeline definition rendered for the target, or one pipeline of a rendered bundle folder."""
     if path.is_dir() and (path / "manifest.json").is_file():
         bundle = Bundle.load(path)
@@ -103,9 +88,13 @@ def _pipeline(path: Path, target_name: str, targets_file: Path | None, name: str
         return bundle.pipelines[0]
     from flinksql_gen import api
 
+    bundle = api.render(path, target_name, project=project, selection=selection)
     if name:
-        return api.render(path, target_name, targets_file).pipeline(name)
-    return api.render_pipeline(path, target_name, targets_file)
+        return bundle.pipeline(name)
+    if len(bundle.pipelines) != 1:
+        names = ", ".join(p.name for p in bundle.pipelines)
+        raise UsageError(f"{path} holds several pipelines ({names}): choose one with --name or --select")
+    return bundle.pipelines[0]
 
 
 def _savepoint_dir(given: str | None, pipeline: PipelineBundle) -> str:
@@ -138,6 +127,7 @@ def _savepoint_dir(given: str | None, pipeline: PipelineBundle) -> str:
     "--against", type=click.Path(exists=True, path_type=Path), help="deployed manifest (checks --upgrade)"
 )
 @click.option("--script", is_flag=True, help="gateway v4: deploy the whole script in application mode")
+@output.selection_options
 def submit(
     pipeline: Path,
     gateway: str | None,
@@ -151,13 +141,16 @@ def submit(
     savepoint_dir: str | None,
     against: Path | None,
     script: bool,
+    selection: Selection,
 ) -> None:
     """Submit PIPELINE (a definition file, or a rendered bundle folder) to a Flink cluster."""
-    targets_file = _targets_file(targets_file, pipeline)
+    project = _project(targets_file, pipeline)
+    if not (pipeline / "manifest.json").is_file():  # definitions are rendered with the project's targets
+        output.announce(project, "text")
     render_as = _render_name(gateway, jobmanager, target_name)
-    bundle_pipeline = _pipeline(pipeline, render_as, targets_file, name)
+    bundle_pipeline = _pipeline(pipeline, render_as, project, name, selection)
     options = {"script": True} if script else {}
-    target = build_target(gateway, jobmanager, target_name, targets_file, **options)
+    target = build_target(gateway, jobmanager, target_name, project, **options)
     stopped_at = None
     if upgrade:
         if savepoint:
@@ -218,7 +211,7 @@ def _upgrade(
 @TARGET
 @TARGETS_FILE
 @click.option("--all", "show_all", is_flag=True, help="also list finished, cancelled and failed jobs")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output.format_option
 def jobs(
     gateway: str | None,
     jobmanager: str | None,
@@ -228,7 +221,7 @@ def jobs(
     fmt: str,
 ) -> None:
     """List the cluster's jobs by name."""
-    target = build_target(gateway, jobmanager, target_name, _targets_file(targets_file))
+    target = build_target(gateway, jobmanager, target_name, _project(targets_file))
     listed = [j for j in target.jobs() if show_all or j.active]
     if fmt == "json":
         click.echo(
@@ -261,7 +254,7 @@ def stop(
     targets_file: Path | None,
 ) -> None:
     """Stop the job NAME with a savepoint and print the savepoint's path."""
-    target = build_target(gateway, jobmanager, target_name, _targets_file(targets_file))
+    target = build_target(gateway, jobmanager, target_name, _project(targets_file))
     click.echo(target.stop(name, savepoint_dir))
 
 
@@ -275,7 +268,7 @@ def cancel(
     name: str, gateway: str | None, jobmanager: str | None, target_name: str | None, targets_file: Path | None
 ) -> None:
     """Cancel the job NAME without a savepoint."""
-    build_target(gateway, jobmanager, target_name, _targets_file(targets_file)).cancel(name)
+    build_target(gateway, jobmanager, target_name, _project(targets_file)).cancel(name)
     click.echo(f"cancelled {name}")
 
 
@@ -291,8 +284,11 @@ def cancel(
     "--target", "-t", "target_name", default="cluster", show_default=True, help="target to render for"
 )
 @TARGETS_FILE
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def plan(pipelines: Path, against: Path, target_name: str, targets_file: Path | None, fmt: str) -> None:
+@output.selection_options
+@output.format_option
+def plan(
+    pipelines: Path, against: Path, target_name: str, targets_file: Path | None, selection: Selection, fmt: str
+) -> None:
     """Show what deploying PIPELINES would do to the jobs of a deployed manifest."""
     old = load_manifest(against)
     if pipelines.is_dir() and (pipelines / "manifest.json").is_file():
@@ -300,7 +296,9 @@ def plan(pipelines: Path, against: Path, target_name: str, targets_file: Path | 
     else:
         from flinksql_gen import api
 
-        bundle = api.render(pipelines, target_name, _targets_file(targets_file, pipelines))
+        project = _project(targets_file, pipelines)
+        output.announce(project, fmt)
+        bundle = api.render(pipelines, target_name, project=project, selection=selection)
     changes = classify(old, bundle)
     if fmt == "json":
         click.echo(

@@ -1,94 +1,119 @@
-"""`validate`, `render` and `schema`: definitions to a Flink SQL bundle."""
+"""`validate`, `render`, `check` and `schema`: definitions to a Flink SQL bundle."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from flinksql_gen import api
+from flinksql_gen.cli.output import (
+    announce,
+    emit_json,
+    format_option,
+    project,
+    report_problems,
+    selection_options,
+)
 from flinksql_gen.errors import DefinitionError
+from flinksql_gen.project import Project, Selection
 
 TARGET = click.option("--target", "-t", default="local", show_default=True,
                       help="local, cluster, gateway, aiven, or a target from targets.yaml")  # fmt: skip
 TARGETS_FILE = click.option("--targets", "targets_file", type=click.Path(dir_okay=False, path_type=Path),
-                            help="targets file (default: targets.yaml next to or above the pipelines)")  # fmt: skip
+                            help="targets file (default: the project's targets.yaml)")  # fmt: skip
+PATH = click.argument("path", type=click.Path(path_type=Path), required=False)
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 
-
-def _report_problems(exc: DefinitionError, fmt: str) -> NoReturn:
-    """Every problem at once: JSON on stdout for tools, or one line each on stderr; exit 1."""
-    if fmt == "json":
-        click.echo(exc.to_json())
-    else:
-        click.echo(str(exc), err=True)
-        click.echo(f"{len(exc.problems)} problem(s) found.", err=True)
-    sys.exit(1)
+def _resolve(path: Path | None, targets_file: Path | None) -> tuple[Path, Project]:
+    """PATH (default: the project's pipelines/) and the project it belongs to."""
+    proj = project(path, targets_file)
+    return (path if path is not None else proj.default_definitions()), proj
 
 
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@PATH
 @TARGET
 @TARGETS_FILE
-@FORMAT
-def validate(path: Path, target: str, targets_file: Path | None, fmt: str) -> None:
-    """Check every definition under PATH and report all problems at once (exit 1 if any)."""
+@selection_options
+@format_option
+def validate(path: Path | None, target: str, targets_file: Path | None, selection: Selection, fmt: str) -> None:
+    """Check every definition under PATH (default: the project's pipelines/, searched recursively)
+    and report all problems at once (exit 1 if any)."""
+    path, proj = _resolve(path, targets_file)
+    announce(proj, fmt)
     try:
-        count = api.validate(path, target, targets_file)
+        count = api.validate(path, target, project=proj, selection=selection)
     except DefinitionError as exc:
-        _report_problems(exc, fmt)
+        report_problems(exc, fmt, proj)
     if fmt == "json":
-        click.echo(json.dumps({"errors": [], "pipelines": count}))
+        emit_json({"errors": [], "pipelines": count, "target": target, "project": proj.describe()})
     else:
         click.echo(f"ok: {count} pipeline(s) valid for target {target!r}")
 
 
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@PATH
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("target"),
               show_default=True,
               help="bundle folder: new, empty, or a previous bundle (only the bundle's own files are replaced)")  # fmt: skip
 @TARGET
 @TARGETS_FILE
-@FORMAT
-def render(path: Path, output: Path, target: str, targets_file: Path | None, fmt: str) -> None:
-    """Render the pipelines under PATH into a deterministic Flink SQL bundle."""
+@selection_options
+@format_option
+def render(path: Path | None, output: Path, target: str, targets_file: Path | None, selection: Selection,
+           fmt: str) -> None:  # fmt: skip
+    """Render the pipelines under PATH (default: the project's pipelines/) into a deterministic Flink SQL bundle."""
+    path, proj = _resolve(path, targets_file)
+    announce(proj, fmt)
     try:
-        project = api.find_project(path, targets_file)
-        bundle = api.render(path, target, targets_file)
+        defs = api.find_project(path, project=proj)
+        bundle = api.render(path, target, project=proj, selection=selection)
     except DefinitionError as exc:
-        _report_problems(exc, fmt)
-    files = bundle.write(output, protected=project.protected_paths())
+        report_problems(exc, fmt, proj)
+    files = bundle.write(output, protected=defs.protected_paths())
     if fmt == "json":
-        click.echo(json.dumps({"errors": [], "output": str(output), "files": sorted(files)}))
+        emit_json({"errors": [], "output": str(output), "files": sorted(files),
+                   "pipelines": [p.name for p in bundle.pipelines], "project": proj.describe()})  # fmt: skip
         return
     for name in sorted(files):
         click.echo(f"wrote {output / name}")
 
 
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@PATH
 @TARGET
 @TARGETS_FILE
+@selection_options
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".flinksql"),
               show_default=True, help="where the connector jars are kept")  # fmt: skip
-def check(path: Path, target: str, targets_file: Path | None, workdir: Path) -> None:
+@format_option
+def check(path: Path | None, target: str, targets_file: Path | None, selection: Selection, workdir: Path,
+          fmt: str) -> None:  # fmt: skip
     """Compile every statement against the real Flink planner (no broker or database needed)."""
     from flinksql_gen.check import check_bundle
     from flinksql_gen.run.table_env import open_table_env
     from flinksql_gen.stack.jars import ensure_jars
 
-    bundle = api.render(path, target, targets_file)
-    click.echo(f"planning {sum(len(p.inserts) for p in bundle.pipelines)} statement(s) with Flink...", err=True)
+    path, proj = _resolve(path, targets_file)
+    announce(proj, fmt)
+    try:
+        bundle = api.render(path, target, project=proj, selection=selection)
+    except DefinitionError as exc:
+        report_problems(exc, fmt, proj)
+    statements = sum(len(p.inserts) for p in bundle.pipelines)
+    if fmt == "text":
+        click.echo(f"planning {statements} statement(s) with Flink...", err=True)
     table_env = open_table_env(jars=ensure_jars(workdir), log_dir=workdir / "logs")
     problems = check_bundle(bundle.pipelines, table_env)
     if problems:
-        raise DefinitionError(problems)
-    click.echo(f"ok: Flink accepts every statement of {len(bundle.pipelines)} pipeline(s)")
+        report_problems(DefinitionError(problems), fmt, proj)
+    if fmt == "json":
+        emit_json({"errors": [], "pipelines": [p.name for p in bundle.pipelines], "statements": statements,
+                   "project": proj.describe()})  # fmt: skip
+    else:
+        click.echo(f"ok: Flink accepts every statement of {len(bundle.pipelines)} pipeline(s)")
 
 
 @click.command()

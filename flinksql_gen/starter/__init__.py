@@ -1,0 +1,1 @@
+"""The starter project written by `flinksql-gen init` (data files only)."""

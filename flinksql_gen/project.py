@@ -9,6 +9,7 @@ builds one `Project` in its group callback (sqlmesh's `Context` style) and resol
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +199,12 @@ class Project:
         }
 
     def summary(self) -> str:
-        targets = relative(self.targets_file) if self.targets_file else "built-in targets (no targets.yaml)"
-        templates = relative(self.templates_dir) if self.templates_dir else "built-in templates"
+        targets = _shown(self.targets_file) if self.targets_file else "built-in targets (no targets.yaml)"
+        templates = _shown(self.templates_dir) if self.templates_dir else "built-in templates"
         return f"using {targets}, {templates}"
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the cwd when it is close (../targets.yaml), else absolute."""
+    rel = os.path.relpath(path.absolute())
+    return rel if rel.count("..") <= 2 else str(path.absolute())

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from flinksql_gen.cli.output import format_option
+
 # The evaluate modules import numpy, pandas and matplotlib (about 1.5 s): each command imports
 # what it needs, so `validate` and `render` start fast.
 
@@ -39,7 +41,7 @@ def _json(data: Any) -> str:
               help="'nab': also NAB's scores (standard, reward_low_FP, reward_low_FN; probation 15 %, <= 750 rows)")  # fmt: skip
 @click.option("--workers", type=click.IntRange(1, 2), default=2, show_default=True,
               help="processes running detectors (this one plus at most one more)")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 def evaluate_cmd(spec: str, series_dir: Path, labels: Path, scores_out: Path | None, probation: float, scoring: str,
                  workers: int, fmt: str) -> None:  # fmt: skip
     """Run a detector causally over every CSV under SERIES_DIR (recursively, keyed by relative path) and score it
@@ -62,7 +64,7 @@ def evaluate_cmd(spec: str, series_dir: Path, labels: Path, scores_out: Path | N
 @click.option("--compare-baseline", is_flag=True, help="also run the baseline on the same cases, in the same run")
 @click.option("--max-depth", type=click.IntRange(1, 10), default=3, show_default=True,
               help="largest number of dimensions in one root-cause element")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 def evaluate_rca_cmd(data: Path, truth: Path | None, method: str, compare_baseline: bool, max_depth: int,
                      fmt: str) -> None:  # fmt: skip
     """Localise root causes in Squeeze-format snapshots and compare them exactly with the truth.
@@ -90,12 +92,17 @@ def evaluate_rca_cmd(data: Path, truth: Path | None, method: str, compare_baseli
 @click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), help="labels JSON to shade the windows")
 @click.option("--snapshot", type=click.Path(dir_okay=False, path_type=Path),
               help="an RCA snapshot CSV (dimensions + real + predict) to drill down")  # fmt: skip
-def report_cmd(spec: str, series_csv: Path, out_dir: Path, labels: Path | None, snapshot: Path | None) -> None:
+@format_option
+def report_cmd(spec: str, series_csv: Path, out_dir: Path, labels: Path | None, snapshot: Path | None,
+               fmt: str) -> None:  # fmt: skip
     """Chart a metric with the detector's expected band, anomalies and labels (+ a drill-down) as PNG + HTML."""
     from flinksql_gen.evaluate.io import load_spec
     from flinksql_gen.evaluate.report import render_report
 
     paths = render_report(load_spec(spec), series_csv, out_dir, labels, snapshot)
+    if fmt == "json":
+        click.echo(_json({"errors": [], "files": {name: str(path) for name, path in paths.items()}}))
+        return
     for path in paths.values():
         click.echo(f"wrote {path}")
 

@@ -1,0 +1,267 @@
+"""docs/reference.md, generated from the models: every field with its type, default, description
+and an example, and every detector type with its SQL and UDF forms.
+
+    python -m flinksql_gen.reference > docs/reference.md      (tests/test_reference_docs.py checks it)
+
+Types, defaults and descriptions come from the JSON Schema the models produce (what editors see
+through `flinksql-gen schema`); examples come from the example files shipped with the project
+(the first value a field has in them), else from the field's default.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from flinksql_gen.load.validate import validate_model
+from flinksql_gen.load.yaml_loader import load_yaml
+from flinksql_gen.models.pipeline import Pipeline
+from flinksql_gen.models.targets import TargetsFile
+
+ROOT = Path(__file__).resolve().parents[1]
+REF = "#/$defs/"
+
+CONVENTIONS = """\
+## Conventions
+
+- **Durations** are a number and a unit: `500ms`, `10s`, `1m` (a minute), `2min`, `1h`, `1d`. A bare
+  number is **seconds** (`5` is five seconds). Flink intervals are whole milliseconds.
+- **Names** of sources, lookups, metrics, detectors and sinks share one namespace in a pipeline
+  (they become tables and views); a pipeline's name is `pipeline:` or else the file name.
+- **Column names** may be any text without control characters: every identifier is quoted in the
+  generated SQL, and values are rendered as literals, never spliced.
+- **Secrets** (tokens, passwords) are written as `${env:NAME}` or `${env:NAME:-default}`; they stay
+  references in every rendered file and are resolved only when a job starts.
+- **YAML 1.2 scalars**: only `true`/`false` are booleans (`on`, `yes`, `no` stay text), `010` is ten;
+  duplicate keys, anchors/aliases and custom tags are errors.
+- **Slack sinks** run only on the `aiven` target (through Aiven's Slack integration). On every other
+  target a Slack sink becomes a `print` sink (its `local_fallback`, or nothing with `none`), so
+  alerts show in the job's output instead.
+- **Projects**: the project is the nearest folder at or above the given path (or the current
+  directory) holding `targets.yaml` or `flinksql.yaml`; `--project-dir` and `FLINKSQL_PROJECT_DIR`
+  override it. Definitions are every `.yaml`/`.yml` file under the given folder, recursively, except
+  `targets.yaml`, `flinksql.yaml`, `sql_templates/`, hidden folders and rendered bundles.
+- **Targets**: `-t NAME` picks a target of `targets.yaml`; a name it does not define falls back to the
+  built-in target of that type (`local`, `cluster`, `gateway`, `aiven`) with the defaults below.
+"""
+
+
+# ---------------------------------------------------------------------------- examples
+
+
+def example_files() -> list[Path]:
+    """The shipped examples: the starter project, then the repository's pipelines and targets."""
+    starter = Path(str(files("flinksql_gen.starter")))
+    found = [starter / "host_cpu.yaml", starter / "targets.yaml"]
+    found += sorted((ROOT / "pipelines").rglob("*.yaml")) + [ROOT / "targets.yaml"]
+    return [p for p in found if p.is_file()]
+
+
+def collect_examples(paths: list[Path]) -> dict[tuple[str, str], Any]:
+    """(model class name, field name) -> the first value that field is given in the files."""
+    examples: dict[tuple[str, str], Any] = {}
+    for path in paths:
+        loaded, problems = load_yaml(path)
+        if loaded is None or problems:
+            continue
+        model_type = TargetsFile if path.name == "targets.yaml" else Pipeline
+        model, _ = validate_model(model_type, loaded)
+        if model is not None:
+            for obj, data in _walk(model, loaded.data):
+                for name, value in data.items():
+                    field = _field_named(type(obj), name)
+                    if field is not None:
+                        examples.setdefault((type(obj).__name__, field), value)
+    return examples
+
+
+def _field_named(cls: type[BaseModel], key: str) -> str | None:
+    for name, f in cls.model_fields.items():
+        if key in (name, f.alias):
+            return name
+    return None
+
+
+def _walk(obj: Any, data: Any) -> Iterator[tuple[BaseModel, dict]]:
+    """Each model instance together with the YAML mapping it was validated from."""
+    if isinstance(obj, BaseModel) and isinstance(data, dict):
+        yield obj, data
+        for key, value in data.items():
+            name = _field_named(type(obj), key)
+            if name is not None:
+                yield from _walk(getattr(obj, name), value)
+    elif isinstance(obj, dict) and isinstance(data, dict):
+        for key, value in obj.items():
+            if key in data:
+                yield from _walk(value, data[key])
+    elif isinstance(obj, (list, tuple)) and isinstance(data, list):
+        for item, raw in zip(obj, data, strict=False):
+            yield from _walk(item, raw)
+
+
+# ---------------------------------------------------------------------------- schema to text
+
+
+def type_text(schema: dict) -> str:
+    """A JSON Schema node as a short type: `text`, `integer ≥ 1`, `list of Condition`, ..."""
+    if "$ref" in schema:
+        return f"[{schema['$ref'].removeprefix(REF)}](#{_anchor(schema['$ref'].removeprefix(REF))})"
+    if "const" in schema:
+        return f"`{json.dumps(schema['const'])}`"
+    if "enum" in schema:
+        return " \\| ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            parts = [type_text(s) for s in schema[key] if s.get("type") != "null"]
+            text = " or ".join(dict.fromkeys(parts))
+            return text + (" or null" if any(s.get("type") == "null" for s in schema[key]) else "")
+    kind = schema.get("type")
+    if kind == "array":
+        return f"list of {type_text(schema.get('items', {}))}"
+    if kind == "object":
+        values = schema.get("additionalProperties")
+        return f"map of name → {type_text(values)}" if isinstance(values, dict) else "mapping"
+    words = {"string": "text", "integer": "integer", "number": "number", "boolean": "boolean", "null": "null"}
+    text = words.get(kind, "any") if isinstance(kind, str) else "any"
+    bounds = [f"{op} {schema[k]}" for k, op in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"),
+                                               ("exclusiveMaximum", "<")) if k in schema]  # fmt: skip
+    return " ".join([text, *bounds])
+
+
+def _anchor(name: str) -> str:
+    return name.lower()
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return f"`{text}`" if text else ""
+
+
+def _example(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return _cell(text if len(text) <= 80 else text[:77] + "...")
+    return _cell(value)
+
+
+def _placeholder(prop: dict) -> Any:
+    """An example for a field no shipped file uses: its default when it has a useful one, else a
+    value of its type (so every row has one)."""
+    if prop.get("default") not in (None, "", [], {}):
+        return prop["default"]
+    options = [s for s in prop.get("anyOf", [prop]) if s.get("type") != "null"] or [prop]
+    first = options[0]
+    if "const" in first or "enum" in first:
+        return first.get("const", (first.get("enum") or [None])[0])
+    if any(o.get("type") == "integer" for o in options) and any(o.get("type") == "string" for o in options):
+        return "1m"  # a duration: text with a unit, or a bare number of seconds
+    kind = first.get("type")
+    if kind == "integer":
+        return max(first.get("minimum", 1), 1)
+    if kind == "number":
+        return 0.5
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return [_placeholder(first.get("items", {}))]
+    if kind == "object":
+        return {"name": _placeholder(first.get("additionalProperties") or {"type": "string"})}
+    if "$ref" in first:
+        return {"...": "..."}
+    return "name"
+
+
+def _empty_default(prop: dict) -> str:
+    kinds = {s.get("type") for s in prop.get("anyOf", [prop])}
+    if "array" in kinds:
+        return "`[]`"
+    if "object" in kinds:
+        return "`{}`"
+    return "its defaults" if "$ref" in prop or "anyOf" in prop else ""
+
+
+def model_table(name: str, schema: dict, required: set[str], examples: dict[tuple[str, str], Any]) -> list[str]:
+    lines = [f"### {name}", ""]
+    if schema.get("description"):
+        lines += [" ".join(schema["description"].split()), ""]
+    lines += ["| key | type | default | description | example |", "|---|---|---|---|---|"]
+    for key, prop in schema.get("properties", {}).items():
+        default = "*required*" if key in required else _cell(prop["default"]) if "default" in prop else ""
+        field = key.rstrip("_") if key.endswith("_") else key
+        example = examples.get((name, field), examples.get((name, key)))
+        if example is None and prop.get("examples"):
+            example = prop["examples"][0]
+        shown = _example(example if example is not None else _placeholder(prop))
+        if "default" not in prop and key not in required:
+            default = _empty_default(prop)
+        desc = " ".join(prop.get("description", "").split()).replace("|", "\\|")
+        lines.append(f"| `{key}` | {type_text(prop)} | {default} | {desc} | {shown} |")
+    return [*lines, ""]
+
+
+def schema_sections(model: type[BaseModel], examples: dict[tuple[str, str], Any]) -> list[str]:
+    schema = model.model_json_schema(by_alias=True)
+    defs = schema.pop("$defs", {})
+    out = model_table(model.__name__, schema, set(schema.get("required", [])), examples)
+    for name in sorted(defs):
+        out += model_table(name, defs[name], set(defs[name].get("required", [])), examples)
+    return out
+
+
+# ---------------------------------------------------------------------------- detectors
+
+
+def detector_forms() -> list[str]:
+    """Every detector type with the forms it runs in (pure Flink SQL, or a PyFlink UDF)."""
+    from typing import get_args
+
+    from flinksql_gen.models.pipeline import STATISTICAL, Detector
+    from flinksql_gen.plan.statistical import SQL_FORMS
+
+    members = get_args(get_args(Detector)[0])
+    lines = ["## Detector types and their forms", "",
+             "A detector runs as pure Flink SQL or as a PyFlink UDF (`fsg_detect`, `fsg_drilldown`). The aiven "
+             "target runs no UDFs: a detector without a SQL form is refused there, with the pure-SQL types named. "
+             "Statistical detectors take `form: auto | sql | udf` (auto: SQL where it can express the settings).",
+             "", "| type | SQL form | UDF form | notes |", "|---|---|---|---|"]  # fmt: skip
+    for cls in members:
+        kind = get_args(cls.model_fields["type"].annotation)[0]
+        doc = " ".join((cls.__doc__ or "").split()) if cls.__doc__ and cls not in STATISTICAL else ""
+        if cls in STATISTICAL:
+            sql = "yes" if kind in SQL_FORMS else "no"
+            notes = "UDF when `postprocess` is set" if kind in SQL_FORMS else "always a UDF (keyed state in Flink)"
+            if kind == "mean_variance":
+                notes += "; UDF when `seasonality` is a number of points (daily/weekly stay SQL)"
+            lines.append(f"| `{kind}` | {sql} | yes | {notes} |")
+        else:
+            udf = kind == "drilldown"
+            lines.append(f"| `{kind}` | {'no' if udf else 'yes'} | {'yes' if udf else 'no'} | {doc} |")
+    return [*lines, ""]
+
+
+# ---------------------------------------------------------------------------- page
+
+
+def generate() -> str:
+    examples = collect_examples(example_files())
+    lines = ["# Definition format reference", "",
+             "<!-- Generated by `python -m flinksql_gen.reference > docs/reference.md` from the models "
+             "(flinksql_gen/models/pipeline.py, targets.py, detectors/config.py); do not edit by hand. -->", "",
+             "One YAML file describes one pipeline (`Pipeline` below); `targets.yaml` describes where pipelines "
+             "run (`TargetsFile`). `flinksql-gen schema` prints the same format as JSON Schema for editors. "
+             "Examples are taken from the shipped example pipelines where a field appears in them.", "",
+             CONVENTIONS, "", *detector_forms(),
+             "## Pipeline definition", "", *schema_sections(Pipeline, examples),
+             "## Targets file", "", *schema_sections(TargetsFile, examples)]  # fmt: skip
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(generate())

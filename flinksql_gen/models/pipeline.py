@@ -448,8 +448,25 @@ class DrilldownDetector(_DetectorBase):
     top: int = Field(default=3, ge=1, le=50, description="how many explanations to write")
 
 
+class PerKeySettings(Strict):
+    """Detector settings per key from a PostgreSQL lookup table; a key without a row, or with a NULL
+    there, keeps the detector's own setting (the default)."""
+
+    lookup: Name
+    on: dict[ColumnName, ColumnName] = Field(min_length=1, description="metric column -> lookup key column")
+    settings: dict[Literal["threshold", "min", "max", "multiplier"], ColumnName] = Field(
+        min_length=1,
+        description="detector setting -> lookup column: `threshold` for percentage/absolute change, `min`/`max` "
+        "for threshold, `multiplier` for mean_variance",
+    )
+
+
 class _StatisticalBase(_DetectorBase):
     """A detector from flinksql_gen.detectors, run per dimension key over the metric's values."""
+
+    per_key: PerKeySettings | None = Field(
+        default=None, description="per-key settings from a lookup table (pure-SQL forms)"
+    )
 
     value: ColumnName | None = Field(default=None, description="the metric column to judge (default: its value)")
     emit: Literal["anomalies", "all"] = Field(

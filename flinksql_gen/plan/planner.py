@@ -141,7 +141,10 @@ def _plan_detector(
         planned = plan_no_data(ctx, name, d, metric)
         return None if planned is None else PlannedDetector(name, (planned[0],), False, (), metric.dims)
     if isinstance(d, STATISTICAL):
-        return plan_statistical(ctx, name, d, metric)
+        per_key = d.per_key and lookups.get(d.per_key.lookup)
+        if d.per_key is not None and per_key is None:
+            return None
+        return plan_statistical(ctx, name, d, metric, per_key)
     raise TypeError(type(d))  # pragma: no cover
 
 
@@ -170,6 +173,11 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
             continue
         if isinstance(d, LookupThresholdDetector) and d.lookup not in p.lookups:
             ctx.error(("detectors", name, "lookup"), f"unknown lookup {d.lookup!r}", known(p.lookups, "lookups"))
+            continue
+        per_key = getattr(d, "per_key", None)
+        if per_key is not None and per_key.lookup not in p.lookups:
+            ctx.error(("detectors", name, "per_key", "lookup"), f"unknown lookup {per_key.lookup!r}",
+                      known(p.lookups, "lookups"))  # fmt: skip
             continue
         pd = _plan_detector(ctx, name, d, metrics, lookups)
         if pd is not None:

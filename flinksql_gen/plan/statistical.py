@@ -28,7 +28,8 @@ from flinksql_gen.models.types import BOOLEAN, DOUBLE, TIMESTAMP3
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.detectors import PlannedDetector
 from flinksql_gen.plan.metrics import PlannedMetric
-from flinksql_gen.plan.plan import Column, PlannedView, Schema, Select
+from flinksql_gen.plan.per_key import plan_per_key
+from flinksql_gen.plan.plan import Column, PlannedTable, PlannedView, Schema, Select
 from flinksql_gen.render.quoting import number_literal, quote_string
 from flinksql_gen.render.quoting import quote_identifier as q
 
@@ -55,7 +56,8 @@ def _num(x: float) -> str:
     return number_literal(float(x))
 
 
-def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric) -> PlannedDetector | None:
+def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric,
+                     lookup: PlannedTable | None = None) -> PlannedDetector | None:  # fmt: skip
     path = ("detectors", name)
     if metric.updating:
         ctx.error((*path, "metric"), f"{d.type} needs an append-only metric; {metric.name!r} aggregates without a "
@@ -95,9 +97,13 @@ def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric) -> P
         ctx.error((*path, "type"), f"detector {name!r} ({d.type}) needs a Python UDF, and Aiven's managed Flink "
                   "runs no UDFs", f"use a pure-SQL detector: {alternatives}")  # fmt: skip
         return None
+    if form == "udf" and d.per_key is not None:
+        ctx.error((*path, "per_key"), f"per-key settings need the pure-SQL form, and {d.type} runs as a UDF here",
+                  f"pure-SQL detectors: {alternatives}")  # fmt: skip
+        return None
     if form == "udf":
         return _udf_form(ctx, name, d, metric, value, stamp)
-    return _sql_form(ctx, name, d, metric, value, order, stamp)
+    return _sql_form(ctx, name, d, metric, value, order, stamp, lookup)
 
 
 def _anomaly(pattern: str, v: str, lower: str, upper: str, inclusive: bool = False) -> str:
@@ -106,26 +112,52 @@ def _anomaly(pattern: str, v: str, lower: str, upper: str, inclusive: bool = Fal
     return {"up": up, "down": down, "both": f"({up} OR {down})"}[pattern]
 
 
-def _sql_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str, order: str, stamp: str):
+def _per_key_defaults(d) -> dict[str, float | None]:
+    """The detector's own values of the settings a per-key lookup may override, by column."""
+    if isinstance(d, ThresholdRule):
+        return {s: getattr(d, s) for s in ("min", "max") if s in d.per_key.settings or getattr(d, s) is not None}
+    if isinstance(d, MeanVarianceRule):
+        k_lo, k_up = _multipliers(d)
+        return {"k_lower": k_lo, "k_upper": k_up}
+    return {"threshold": d.threshold}
+
+
+def _multipliers(d) -> tuple[float, float]:
+    config = MeanVarianceDetector.config_model.model_validate(json.loads(_config_json(d)))
+    return MeanVarianceDetector(config).multipliers
+
+
+def _sql_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str, order: str, stamp: str,
+              lookup: PlannedTable | None = None):  # fmt: skip
     path = ("detectors", name)
     schema = metric.view.schema
     keys = [q(k) for k in metric.dims]
     v = f"CAST({q(value)} AS DOUBLE)"
     base_cols = tuple(q(c.name) for c in schema.columns if not c.proctime)
     views: list[PlannedView] = []
-    source_name = metric.view.name
+    source_name, source_raw = metric.view.name, metric.view.raw_name
     pattern = getattr(d, "pattern", "both")
     inclusive = False
+    params: dict[str, str] = {}  # setting -> the column holding its per-key value
+    if d.per_key is not None and lookup is not None:
+        planned = plan_per_key(ctx, name, d, metric, lookup, _per_key_defaults(d))
+        if planned is None:
+            return None
+        views.extend(planned[0])
+        source_name, source_raw = planned[1].name, planned[1].raw_name
+        params = {c.name.removeprefix("__"): q(c.name) for c in planned[1].schema.columns if c.name.startswith("__")}
 
     if isinstance(d, ThresholdRule):
-        lo = _num(d.min) if d.min is not None else None
-        hi = _num(d.max) if d.max is not None else None
+        lo = params.get("min") or (_num(d.min) if d.min is not None else None)
+        hi = params.get("max") or (_num(d.max) if d.max is not None else None)
         expected = v
         if hi is not None:
             expected = f"LEAST({expected}, {hi})"
         if lo is not None:
             expected = f"GREATEST({expected}, {lo})"
         lower, upper = lo or "CAST(NULL AS DOUBLE)", hi or "CAST(NULL AS DOUBLE)"
+        if params:  # a per-key bound may be NULL: no check on that side
+            expected = f"COALESCE({expected}, {v})"
         checks = []
         gt, lt = (">=", "<=") if d.inclusive else (">", "<")
         if hi is not None:
@@ -138,7 +170,7 @@ def _sql_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
         helpers: list[str]
         joins: tuple[str, ...] = ()
         from_ = source_name
-        cols = base_cols
+        cols = base_cols + tuple(params.values())
         if isinstance(d, (PercentageChangeRule, AbsoluteChangeRule)):
             if isinstance(d.offset, int):
                 over = f"PARTITION BY {', '.join(keys)} ORDER BY {q(order)}" if keys else f"ORDER BY {q(order)}"
@@ -150,10 +182,11 @@ def _sql_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
                 on.append(f"{q('b')}.{q(order)} BETWEEN {q('a')}.{q(order)} - {off} AND {q('a')}.{q(order)} - {off}")
                 from_ = f"{source_name} AS {q('a')}"
                 joins = (f"LEFT JOIN {source_name} AS {q('b')} ON {' AND '.join(on)}",)
-                cols = tuple(f"{q('a')}.{c}" for c in base_cols)
+                cols = tuple(f"{q('a')}.{c}" for c in (*base_cols, *params.values()))
                 helpers = [f"CAST({q('b')}.{q(value)} AS DOUBLE) AS {q('baseline')}"]
             b = q("baseline")
-            band = f"{_num(d.threshold)} * ABS({b})" if isinstance(d, PercentageChangeRule) else _num(d.threshold)
+            threshold = params.get("threshold") or _num(d.threshold)
+            band = f"{threshold} * ABS({b})" if isinstance(d, PercentageChangeRule) else threshold
             expected, lower, upper = b, f"{b} - {band}", f"{b} + {band}"
             ready = f"{b} IS NOT NULL"
         elif isinstance(d, MeanVarianceRule):
@@ -172,18 +205,19 @@ def _sql_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
             s1, s2, n = q("mv_sum"), q("mv_sumsq"), q("mv_n")
             expected = f"({s1} / NULLIF({n}, 0))"
             std = f"(CASE WHEN {n} >= 2 THEN SQRT(GREATEST(({s2} - {s1} * {s1} / {n}) / ({n} - 1), 0)) ELSE 0 END)"
-            k_lo, k_up = MeanVarianceDetector(MeanVarianceDetector.config_model.model_validate(
-                json.loads(_config_json(d)))).multipliers  # fmt: skip
-            lower, upper = f"{expected} - {_num(k_lo)} * {std}", f"{expected} + {_num(k_up)} * {std}"
+            k_lo, k_up = _multipliers(d)
+            k_lo_sql, k_up_sql = params.get("k_lower") or _num(k_lo), params.get("k_upper") or _num(k_up)
+            lower, upper = f"{expected} - {k_lo_sql} * {std}", f"{expected} + {k_up_sql} * {std}"
             ready = f"{n} >= {max(d.min_points or d.lookback, 1)}"
         else:  # pragma: no cover - guarded by _sql_form_available
             raise TypeError(d.type)
         input_name = f"{name}__input"
         # Missing values take no place in a window and are not judged (as in the Python detectors).
         present = f"{q('a')}.{q(value)} IS NOT NULL" if joins else f"{q(value)} IS NOT NULL"
+        input_schema = Schema(tuple(c for c in schema.columns if not c.proctime)
+                              + tuple(Column(f"__{p}", DOUBLE) for p in params))  # fmt: skip
         views.append(PlannedView(q(input_name), input_name, Select((*cols, *helpers), from_, joins, (present,)),
-                                 ctx.loc(path), Schema(tuple(c for c in schema.columns if not c.proctime)),
-                                 stateful=True, depends_on=(metric.view.raw_name,)))  # fmt: skip
+                                 ctx.loc(path), input_schema, stateful=True, depends_on=(source_raw,)))  # fmt: skip
         source_name = q(input_name)
         anomaly = _anomaly(pattern, v, lower, upper, inclusive)
 

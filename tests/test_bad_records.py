@@ -63,6 +63,15 @@ def _text(*replacements: tuple[str, str], settings: str = "") -> str:
     return text.replace(SETTING_AT, SETTING_AT + textwrap.indent(settings, "    "), 1)
 
 
+@pytest.fixture
+def sql_form(monkeypatch):
+    """Render the pure-SQL checked form (Aiven's) for the local target too: these tests read its SQL.
+    The format form of the other targets is in test_checked_format.py."""
+    from flinksql_gen.plan import bad_records
+
+    monkeypatch.setattr(bad_records, "SQL_TARGETS", frozenset({"aiven", "local"}))
+
+
 def _render(tmp_path, monkeypatch, text: str, target: str = "local"):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.yaml").write_text(text)
@@ -73,7 +82,7 @@ def _sql(bundle, name: str) -> str:
     return next(s.sql for s in bundle.statements if s.name == name)
 
 
-def test_default_is_dead_letter(tmp_path, monkeypatch):
+def test_default_is_dead_letter(tmp_path, monkeypatch, sql_form):
     bundle = _render(tmp_path, monkeypatch, BASE)
     source = _sql(bundle, "readings")
     assert "'value.format' = 'raw'" in source and "`__value` BYTES" in source
@@ -96,7 +105,7 @@ def test_default_is_dead_letter(tmp_path, monkeypatch):
     assert "'flinksql-gen.offset', CAST(CAST(`__offset` AS STRING) AS BYTES)" in dead.sql
 
 
-def test_checks_in_order(tmp_path, monkeypatch):
+def test_checks_in_order(tmp_path, monkeypatch, sql_form):
     text = _text(("      host: STRING\n", "      host: STRING NOT NULL\n      tags: ARRAY<INT>\n"))
     checked = _sql(_render(tmp_path, monkeypatch, text), "readings__checked")
     j = "CAST(`__value` AS STRING)"
@@ -156,14 +165,14 @@ def test_nested_columns_stay_on_the_json_format(tmp_path, monkeypatch):
     assert "__checked" not in bundle.script
 
 
-def test_unusual_field_names_are_quoted_in_json_paths(tmp_path, monkeypatch):
+def test_unusual_field_names_are_quoted_in_json_paths(tmp_path, monkeypatch, sql_form):
     text = _text(("      host: STRING\n", "      host: STRING\n      \"it's a.b\": STRING\n      \"é\": INT\n"))
     source = _sql(_render(tmp_path, monkeypatch, text), "readings")
     assert "`it's a.b` AS COALESCE(JSON_VALUE(CAST(`__value` AS STRING), '$[''it\\''s a.b'']' RETURNING" in source
     assert "`é` AS TRY_CAST(JSON_VALUE(CAST(`__value` AS STRING), '$[''é'']' RETURNING STRING" in source
 
 
-def test_declared_columns_may_use_the_record_column_names(tmp_path, monkeypatch):
+def test_declared_columns_may_use_the_record_column_names(tmp_path, monkeypatch, sql_form):
     text = _text(("      host: STRING\n", "      host: STRING\n      __value: STRING\n"))
     bundle = _render(tmp_path, monkeypatch, text)
     source = _sql(bundle, "readings")

@@ -17,6 +17,13 @@ fails (`__error`); metrics read `<source>__valid` (`__error IS NULL`). By `bad_r
 `late_events_topic` copies valid records whose event time is not after the watermark as they
 arrive (CURRENT_WATERMARK): every record a window drops as late is among them.
 
+Two forms of the checked source, with the same checks, reasons and rows:
+- local, cluster and gateway targets: the value format `flinksql-gen-json` (flinksql_gen/java,
+  shipped per job like the connectors) parses each record once and gives the value bytes, the
+  structural reason (tombstone ... not a JSON object) and each field's text as JSON_VALUE /
+  JSON_QUERY would; the typed columns are TRY_CASTs of those texts;
+- aiven (no custom jars): the `raw` format and a JSON function per column and check.
+
 Sources with ROW, MAP, nested ARRAY or BYTES columns stay on Flink's JSON format, where a bad
 record fails the job (Flink 2.0 SQL cannot build those types from JSON text: JSON_QUERY returns
 STRING or ARRAY<STRING> only).
@@ -44,6 +51,7 @@ from flinksql_gen.plan.tables import (
 )
 from flinksql_gen.render.quoting import quote_identifier as q
 from flinksql_gen.render.quoting import quote_string
+from flinksql_gen.stack.formats import FORMAT
 
 Mode = Literal["json", "fail", "skip", "dead-letter"]
 
@@ -234,6 +242,78 @@ def extract(r: RecordColumns, column: str, t: FlinkType) -> str:
     return f"TRY_CAST(JSON_VALUE({r.json}, {p} RETURNING STRING NULL ON ERROR) AS {plain.sql()})"
 
 
+# Targets whose checked sources use the pure-SQL form. Aiven runs no custom jars; benchmarks and tests
+# add "local" to run that form here.
+SQL_TARGETS = frozenset({"aiven"})
+
+
+def uses_format(ctx: PlanContext) -> bool:
+    """Whether the source reads its value with flinksql-gen's format (else JSON functions per column)."""
+    return ctx.target.type not in SQL_TARGETS
+
+
+def text_columns(r: RecordColumns, columns: list[Column], taken: set[str]) -> dict[str, str]:
+    """The physical STRING column holding each declared column's JSON text: `__json_<name>`."""
+    out: dict[str, str] = {}
+    used = set(taken) | {v for v in vars(r).values()}
+    for c in columns:
+        name, n = f"__json_{c.name}", 0
+        while name in used:
+            n += 1
+            name = f"__json_{c.name}_{n}"
+        used.add(name)
+        out[c.name] = name
+    return out
+
+
+def from_text(text: str, t: FlinkType) -> str:
+    """The typed value of a column from its JSON text (what `extract` gives from the whole document)."""
+    plain = t.nullable()
+    if t.name == "ARRAY":
+        arr = f"JSON_QUERY({text}, '$' RETURNING ARRAY<STRING> NULL ON ERROR)"
+        return arr if plain.element.name == "STRING" else f"TRY_CAST({arr} AS {plain.sql()})"
+    if t.name == "STRING":
+        return text
+    return f"TRY_CAST({text} AS {plain.sql()})"
+
+
+def format_options(r: RecordColumns, columns: list[Column], texts: dict[str, str]) -> list[tuple[str, str]]:
+    import json
+
+    fields = [[texts[c.name], c.name, "json" if c.type.name == "ARRAY" else "text"] for c in columns]
+    prefix = f"value.{FORMAT}."
+    return [("value.format", FORMAT), (prefix + "raw-column", r.value), (prefix + "error-column", r.error),
+            (prefix + "fields", json.dumps(fields, ensure_ascii=False, separators=(",", ":")))]  # fmt: skip
+
+
+def format_checks(r: RecordColumns, columns: list[Column], typed: dict[str, str], texts: dict[str, str],
+                  et: EventTimeSpec | None) -> list[tuple[str, str]]:  # fmt: skip
+    """`checks` over the format's columns: (condition, SQL of the reason). A field exists (JSON_EXISTS)
+    exactly when its text is not NULL; the format names the structural reasons itself."""
+    out = [(f"{r.q_error} IS NOT NULL", r.q_error)]
+    required = [c for c in columns if c.type.not_null or (et is not None and c.name == et.column)]
+    out += [(f"{q(texts[c.name])} IS NULL", quote_string(f'missing or null field "{c.name}"')) for c in required]
+    for c in columns:
+        kind = c.type.nullable().sql()
+        if c.type.name != "STRING":  # a STRING column is NULL only when its field is missing or null
+            out.append((f"{typed[c.name]} IS NULL AND {q(texts[c.name])} IS NOT NULL",
+                        quote_string(f'field "{c.name}" is not {_article(kind)} {kind}')))  # fmt: skip
+        if c.type.name in ("CHAR", "VARCHAR") and c.type.params:
+            out.append((f"CHAR_LENGTH({q(texts[c.name])}) > {c.type.params[0]}",
+                        quote_string(f'field "{c.name}" is longer than {kind}')))  # fmt: skip
+        if c.type.name in ("FLOAT", "DOUBLE"):
+            out.append((f"{typed[c.name]} * 0 <> 0", quote_string(f'field "{c.name}" is not a finite {kind}')))
+    if et is not None and et.origin == "epoch":
+        out.append((f"TO_TIMESTAMP_LTZ({typed[et.column]}, {et.precision}) IS NULL",
+                    quote_string(f'event time "{et.column}" is out of range')))  # fmt: skip
+    return out
+
+
+def case_sql(r: RecordColumns, checks: list[tuple[str, str]]) -> str:
+    whens = "\n".join(f"    WHEN {cond} THEN {then}" for cond, then in checks)
+    return f"CASE\n{whens}\n  END AS {r.q_error}"
+
+
 def _floor(t: FlinkType) -> str:
     """The event time a bad record gets: never NULL, never moves the watermark."""
     if t.name == "TIMESTAMP_LTZ":
@@ -325,15 +405,24 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
     et = resolve_event_time(ctx, name, src, columns)
     if src.event_time is not None and et is None:
         return None
-    r = RecordColumns.avoiding({*src.columns, *(n for n in (src.proctime, et and et.attr) if n)})
+    taken = {*src.columns, *(n for n in (src.proctime, et and et.attr) if n)}
+    r = RecordColumns.avoiding(taken)
+    fmt = uses_format(ctx)
+    texts = text_columns(r, columns, taken) if fmt else {}
     lines = [f"{r.q_key} BYTES", f"{r.q_value} BYTES"]
+    if fmt:  # the format's physical columns: the value bytes, each field's text, the structural reason
+        lines += [f"{q(texts[c.name])} STRING" for c in columns] + [f"{r.q_error} STRING"]
     lines += [f"{q(col)} {typ} METADATA FROM '{key}' VIRTUAL"
               for col, typ, key in ((r.topic, "STRING", "topic"), (r.partition, "INT", "partition"),
                                     (r.offset, "BIGINT", "offset"), (r.timestamp, "TIMESTAMP_LTZ(3)", "timestamp"))]
+
+    def value_of(c: Column) -> str:
+        return from_text(q(texts[c.name]), c.type) if fmt else extract(r, c.name, c.type)
+
     schema_cols: list[Column] = []
     typed: dict[str, str] = {}  # what the checks read for each column
     for c in columns:
-        expr = extract(r, c.name, c.type)
+        expr = value_of(c)
         if et is not None and et.origin == "column" and c.name == et.attr:
             lines.append(f"{q(c.name)} AS COALESCE({expr}, {_floor(c.type)})")
             schema_cols.append(Column(c.name, c.type, rowtime=True))
@@ -347,12 +436,13 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
         schema_cols.append(Column(et.attr, TIMESTAMP_LTZ3, rowtime=True))
     elif et is not None and et.origin == "epoch":
         col = next(c for c in columns if c.name == et.column)
-        lines.append(f"{q(et.attr)} AS COALESCE(TO_TIMESTAMP_LTZ({extract(r, col.name, col.type)}, {et.precision}), "
+        lines.append(f"{q(et.attr)} AS COALESCE(TO_TIMESTAMP_LTZ({value_of(col)}, {et.precision}), "
                      f"TO_TIMESTAMP_LTZ(0, 3))")  # fmt: skip
         schema_cols.append(Column(et.attr, TIMESTAMP_LTZ3, rowtime=True))
     if not time_attributes(ctx, name, src, et, lines, schema_cols):
         return None
-    opts = source_options(ctx, name, src, [("key.format", "raw"), ("key.fields", r.key), ("value.format", "raw"),
+    value_format = format_options(r, columns, texts) if fmt else [("value.format", "raw")]
+    opts = source_options(ctx, name, src, [("key.format", "raw"), ("key.fields", r.key), *value_format,
                                            ("value.fields-include", "EXCEPT_KEY")])  # fmt: skip
     origin = ctx.loc(path)
     info = TableInfo(name=name, role="source", connector="kafka", topic=src.topic)
@@ -362,8 +452,8 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
     names = [q(c.name) for c in schema_cols]
     record = r.columns()
     checked_name, valid_name = f"{name}__checked", f"{name}__valid"
-    checked_select = Select((*names, *(q(c.name) for c in record[:-1]), error_sql(r, checks(r, columns, typed, et))),
-                            q(name))  # fmt: skip
+    error = case_sql(r, format_checks(r, columns, typed, texts, et)) if fmt else error_sql(r, checks(r, columns, typed, et))
+    checked_select = Select((*names, *(q(c.name) for c in record[:-1]), error), q(name))
     checked = PlannedView(q(checked_name), checked_name, checked_select, origin, Schema((*schema_cols, *record)))
     valid = PlannedView(q(valid_name), valid_name, Select(tuple(names), q(checked_name), where=(f"{r.q_error} IS NULL",)),
                         origin, schema, depends_on=(checked_name,))  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flinksql_gen.stack import maven
+from flinksql_gen.stack.formats import ensure_format_jar
 from flinksql_gen.stack.maven import Artifact
 
 # Flink 2.0.x is the newest line with both connectors released (JDBC has no 2.1+ build).
@@ -50,20 +51,22 @@ def jars_present(workdir: Path) -> bool:
 
 
 def ensure_jars(workdir: Path, download: bool = True, repository: str | None = None) -> list[Path]:
-    """The connector jars to ship with `pipeline.jars` ([] if they are on the classpath already).
+    """The jars to ship with `pipeline.jars`: the connectors (none if they are on the classpath
+    already) and flinksql-gen's own format jar.
 
     Links them into <workdir>/jars from the download cache, fetching (and verifying) only
     what the cache lacks.
     """
+    own = [ensure_format_jar(workdir)]  # flinksql-gen's checked JSON format, built from source once
     if connectors_on_classpath():
-        return []
+        return own
     folder = Path(workdir) / "jars"
     if jars_present(workdir):
-        return jar_paths(workdir)
+        return [*jar_paths(workdir), *own]
     cached = maven.fetch_all(CONNECTORS, repository=repository, download=download, what="connector jars")
     for old in _OLD_NAMES:
         (folder / f"{old}.jar").unlink(missing_ok=True)
-    return maven.link_into(cached, folder)
+    return [*maven.link_into(cached, folder), *own]
 
 
 def pipeline_jars_value(jars: list[Path]) -> str:

@@ -21,15 +21,20 @@ SET 'table.exec.sink.upsert-materialize' = 'NONE';
 CREATE TABLE `cpu_load` (
   `__key` BYTES,
   `__value` BYTES,
+  `__json_hostname` STRING,
+  `__json_cpu` STRING,
+  `__json_usage` STRING,
+  `__json_occurred_at` STRING,
+  `__error` STRING,
   `__topic` STRING METADATA FROM 'topic' VIRTUAL,
   `__partition` INT METADATA FROM 'partition' VIRTUAL,
   `__offset` BIGINT METADATA FROM 'offset' VIRTUAL,
   `__timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-  `hostname` AS COALESCE(JSON_VALUE(CAST(`__value` AS STRING), '$.hostname' RETURNING STRING NULL ON ERROR), JSON_QUERY(CAST(`__value` AS STRING), '$.hostname' NULL ON ERROR)),
-  `cpu` AS COALESCE(JSON_VALUE(CAST(`__value` AS STRING), '$.cpu' RETURNING STRING NULL ON ERROR), JSON_QUERY(CAST(`__value` AS STRING), '$.cpu' NULL ON ERROR)),
-  `usage` AS TRY_CAST(JSON_VALUE(CAST(`__value` AS STRING), '$.usage' RETURNING STRING NULL ON ERROR) AS DOUBLE),
-  `occurred_at` AS TRY_CAST(JSON_VALUE(CAST(`__value` AS STRING), '$.occurred_at' RETURNING STRING NULL ON ERROR) AS BIGINT),
-  `occurred_ts` AS COALESCE(TO_TIMESTAMP_LTZ(TRY_CAST(JSON_VALUE(CAST(`__value` AS STRING), '$.occurred_at' RETURNING STRING NULL ON ERROR) AS BIGINT), 3), TO_TIMESTAMP_LTZ(0, 3)),
+  `hostname` AS `__json_hostname`,
+  `cpu` AS `__json_cpu`,
+  `usage` AS TRY_CAST(`__json_usage` AS DOUBLE),
+  `occurred_at` AS TRY_CAST(`__json_occurred_at` AS BIGINT),
+  `occurred_ts` AS COALESCE(TO_TIMESTAMP_LTZ(TRY_CAST(`__json_occurred_at` AS BIGINT), 3), TO_TIMESTAMP_LTZ(0, 3)),
   WATERMARK FOR `occurred_ts` AS `occurred_ts` - INTERVAL '10' SECOND
 ) WITH (
   'connector' = 'kafka',
@@ -39,7 +44,10 @@ CREATE TABLE `cpu_load` (
   'scan.startup.mode' = 'earliest-offset',
   'key.format' = 'raw',
   'key.fields' = '__key',
-  'value.format' = 'raw',
+  'value.format' = 'flinksql-gen-json',
+  'value.flinksql-gen-json.raw-column' = '__value',
+  'value.flinksql-gen-json.error-column' = '__error',
+  'value.flinksql-gen-json.fields' = '[["__json_hostname","hostname","text"],["__json_cpu","cpu","text"],["__json_usage","usage","text"],["__json_occurred_at","occurred_at","text"]]',
   'value.fields-include' = 'EXCEPT_KEY'
 );
 
@@ -133,16 +141,11 @@ SELECT
   `__offset`,
   `__timestamp`,
   CASE
-    WHEN `__value` IS NULL THEN 'no value (tombstone)'
-    WHEN CAST(`__value` AS STRING) = '' THEN 'empty message'
-    WHEN CAST(CAST(`__value` AS STRING) AS BYTES) <> `__value` THEN 'not UTF-8 text'
-    WHEN CAST(`__value` AS STRING) IS NOT JSON OBJECT THEN CASE WHEN CAST(`__value` AS STRING) IS JSON THEN 'not a JSON object' ELSE 'malformed JSON' END
-    WHEN NOT JSON_EXISTS(CAST(`__value` AS STRING), '$.occurred_at') THEN 'missing or null field "occurred_at"'
-    WHEN `hostname` IS NULL AND JSON_EXISTS(CAST(`__value` AS STRING), '$.hostname') THEN 'field "hostname" is not a STRING'
-    WHEN `cpu` IS NULL AND JSON_EXISTS(CAST(`__value` AS STRING), '$.cpu') THEN 'field "cpu" is not a STRING'
-    WHEN `usage` IS NULL AND JSON_EXISTS(CAST(`__value` AS STRING), '$.usage') THEN 'field "usage" is not a DOUBLE'
+    WHEN `__error` IS NOT NULL THEN `__error`
+    WHEN `__json_occurred_at` IS NULL THEN 'missing or null field "occurred_at"'
+    WHEN `usage` IS NULL AND `__json_usage` IS NOT NULL THEN 'field "usage" is not a DOUBLE'
     WHEN `usage` * 0 <> 0 THEN 'field "usage" is not a finite DOUBLE'
-    WHEN `occurred_at` IS NULL AND JSON_EXISTS(CAST(`__value` AS STRING), '$.occurred_at') THEN 'field "occurred_at" is not a BIGINT'
+    WHEN `occurred_at` IS NULL AND `__json_occurred_at` IS NOT NULL THEN 'field "occurred_at" is not a BIGINT'
     WHEN TO_TIMESTAMP_LTZ(`occurred_at`, 3) IS NULL THEN 'event time "occurred_at" is out of range'
   END AS `__error`
 FROM `cpu_load`;

@@ -1,0 +1,151 @@
+package org.flinksqlgen.format;
+
+import org.apache.flink.api.common.serialization.DeserializationSchema;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.table.connector.ChangelogMode;
+import org.apache.flink.table.connector.format.DecodingFormat;
+import org.apache.flink.table.connector.source.DynamicTableSource;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.factories.DeserializationFormatFactory;
+import org.apache.flink.table.factories.DynamicTableFactory;
+import org.apache.flink.table.factories.FactoryUtil;
+import org.apache.flink.table.types.DataType;
+import org.apache.flink.table.types.logical.LogicalTypeRoot;
+
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The value format `flinksql-gen-json`: reads a Kafka record's value once and gives flinksql-gen's
+ * checked source what its SQL checks need, without a JSON parse per column.
+ *
+ * <p>Options (all required; flinksql-gen renders them):
+ *
+ * <ul>
+ *   <li>{@code raw-column}: a BYTES column that receives the value bytes unchanged (for dead letters);
+ *   <li>{@code error-column}: a STRING column that names why the value is not a JSON object
+ *       (no value, empty, not UTF-8, malformed JSON, not a JSON object), NULL otherwise;
+ *   <li>{@code fields}: a JSON array of {@code [column, json field, kind]}: each STRING column
+ *       receives that top-level field of the object, NULL when it is missing or null. Kind
+ *       {@code text} is what Flink's {@code COALESCE(JSON_VALUE(v, p RETURNING STRING),
+ *       JSON_QUERY(v, p))} returns; kind {@code json} is the field's JSON text (for ARRAY columns,
+ *       which SQL reads with {@code JSON_QUERY(text, '$' RETURNING ARRAY<STRING>)}).
+ * </ul>
+ */
+public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
+
+    public static final String IDENTIFIER = "flinksql-gen-json";
+
+    static final ConfigOption<String> RAW_COLUMN =
+            ConfigOptions.key("raw-column").stringType().noDefaultValue()
+                    .withDescription("BYTES column that receives the value bytes.");
+    static final ConfigOption<String> ERROR_COLUMN =
+            ConfigOptions.key("error-column").stringType().noDefaultValue()
+                    .withDescription("STRING column that receives the structural error, if any.");
+    static final ConfigOption<String> FIELDS =
+            ConfigOptions.key("fields").stringType().noDefaultValue()
+                    .withDescription("JSON array of [column, json field, kind (text|json)].");
+
+    @Override
+    public DecodingFormat<DeserializationSchema<RowData>> createDecodingFormat(
+            DynamicTableFactory.Context context, ReadableConfig formatOptions) {
+        FactoryUtil.validateFactoryOptions(this, formatOptions);
+        final String raw = formatOptions.get(RAW_COLUMN);
+        final String error = formatOptions.get(ERROR_COLUMN);
+        final Map<String, String[]> fields = parseFields(formatOptions.get(FIELDS));
+        return new DecodingFormat<DeserializationSchema<RowData>>() {
+            @Override
+            public DeserializationSchema<RowData> createRuntimeDecoder(
+                    DynamicTableSource.Context ctx, DataType physicalDataType) {
+                final List<String> names = DataType.getFieldNames(physicalDataType);
+                final List<DataType> types = DataType.getFieldDataTypes(physicalDataType);
+                final int n = names.size();
+                final int[] roles = new int[n];
+                final String[] jsonFields = new String[n];
+                for (int i = 0; i < n; i++) {
+                    final String name = names.get(i);
+                    final LogicalTypeRoot root = types.get(i).getLogicalType().getTypeRoot();
+                    if (name.equals(raw)) {
+                        expect(root, LogicalTypeRoot.VARBINARY, name);
+                        roles[i] = CheckedJsonDeserializationSchema.RAW;
+                    } else if (name.equals(error)) {
+                        expect(root, LogicalTypeRoot.VARCHAR, name);
+                        roles[i] = CheckedJsonDeserializationSchema.ERROR;
+                    } else if (fields.containsKey(name)) {
+                        expect(root, LogicalTypeRoot.VARCHAR, name);
+                        final String[] spec = fields.get(name);
+                        jsonFields[i] = spec[0];
+                        roles[i] = "json".equals(spec[1])
+                                ? CheckedJsonDeserializationSchema.JSON
+                                : CheckedJsonDeserializationSchema.TEXT;
+                    } else {
+                        throw new IllegalArgumentException(
+                                IDENTIFIER + ": column '" + name + "' is neither the raw, the error "
+                                        + "nor one of the fields columns");
+                    }
+                }
+                final TypeInformation<RowData> info = ctx.createTypeInformation(physicalDataType);
+                return new CheckedJsonDeserializationSchema(roles, jsonFields, info);
+            }
+
+            @Override
+            public ChangelogMode getChangelogMode() {
+                return ChangelogMode.insertOnly();
+            }
+        };
+    }
+
+    private static void expect(LogicalTypeRoot actual, LogicalTypeRoot wanted, String column) {
+        if (actual != wanted) {
+            throw new IllegalArgumentException(
+                    IDENTIFIER + ": column '" + column + "' must be " + wanted + ", not " + actual);
+        }
+    }
+
+    static Map<String, String[]> parseFields(String text) {
+        final Map<String, String[]> out = new HashMap<>();
+        try {
+            final JsonNode array = new ObjectMapper().readTree(text);
+            for (JsonNode item : array) {
+                final String kind = item.get(2).asText();
+                if (!kind.equals("text") && !kind.equals("json")) {
+                    throw new IllegalArgumentException("unknown kind " + kind);
+                }
+                out.put(item.get(0).asText(), new String[] {item.get(1).asText(), kind});
+            }
+        } catch (Exception e) {
+            throw new IllegalArgumentException(
+                    IDENTIFIER + ": option 'fields' must be a JSON array of [column, field, kind]: "
+                            + e.getMessage(), e);
+        }
+        return out;
+    }
+
+    @Override
+    public String factoryIdentifier() {
+        return IDENTIFIER;
+    }
+
+    @Override
+    public Set<ConfigOption<?>> requiredOptions() {
+        final Set<ConfigOption<?>> options = new HashSet<>();
+        options.add(RAW_COLUMN);
+        options.add(ERROR_COLUMN);
+        options.add(FIELDS);
+        return options;
+    }
+
+    @Override
+    public Set<ConfigOption<?>> optionalOptions() {
+        return new HashSet<>();
+    }
+}

@@ -1,17 +1,21 @@
 """Root-cause drill-down: offline on leaf data, and in the stream on the real stack.
 
 A pizza stream with an injected drop in one shop x topping must come out of the
-pizza_drilldown pipeline with an explanation that names exactly that combination.
+pizza_drilldown pipeline with an explanation that names exactly that combination. A real
+Squeeze-format case (tests/data/rca_case, from rca-dev) streamed through `fsg_drilldown` must give
+exactly what `evaluate-rca` gives for it offline.
 """
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
 from stack_fixtures import fresh_topics
 
 from flinksql_gen import api
+from flinksql_gen.evaluate.rca_eval import evaluate_corpus, read_snapshot
 from flinksql_gen.kafka_io import JsonProducer, consume
 from flinksql_gen.run import run_pipeline
 from flinksql_gen.udfs.drilldown import explain_window
@@ -77,3 +81,68 @@ def test_stream_explains_an_injected_drop(stack, stack_env_vars, table_env_facto
                          dropped_window + 1: "shop=luigis&topping=mushroom"}  # fmt: skip
     drop = by_window[dropped_window]
     assert drop["baseline_total"] == 90.0 and drop["current_total"] == 81.0
+
+
+RCA_CASE = ROOT / "tests" / "data" / "rca_case" / "B_cuboid_layer_2_n_ele_2"
+RCA_PIPELINE = """
+pipeline: rca_case_drilldown
+sources:
+  leaves:
+    topic: {src}
+    group_id: flinksql-gen.rca_case_drilldown
+    columns: {{a: STRING, b: STRING, c: STRING, d: STRING, v: DOUBLE}}
+    event_time: {{kafka_timestamp: true, name: leaf_ts, watermark: 1s}}
+metrics:
+  leaf_totals:
+    source: leaves
+    dimensions: [a, b, c, d]
+    window: {{type: tumble, size: 10s}}
+    aggregates: {{total: sum(v)}}
+    value: total
+detectors:
+  why_total_changed:
+    type: drilldown
+    metric: leaf_totals
+    min_change: 0
+    max_depth: 3
+    top: 10
+    sinks: [explanations]
+sinks:
+  explanations: {{type: upsert-kafka, topic: {out}, key: [window_start, window_end]}}
+"""
+
+
+@pytest.mark.slow
+def test_stream_gives_what_evaluate_rca_gives_on_a_real_case(stack, stack_env_vars, table_env_factory, tmp_path):
+    """One rca-dev snapshot: window 0 carries every leaf's forecast, window 1 its real value, so the
+    drill-down's baseline (the leaf one window back) is `predict` and its current value is `real`."""
+    case = tmp_path / "setting"
+    case.mkdir()
+    (case / "1450843800.csv").write_bytes(gzip.decompress((RCA_CASE / "1450843800.csv.gz").read_bytes()))
+    (case / "injection_info.csv").write_bytes((RCA_CASE / "injection_info.csv").read_bytes())
+    (offline,) = evaluate_corpus(case)["localize"].cases
+    assert offline.predicted  # the case has causes to find
+
+    leaves = read_snapshot(case / "1450843800.csv")  # the very floats evaluate-rca localised
+    src, out = fresh_topics(stack, "rca_leaves", "rca_explanations")
+    definition = tmp_path / "rca_case_drilldown.yaml"
+    definition.write_text(RCA_PIPELINE.format(src=src, out=out))
+    pipeline = api.render_pipeline(definition, "local")
+    t0 = 1_700_000_000_000 - 1_700_000_000_000 % 10_000
+    n = len(leaves)
+    with JsonProducer(stack.bootstrap) as producer:
+        for w, values in enumerate((leaves.baseline, leaves.current)):
+            for i in range(n):
+                dims = {d: leaves.labels[j][leaves.codes[i, j]] for j, d in enumerate(leaves.dimensions)}
+                producer.send(src, {**dims, "v": float(values[i])}, timestamp_ms=t0 + w * 10_000 + 100 + i * 9_000 // n)
+        producer.flush()
+        producer.send(src, {**dims, "v": 0.0}, timestamp_ms=t0 + 120_000)  # closes both windows
+    run_pipeline(pipeline, stack_env_vars, table_env=table_env_factory(), until_idle=15, workdir=Path(stack.workdir))
+    latest = {}
+    for record in consume(out, idle_s=3, bootstrap=stack.bootstrap):
+        if record.value is not None:
+            latest[record.value["window_start"]] = record.value
+    second = latest[sorted(latest)[1]]
+    assert second["baseline_total"] == pytest.approx(float(leaves.baseline.sum()))
+    assert second["current_total"] == pytest.approx(float(leaves.current.sum()))
+    assert second["root_cause"] == offline.predicted

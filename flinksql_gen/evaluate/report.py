@@ -92,6 +92,14 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _windows_of(label_map: dict[str, list[tuple[float, float]]], name: str) -> list[tuple[float, float]]:
+    """The file's windows: its own key, else the one key `<folder>/<name>` (labels of a corpus)."""
+    if name in label_map:
+        return label_map[name]
+    keys = [k for k in label_map if k.rsplit("/", 1)[-1] == name]
+    return label_map[keys[0]] if len(keys) == 1 else []
+
+
 def render_report(
     detector_spec: dict[str, Any],
     series_csv: Path | str,
@@ -105,7 +113,7 @@ def render_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     series = read_series(Path(series_csv))
-    windows = read_labels(Path(labels)).get(series.name, []) if labels else []
+    windows = _windows_of(read_labels(Path(labels)), series.name) if labels else []
     results, events = detect_events(series, spec)
     score = score_file(series, windows, events, 0.0)
     paths = {"series_png": out / "series.png"}

@@ -28,12 +28,11 @@ def format_option(func: Callable) -> Callable:
     """Adds `--format text|json` and the hidden, deprecated `--json`; the command receives `fmt`."""
 
     @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-                  help="text for people, json for tools (one JSON document on stdout)")  # fmt: skip
+                  help="text for people, json for tools (one JSON document on stdout; --json is a deprecated alias)")  # fmt: skip
     @click.option("--json", "as_json", is_flag=True, hidden=True, help="deprecated: use --format json")
     @functools.wraps(func)
     def wrapper(*args: Any, fmt: str, as_json: bool, **kwargs: Any) -> Any:
-        if as_json:
-            click.echo("warning: --json is deprecated, use --format json", err=True)
+        if as_json:  # no warning printed: a tool reading `cmd --json 2>&1` must still get one JSON document
             fmt = "json"
         return func(*args, fmt=fmt, **kwargs)
 

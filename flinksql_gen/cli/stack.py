@@ -15,7 +15,9 @@ from pathlib import Path
 
 import click
 
+from flinksql_gen.cli.output import announce, format_option, project, selection_options
 from flinksql_gen.errors import UsageError
+from flinksql_gen.project import Selection
 
 WORKDIR = click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
                        help="stack work dir (default: $FLINKSQL_WORKDIR or ./.flinksql)")  # fmt: skip
@@ -87,9 +89,9 @@ def setup(workdir: Path | None, repository: str | None) -> None:
 @click.option("--kafka-port", type=int, help="broker port (default: a free one)")
 @click.option("--pg-port", type=int, help="PostgreSQL port (default: a free one)")
 @click.option("--rest-port", type=int, help="Flink REST port with --cluster (default: a free one)")
-@click.option("--json", "as_json", is_flag=True, help="print the stack's status as JSON")
+@format_option
 def up(cluster: bool, workdir: Path | None, thresholds_dir: Path | None, topics: tuple[str, ...],
-       kafka_port: int | None, pg_port: int | None, rest_port: int | None, as_json: bool) -> None:
+       kafka_port: int | None, pg_port: int | None, rest_port: int | None, fmt: str) -> None:
     """Start the local stack: Kafka-API broker + PostgreSQL (+ Flink session cluster). Idempotent."""
     from flinksql_gen.stack import status
     from flinksql_gen.stack import up as stack_up
@@ -99,17 +101,18 @@ def up(cluster: bool, workdir: Path | None, thresholds_dir: Path | None, topics:
     workdir = _workdir(workdir)
     stack_up(workdir, cluster=cluster, thresholds_dir=thresholds_dir, topics=topics, kafka_port=kafka_port,
              pg_port=pg_port, rest_port=rest_port, on_step=_say)
-    _print_status(status(workdir), as_json)
+    _print_status(status(workdir), fmt == "json")
 
 
 @click.command("status")
 @WORKDIR
-@click.option("--json", "as_json", is_flag=True)
+@format_option
 @click.option("--metrics", is_flag=True,
               help="also show each running pipeline's job metrics (records, checkpoints, restarts) from the "
                    "session cluster (or $FLINKSQL_JOBMANAGER)")  # fmt: skip
-def status_command(workdir: Path | None, as_json: bool, metrics: bool) -> None:
+def status_command(workdir: Path | None, fmt: str, metrics: bool) -> None:
     """Show what the local stack runs and where."""
+    as_json = fmt == "json"
     from flinksql_gen.stack import status
 
     info = status(_workdir(workdir))
@@ -443,28 +446,42 @@ def _cell(value) -> str:
 # ----------------------------------------------------------------------------- run
 
 
+def _one_pipeline(path: Path, target: str, targets_file: Path | None, selection: Selection):
+    """The single pipeline of PATH (a file, or a folder narrowed with --select), rendered for the target."""
+    from flinksql_gen import api
+
+    proj = project(path, targets_file)
+    announce(proj, "text")
+    bundle = api.render(path, target, project=proj, selection=selection)
+    if len(bundle.pipelines) != 1:
+        names = ", ".join(p.name for p in bundle.pipelines)
+        raise UsageError(f"{path} holds {len(bundle.pipelines)} pipelines ({names}): run one, e.g. --select NAME")
+    return bundle.pipelines[0]
+
+
 @click.command()
-@click.argument("pipeline_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("pipeline_file", type=click.Path(exists=True, path_type=Path))
 @click.option("--target", "-t", default="local", show_default=True, help="target used to render the pipeline")
+@selection_options
 @click.option("--targets", "targets_file", type=click.Path(dir_okay=False, path_type=Path), help="targets file")
 @click.option("--cluster", is_flag=True, help="submit to the local session cluster (`up --cluster`)")
 @click.option("--until-idle", type=float, metavar="S", help="stop when the sink topics are quiet for S seconds")
 @click.option("--max-records", type=int, metavar="N", help="stop after N records on the sink topics")
 @click.option("--detach", is_flag=True, help="with --cluster: return once the job is submitted")
 @WORKDIR
-def run(pipeline_file: Path, target: str, targets_file: Path | None, cluster: bool, until_idle: float | None,
-        max_records: int | None, detach: bool, workdir: Path | None) -> None:
-    """Render PIPELINE_FILE and run it against the local stack (Ctrl-C cancels the job)."""
-    from flinksql_gen import api
+def run(pipeline_file: Path, target: str, selection: Selection, targets_file: Path | None, cluster: bool,
+        until_idle: float | None, max_records: int | None, detach: bool, workdir: Path | None) -> None:
+    """Render PIPELINE_FILE (or the one pipeline --select picks in a folder) and run it against the
+    local stack (Ctrl-C cancels the job)."""
     from flinksql_gen.run import run_pipeline
     from flinksql_gen.stack import require_state, stack_env
     from flinksql_gen.stack.jars import ensure_jars
 
     if detach and not cluster:
         raise UsageError("--detach needs --cluster (a local job ends with this process)")
+    pipeline = _one_pipeline(pipeline_file, target, targets_file, selection)  # definition errors first
     workdir = _workdir(workdir)
     state = require_state(workdir, cluster=cluster)
-    pipeline = api.render_pipeline(pipeline_file, target, targets_file)
     env = {**os.environ, **stack_env(state)}
     _say(f"running {pipeline.name} on the {'session cluster' if cluster else 'local mini-cluster'} "
          f"(Kafka {state.bootstrap})")

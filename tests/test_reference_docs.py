@@ -45,3 +45,9 @@ def test_every_detector_type_has_its_forms_and_the_conventions_are_explained():
         assert f"| `{kind}` | " in text, kind
     assert "`1m` (a minute)" in text and "A bare\n  number is **seconds**" in text
     assert "a Slack sink becomes a `print` sink" in text
+
+
+def test_every_schema_property_has_a_description():
+    missing = [f"{name}.{key}" for model in (Pipeline, TargetsFile) for name, key, prop in _properties(model)
+               if not prop.get("description")]  # fmt: skip
+    assert missing == []

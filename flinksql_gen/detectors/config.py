@@ -53,24 +53,24 @@ class _Strict(BaseModel):
 class PostProcessConfig(_Strict):
     """Turn per-point flags into notifications (see detectors.postprocess)."""
 
-    merge_gap: float | str = 0  # anomalies closer than this (seconds or '15min') are one anomaly
-    min_duration: float | str = 0  # notify only once an anomaly lasted this long (last - first point)
-    renotify_growth: float | None = Field(default=None, ge=0)  # re-notify when score >= (1+g) * notified
+    merge_gap: float | str = Field(default=0, description="anomalies closer than this (seconds, or a duration such as 15min) are one anomaly")
+    min_duration: float | str = Field(default=0, description="notify only once an anomaly lasted this long (seconds or a duration)")
+    renotify_growth: float | None = Field(default=None, ge=0, description="notify again when the score grows to (1 + this) times the notified score")
 
     _dur = field_validator("merge_gap", "min_duration")(_check_duration)
 
 
 class _Base(_Strict):
-    postprocess: PostProcessConfig | None = None
+    postprocess: PostProcessConfig | None = Field(default=None, description="merge nearby anomalies, hold back short ones, re-notify growing ones (UDF form only)")
 
 
 class ThresholdConfig(_Base):
     """value > max or value < min (strict); with `inclusive: true` a value equal to a bound is anomalous too."""
 
-    type: Literal["threshold"] = "threshold"
-    min: float | None = None
-    max: float | None = None
-    inclusive: bool = False
+    type: Literal["threshold"] = Field(default="threshold", description="detector type")
+    min: float | None = Field(default=None, description="alert below this value")
+    max: float | None = Field(default=None, description="alert above this value")
+    inclusive: bool = Field(default=False, description="alert at the bound itself too (<= min, >= max)")
 
     @model_validator(mode="after")
     def _bounds(self) -> ThresholdConfig:
@@ -84,8 +84,8 @@ class ThresholdConfig(_Base):
 class _ChangeBase(_Base):
     # Baseline: the value `offset` points back (int; 1 = previous window), or at exactly
     # `timestamp - offset` (duration string like '7d': same window one week ago).
-    offset: Annotated[int, Field(ge=1)] | str = 1
-    pattern: Pattern = "both"
+    offset: Annotated[int, Field(ge=1)] | str = Field(default=1, description="compare with the value this many points back, or a duration back such as 1d (the same time a day earlier)")
+    pattern: Pattern = Field(default="both", description="alert on a rise (up), a fall (down) or both")
 
     @field_validator("offset")
     @classmethod
@@ -98,15 +98,15 @@ class _ChangeBase(_Base):
 class PercentageChangeConfig(_ChangeBase):
     """Anomaly when value leaves baseline +- threshold * |baseline| (threshold is a fraction: 0.2 = 20 %)."""
 
-    type: Literal["percentage_change"] = "percentage_change"
-    threshold: float = Field(gt=0)
+    type: Literal["percentage_change"] = Field(default="percentage_change", description="detector type")
+    threshold: float = Field(gt=0, description="alert when the change exceeds this fraction of the earlier value (0.3 = 30 %)")
 
 
 class AbsoluteChangeConfig(_ChangeBase):
     """Anomaly when value leaves baseline +- threshold."""
 
-    type: Literal["absolute_change"] = "absolute_change"
-    threshold: float = Field(gt=0)
+    type: Literal["absolute_change"] = Field(default="absolute_change", description="detector type")
+    threshold: float = Field(gt=0, description="alert when the change exceeds this amount")
 
 
 class MeanVarianceConfig(_Base):
@@ -119,15 +119,15 @@ class MeanVarianceConfig(_Base):
     of day / week, or same index modulo the period).
     """
 
-    type: Literal["mean_variance"] = "mean_variance"
-    lookback: int = Field(default=12, ge=2, le=10_000)
-    sensitivity: float = 5.0
-    upper_sensitivity: float | None = None
-    lower_sensitivity: float | None = None
-    multiplier: float | None = Field(default=None, gt=0)
-    pattern: Pattern = "both"
-    seasonality: Seasonality = "none"
-    min_points: int | None = Field(default=None, ge=2)  # default: lookback (a full window)
+    type: Literal["mean_variance"] = Field(default="mean_variance", description="detector type")
+    lookback: int = Field(default=12, ge=2, le=10_000, description="points the mean and standard deviation are taken over (the current point excluded)")
+    sensitivity: float = Field(default=5.0, description="0..10, ThirdEye's scale: band = mean +- k * std with k = 0.5 + 0.1 * (10 - s)")
+    upper_sensitivity: float | None = Field(default=None, description="sensitivity of the upper bound (default: sensitivity)")
+    lower_sensitivity: float | None = Field(default=None, description="sensitivity of the lower bound (default: sensitivity)")
+    multiplier: float | None = Field(default=None, gt=0, description="k itself: band width in standard deviations (overrides the sensitivities)")
+    pattern: Pattern = Field(default="both", description="alert above the band (up), below it (down) or both")
+    seasonality: Seasonality = Field(default="none", description="compare with the same phase: daily, weekly, a period in points, or none")
+    min_points: int | None = Field(default=None, ge=2, description="points needed before any alert (default: lookback)")
 
     @model_validator(mode="after")
     def _min_points(self) -> MeanVarianceConfig:
@@ -139,13 +139,13 @@ class MeanVarianceConfig(_Base):
 class EwmaConfig(_Base):
     """Exponentially weighted mean and variance of the past; band = mean +- k * std."""
 
-    type: Literal["ewma"] = "ewma"
-    alpha: float | None = Field(default=None, gt=0, le=1)
-    span: float | None = Field(default=None, ge=1)  # alpha = 2 / (span + 1); default span 20
-    sensitivity: float = 5.0  # ThirdEye HOLT_WINTERS z mapping: z = 1 + 0.2 * (10 - s)
-    k: float | None = Field(default=None, gt=0)
-    pattern: Pattern = "both"
-    min_points: int = Field(default=10, ge=2)
+    type: Literal["ewma"] = Field(default="ewma", description="detector type")
+    alpha: float | None = Field(default=None, gt=0, le=1, description="smoothing factor in (0, 1] (default: from span)")
+    span: float | None = Field(default=None, ge=1, description="alpha = 2 / (span + 1); default span 20")
+    sensitivity: float = Field(default=5.0, description="0..10: band = mean +- z * std with z = 1 + 0.2 * (10 - s)")
+    k: float | None = Field(default=None, gt=0, description="z itself: band width in standard deviations (overrides sensitivity)")
+    pattern: Pattern = Field(default="both", description="alert above the band (up), below it (down) or both")
+    min_points: int = Field(default=10, ge=2, description="points needed before any alert")
 
     @model_validator(mode="after")
     def _alpha(self) -> EwmaConfig:
@@ -157,40 +157,40 @@ class EwmaConfig(_Base):
 class HoltWintersConfig(_Base):
     """Additive Holt-Winters (level, trend, season); alpha/beta/gamma left out are fitted online."""
 
-    type: Literal["holt_winters"] = "holt_winters"
-    period: Literal["none", "daily", "weekly"] | Annotated[int, Field(ge=2, le=20_000)] = "none"
-    alpha: float | None = Field(default=None, gt=0, le=1)
-    beta: float | None = Field(default=None, ge=0, le=1)
-    gamma: float | None = Field(default=None, ge=0, le=1)
-    sensitivity: float = 5.0  # ThirdEye's z = 1 + 0.2 * (10 - s)
-    k: float | None = Field(default=None, gt=0)
-    pattern: Pattern = "both"
-    min_points: int | None = Field(default=None, ge=2)  # default: 2 periods (10 points without season)
+    type: Literal["holt_winters"] = Field(default="holt_winters", description="detector type")
+    period: Literal["none", "daily", "weekly"] | Annotated[int, Field(ge=2, le=20_000)] = Field(default="none", description="seasonal period: none, daily, weekly, or a number of points")
+    alpha: float | None = Field(default=None, gt=0, le=1, description="level smoothing factor")
+    beta: float | None = Field(default=None, ge=0, le=1, description="trend smoothing factor")
+    gamma: float | None = Field(default=None, ge=0, le=1, description="seasonal smoothing factor")
+    sensitivity: float = Field(default=5.0, description="0..10: band = forecast +- z * error std with z = 1 + 0.2 * (10 - s)")
+    k: float | None = Field(default=None, gt=0, description="z itself: band width in error standard deviations (overrides sensitivity)")
+    pattern: Pattern = Field(default="both", description="alert above the band (up), below it (down) or both")
+    min_points: int | None = Field(default=None, ge=2, description="points needed before any alert (default: two periods, 10 without a season)")
 
 
 class ScoreConfig(_Base):
     """Online anomaly score in [0, 1] (level x change x forecast deviations); see detectors.score."""
 
-    type: Literal["score"] = "score"
-    threshold: float = Field(default=0.42, gt=0, le=1)  # is_anomaly = score >= threshold
-    seasonality: Seasonality = "none"
-    level_span: int = Field(default=1000, ge=2)  # memory of the level mean/std (points)
-    change_span: int = Field(default=3000, ge=2)  # memory of the change and forecast-error scales
-    forecast_span: float = Field(default=4.0, ge=1)  # span of the short-term EWMA forecast
-    hold: int = Field(default=5, ge=0)  # points with halved scores after an alert
-    warmup: int = Field(default=30, ge=2)  # points before any alarm
-    band_z: float = Field(default=3.0, gt=0)  # width of the displayed expected band (in errors)
-    pattern: Pattern = "both"
+    type: Literal["score"] = Field(default="score", description="detector type")
+    threshold: float = Field(default=0.42, gt=0, le=1, description="is_anomaly = score >= threshold (scores are 0..1)")
+    seasonality: Seasonality = Field(default="none", description="daily or weekly seasonality, or none")
+    level_span: int = Field(default=1000, ge=2, description="memory of the level's mean and std, in points")
+    change_span: int = Field(default=3000, ge=2, description="memory of the change and forecast-error scales, in points")
+    forecast_span: float = Field(default=4.0, ge=1, description="span of the short-term EWMA forecast, in points")
+    hold: int = Field(default=5, ge=0, description="points with halved scores after an alert")
+    warmup: int = Field(default=30, ge=2, description="points before any alert")
+    band_z: float = Field(default=3.0, gt=0, description="width of the displayed expected band, in errors")
+    pattern: Pattern = Field(default="both", description="alert on rises (up), falls (down) or both")
 
 
 class WindowedGaussianConfig(_Base):
     """NAB's windowed Gaussian baseline: two-sided normal tail against the previous `window` values."""
 
-    type: Literal["windowed_gaussian"] = "windowed_gaussian"
-    window: int = Field(default=6400, ge=2, le=100_000)
-    min_points: int = Field(default=1, ge=1)
-    threshold: float = Field(default=0.99999, gt=0, le=1)  # is_anomaly = score >= threshold
-    band_z: float = Field(default=3.0, gt=0)
+    type: Literal["windowed_gaussian"] = Field(default="windowed_gaussian", description="detector type")
+    window: int = Field(default=6400, ge=2, le=100_000, description="points in the sliding window")
+    min_points: int = Field(default=1, ge=1, description="points needed before any score")
+    threshold: float = Field(default=0.99999, gt=0, le=1, description="is_anomaly = score >= threshold")
+    band_z: float = Field(default=3.0, gt=0, description="width of the displayed expected band, in standard deviations")
 
 
 DetectorConfig = Annotated[

@@ -97,14 +97,14 @@ class EventTime(Strict):
 
 
 class KafkaSource(Strict):
-    type: Literal["kafka"] = "kafka"
-    topic: Topic
-    format: Literal["json"] = "json"
+    type: Literal["kafka"] = Field(default="kafka", description="source type: kafka (may be left out)")
+    topic: Topic = Field(description="the Kafka topic to read")
+    format: Literal["json"] = Field(default="json", description="record format: JSON objects")
     columns: dict[ColumnName, TypeText] = Field(min_length=1, description="column name -> Flink SQL type")
-    event_time: EventTime | None = None
+    event_time: EventTime | None = Field(default=None, description="which column carries event time, and how late events may be (windows need it)")
     proctime: ColumnName | None = Field(default=None, description="add a processing-time attribute with this name")
-    start: Literal["earliest", "latest", "group-offsets"] = "earliest"
-    group_id: OptionText | None = None
+    start: Literal["earliest", "latest", "group-offsets"] = Field(default="earliest", description="where to start reading: the earliest offset, the latest, or the consumer group's committed offsets")
+    group_id: OptionText | None = Field(default=None, description="Kafka consumer group id (default: flinksql-gen.<pipeline>.<source> with group-offsets)")
     idle_timeout: Duration | None = Field(default=None, description="mark the source idle after this long without data")
     properties: dict[OptionText, OptionText] = Field(default_factory=dict, description="extra Kafka client properties")
     bad_records: Literal["fail", "skip", "dead-letter"] | None = Field(
@@ -127,13 +127,13 @@ Source = KafkaSource  # the only source type so far; `type: kafka` is optional
 class JdbcLookup(Strict):
     """A PostgreSQL table joined FOR SYSTEM_TIME AS OF processing time."""
 
-    type: Literal["jdbc"] = "jdbc"
+    type: Literal["jdbc"] = Field(default="jdbc", description="lookup type: jdbc (may be left out)")
     table: JdbcTableName = Field(description="table name in the database (may be schema-qualified)")
-    columns: dict[JdbcColumnName, TypeText] = Field(min_length=1)
+    columns: dict[JdbcColumnName, TypeText] = Field(min_length=1, description="column name -> Flink SQL type: the table's columns to read")
     key: list[JdbcColumnName] = Field(min_length=1, description="the table's primary key columns")
     cache_rows: int | None = Field(default=None, ge=1, description="cache up to this many rows (partial cache)")
-    cache_ttl: Duration | None = None
-    max_retries: int = Field(default=3, ge=0)
+    cache_ttl: Duration | None = Field(default=None, description="how long a cached row stays valid (with cache_rows)")
+    max_retries: int = Field(default=3, ge=0, description="retries of a failed lookup query")
 
 
 Lookup = JdbcLookup  # the only lookup type so far; `type: jdbc` is optional
@@ -147,34 +147,34 @@ class _SinkBase(Strict):
 
 
 class KafkaSink(_SinkBase):
-    type: Literal["kafka"]
-    topic: Topic
-    format: Literal["json"] = "json"
+    type: Literal["kafka"] = Field(description="sink type: append-only Kafka topic")
+    topic: Topic = Field(description="the Kafka topic to write")
+    format: Literal["json"] = Field(default="json", description="record format: JSON objects")
 
 
 class UpsertKafkaSink(_SinkBase):
-    type: Literal["upsert-kafka"]
-    topic: Topic
+    type: Literal["upsert-kafka"] = Field(description="sink type: a Kafka topic keyed by `key`, for updating results")
+    topic: Topic = Field(description="the Kafka topic to write")
     key: list[ColumnName] = Field(min_length=1, description="primary key: must match the query's unique key")
-    format: Literal["json"] = "json"
+    format: Literal["json"] = Field(default="json", description="record format: JSON objects")
 
 
 class JdbcSink(_SinkBase):
-    type: Literal["jdbc"]
-    table: JdbcTableName
+    type: Literal["jdbc"] = Field(description="sink type: a PostgreSQL table")
+    table: JdbcTableName = Field(description="table name in the database (may be schema-qualified)")
     key: list[JdbcColumnName] = Field(default_factory=list, description="primary key for upserts (empty: append)")
 
 
 class PrintSink(_SinkBase):
-    type: Literal["print"]
+    type: Literal["print"] = Field(description="sink type: rows go to the job's standard output")
 
 
 class SlackSink(_SinkBase):
     """Aiven's Slack connector: rows of (channel_id, message)."""
 
-    type: Literal["slack"]
-    token: SecretRef
-    channel_id: str = Field(min_length=1)
+    type: Literal["slack"] = Field(description="sink type: Slack messages (aiven target; a print sink elsewhere, see local_fallback)")
+    token: SecretRef = Field(description="the Slack bot token, as an ${env:NAME} reference")
+    channel_id: str = Field(min_length=1, description="Slack channel id, e.g. C0123456789")
     message: str = Field(min_length=1, description="message text; {column} inserts a column's value")
     local_fallback: Literal["print", "none"] = Field(
         default="print", description="what non-aiven targets do with these alerts (no Slack connector there)"
@@ -208,11 +208,11 @@ def _normalise_op(value: Any) -> Any:
 class Condition(Strict):
     """`column op value`; several conditions are combined with AND."""
 
-    column: ColumnName
+    column: ColumnName = Field(description="the column to test (an aggregate or dimension in a having detector)")
     op: Annotated[Op, BeforeValidator(_normalise_op, json_schema_input_type=OpInput)] = Field(
         description="eq, ne, gt, ge, lt, le (or = != > >= < <=), in, not_in, is_null, is_not_null, like"
     )
-    value: Scalar | list[Scalar] | None = None
+    value: Scalar | list[Scalar] | None = Field(default=None, description="the value to compare with: a list for in/not_in, nothing for is_null/is_not_null")
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> Condition:
@@ -252,8 +252,8 @@ def _whole_multiple(size: str, part_name: str, part: str, kind: str) -> None:
 # The rules below are Flink's own (checked on its planner, tests/test_check_flink.py): a window's
 # size must be positive, and a whole multiple of a hop's slide or a cumulate window's step.
 class TumbleWindow(Strict):
-    type: Literal["tumble"]
-    size: Duration
+    type: Literal["tumble"] = Field(description="window type: fixed, non-overlapping windows of `size`")
+    size: Duration = Field(description="window length, e.g. 1m (a bare number is seconds)")
 
     @model_validator(mode="after")
     def _check(self) -> TumbleWindow:
@@ -262,9 +262,9 @@ class TumbleWindow(Strict):
 
 
 class HopWindow(Strict):
-    type: Literal["hop"]
-    size: Duration
-    slide: Duration
+    type: Literal["hop"] = Field(description="window type: windows of `size` starting every `slide` (they overlap)")
+    size: Duration = Field(description="window length, e.g. 5m (a bare number is seconds)")
+    slide: Duration = Field(description="how often a window starts; `size` must be a whole multiple of it")
 
     @model_validator(mode="after")
     def _check(self) -> HopWindow:
@@ -273,9 +273,9 @@ class HopWindow(Strict):
 
 
 class CumulateWindow(Strict):
-    type: Literal["cumulate"]
+    type: Literal["cumulate"] = Field(description="window type: windows that grow by `step` up to `size`, then start again")
     size: Duration = Field(description="the maximum window size")
-    step: Duration
+    step: Duration = Field(description="how much the window grows each time; `size` must be a whole multiple of it")
 
     @model_validator(mode="after")
     def _check(self) -> CumulateWindow:
@@ -305,8 +305,8 @@ def _aggregate_shorthand(value: Any) -> Any:
 
 
 class AggregateSpec(Strict):
-    fn: AggFn
-    column: ColumnName | None = None
+    fn: AggFn = Field(description="aggregate function")
+    column: ColumnName | None = Field(default=None, description="the column to aggregate (none for count of rows)")
     separator: str | None = Field(default=None, description="listagg only")
 
     @model_validator(mode="after")
@@ -329,17 +329,17 @@ Predicate = Condition | Expression
 
 
 class Metric(Strict):
-    source: Name
-    unnest: list[Unnest] = Field(default_factory=list)
+    source: Name = Field(description="the source to read")
+    unnest: list[Unnest] = Field(default_factory=list, description="array columns to expand into one row per element, before filters")
     computed: dict[ColumnName, Expression] = Field(
         default_factory=dict, description="row-level columns computed from others, e.g. {revenue: amount * quantity}"
     )
     where: list[Predicate] = Field(default_factory=list, description="row filters applied before aggregation")
-    dimensions: list[ColumnName] = Field(default_factory=list)
+    dimensions: list[ColumnName] = Field(default_factory=list, description="columns to group by: one row per key (and window)")
     columns: list[ColumnName] = Field(default_factory=list, description="row-level metrics: further columns to carry")
     value: ColumnName | None = Field(default=None, description="the metric's value: a column or an aggregate name")
-    window: Window | None = None
-    aggregates: dict[Name, Aggregate] = Field(default_factory=dict)
+    window: Window | None = Field(default=None, description="the event-time window to aggregate over (none: row-level values, or an updating aggregate)")
+    aggregates: dict[Name, Aggregate] = Field(default_factory=dict, description="name -> aggregate: avg(usage), count(*), p95(latency_ms), or an aggregate expression such as sum(amount) FILTER (WHERE status = 'paid')")
     derived: dict[Name, Expression] = Field(
         default_factory=dict,
         description="values computed from the aggregates of each window, e.g. {failed_ratio: failed / orders}; "
@@ -369,27 +369,27 @@ class Metric(Strict):
 
 
 class _DetectorBase(Strict):
-    metric: Name
-    sinks: list[Name] = Field(min_length=1)
-    description: str = ""
+    metric: Name = Field(description="the metric to watch")
+    sinks: list[Name] = Field(min_length=1, description="the sinks its alerts are written to")
+    description: str = Field(default="", description="free text for people reading the definition")
 
 
 class FilterDetector(_DetectorBase):
     """Rows of a metric that meet all conditions."""
 
-    type: Literal["filter"]
-    where: list[Predicate] = Field(min_length=1)
+    type: Literal["filter"] = Field(description="detector type")
+    where: list[Predicate] = Field(min_length=1, description="conditions every alerting row meets (combined with AND)")
 
 
 class HavingDetector(_DetectorBase):
     """Aggregated rows (per dimensions and window) whose aggregates meet all conditions."""
 
-    type: Literal["having"]
+    type: Literal["having"] = Field(description="detector type")
     where: list[Predicate] = Field(min_length=1, description="conditions on aggregates and dimensions")
 
 
 class TrendStep(Strict):
-    direction: Literal["up", "down"]
+    direction: Literal["up", "down"] = Field(description="the value moves up or down")
     min: int = Field(default=1, ge=1, description="at least this many consecutive moves")
     max: int | None = Field(default=None, ge=1, description="at most this many (default: no limit)")
 
@@ -403,25 +403,25 @@ class TrendStep(Strict):
 class TrendDetector(_DetectorBase):
     """MATCH_RECOGNIZE over a windowed metric: a start row, then moves up/down in the given order."""
 
-    type: Literal["trend"]
+    type: Literal["trend"] = Field(description="detector type")
     value: ColumnName = Field(description="the aggregate whose moves form the trend")
-    steps: list[TrendStep] = Field(min_length=1)
+    steps: list[TrendStep] = Field(min_length=1, description="the moves that follow a start row, in order")
     partition_by: list[ColumnName] | None = Field(default=None, description="default: the metric's dimensions")
-    within: Duration | None = None
+    within: Duration | None = Field(default=None, description="the whole pattern must happen within this time")
 
 
 class LookupThresholdDetector(_DetectorBase):
     """Join each metric row with a lookup table row and compare a value with the row's threshold."""
 
-    type: Literal["lookup_threshold"]
-    lookup: Name
+    type: Literal["lookup_threshold"] = Field(description="detector type")
+    lookup: Name = Field(description="the lookup table holding the thresholds")
     on: dict[ColumnName, ColumnName] = Field(min_length=1, description="metric column -> lookup key column")
-    value: ColumnName
+    value: ColumnName = Field(description="the metric column compared with the threshold")
     threshold: ColumnName = Field(description="the lookup column holding the threshold")
     op: Annotated[
         Literal["gt", "ge", "lt", "le"],
         BeforeValidator(_normalise_op, json_schema_input_type=Literal["gt", "ge", "lt", "le", ">", ">=", "<", "<="]),
-    ] = "gt"
+    ] = Field(default="gt", description="alert when value op threshold holds: gt, ge, lt, le (or > >= < <=)")
     default: float | None = Field(default=None, description="threshold for keys with no row (default: no alert)")
     columns: list[ColumnName] = Field(default_factory=list, description="more lookup columns to output")
 
@@ -430,7 +430,7 @@ class NoDataDetector(_DetectorBase):
     """A key that had events and then none for `after` windows of its metric: one alert when the
     watermark passes the end of the silence (other keys' events move the watermark on)."""
 
-    type: Literal["no_data"]
+    type: Literal["no_data"] = Field(description="detector type")
     after: int = Field(default=1, ge=1, le=1000, description="windows without events before the alert")
 
 
@@ -439,7 +439,7 @@ class DrilldownDetector(_DetectorBase):
     total against the same leaves `offset` windows back (ThirdEye-style contribution analysis and a
     multi-dimensional search for the combinations that explain it)."""
 
-    type: Literal["drilldown"]
+    type: Literal["drilldown"] = Field(description="detector type")
     value: ColumnName | None = Field(default=None, description="the additive metric column (default: its value)")
     dimensions: list[ColumnName] | None = Field(default=None, description="dimensions to explain over (default: all)")
     offset: int = Field(default=1, ge=1, description="baseline: the same leaf this many windows back")
@@ -452,7 +452,7 @@ class PerKeySettings(Strict):
     """Detector settings per key from a PostgreSQL lookup table; a key without a row, or with a NULL
     there, keeps the detector's own setting (the default)."""
 
-    lookup: Name
+    lookup: Name = Field(description="the lookup table holding the per-key settings")
     on: dict[ColumnName, ColumnName] = Field(min_length=1, description="metric column -> lookup key column")
     settings: dict[Literal["threshold", "min", "max", "multiplier"], ColumnName] = Field(
         min_length=1,
@@ -531,10 +531,10 @@ Detector = Annotated[
 
 class Pipeline(Strict):
     pipeline: Name | None = Field(default=None, description="pipeline name (default: the file name)")
-    description: str = ""
-    sources: dict[Name, Source] = Field(min_length=1)
-    lookups: dict[Name, Lookup] = Field(default_factory=dict)
-    metrics: dict[Name, Metric] = Field(min_length=1)
-    detectors: dict[Name, Detector] = Field(default_factory=dict)
-    sinks: dict[Name, Sink] = Field(min_length=1)
+    description: str = Field(default="", description="free text for people reading the definition")
+    sources: dict[Name, Source] = Field(min_length=1, description="Kafka topics to read, by name")
+    lookups: dict[Name, Lookup] = Field(default_factory=dict, description="PostgreSQL tables joined by key (e.g. per-key thresholds), by name")
+    metrics: dict[Name, Metric] = Field(min_length=1, description="what to compute from a source (filters, dimensions, aggregates over a window), by name")
+    detectors: dict[Name, Detector] = Field(default_factory=dict, description="what to alert on (conditions, trends, thresholds, statistical detectors), by name")
+    sinks: dict[Name, Sink] = Field(min_length=1, description="where metrics and alerts are written (Kafka, upsert-Kafka, JDBC, print, Slack), by name")
     settings: dict[OptionText, OptionText] = Field(default_factory=dict, description="extra Flink settings for this pipeline")

@@ -49,6 +49,13 @@ class LeafTable:
         return cls._build(dims, columns, frame[baseline].astype(float).tolist(), frame[current].astype(float).tolist())
 
     @classmethod
+    def from_leaves(cls, dimensions: Sequence[str], leaves: Sequence[Sequence[Any]]) -> LeafTable:
+        """From [[dimension values...], baseline, current] lists (the drill-down UDAF's leaves)."""
+        dims = list(dimensions)
+        columns = {d: [str(leaf[0][j]) for leaf in leaves] for j, d in enumerate(dims)}
+        return cls._build(dims, columns, [float(leaf[1]) for leaf in leaves], [float(leaf[2]) for leaf in leaves])
+
+    @classmethod
     def _build(cls, dims: list[str], columns: dict[str, list[str]], base: list[float], cur: list[float]) -> LeafTable:
         n = len(base)
         codes = np.zeros((n, len(dims)), dtype=np.int64)

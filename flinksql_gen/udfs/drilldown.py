@@ -13,7 +13,7 @@ from pyflink.common import Row
 from pyflink.table import DataTypes
 from pyflink.table.udf import AggregateFunction, udaf
 
-from flinksql_gen.rca import explain_rows, format_root_cause_set
+from flinksql_gen.rca import LeafTable, format_root_cause_set, localize
 
 RESULT_TYPE = DataTypes.ROW([
     DataTypes.FIELD("baseline_total", DataTypes.DOUBLE()),
@@ -31,16 +31,16 @@ ACC_TYPE = DataTypes.ROW([DataTypes.FIELD("config", DataTypes.STRING()),
 def explain_window(config: dict[str, Any], leaves: list[list[Any]]) -> dict[str, Any]:
     """Totals, change and (when the change is large enough) the ranked explanations of one window."""
     dims = config["dimensions"]
-    rows = [dict(zip(dims, leaf[0], strict=True), baseline=leaf[1], current=leaf[2]) for leaf in leaves
-            if leaf[1] is not None and leaf[2] is not None]  # fmt: skip
-    base = sum(r["baseline"] for r in rows)
-    cur = sum(r["current"] for r in rows)
+    kept = [leaf for leaf in leaves if leaf[1] is not None and leaf[2] is not None]
+    base = sum(leaf[1] for leaf in kept)
+    cur = sum(leaf[2] for leaf in kept)
     change = (cur - base) / abs(base) if base else None
     out: dict[str, Any] = {"baseline_total": base, "current_total": cur, "change": change,
                            "root_cause": "", "explanation": []}  # fmt: skip
-    if rows and change is not None and abs(change) >= config.get("min_change", 0.0):
-        result = explain_rows(rows, dims, "baseline", "current", max_depth=config.get("max_depth", 3))
-        top = result["explanations"][: config.get("top", 3)]
+    if kept and change is not None and abs(change) >= config.get("min_change", 0.0):
+        # the same localisation `evaluate-rca` runs offline, on a table built straight from the lists
+        found = localize(LeafTable.from_leaves(dims, kept), max_depth=config.get("max_depth", 3))
+        top = [e.to_dict() for e in found[: config.get("top", 3)]]
         out["explanation"] = top
         out["root_cause"] = format_root_cause_set([e["dims"] for e in top], dims)
     return out
@@ -58,7 +58,8 @@ class DrilldownAggregate(AggregateFunction):
     def get_value(self, acc: Row) -> Row:
         if acc[0] is None:
             return Row(None, None, None, None, None)
-        r = explain_window(json.loads(acc[0]), [json.loads(leaf) for leaf in acc[1]])
+        # one parse of the whole window, not one per leaf
+        r = explain_window(json.loads(acc[0]), json.loads("[" + ",".join(acc[1]) + "]"))
         return Row(r["baseline_total"], r["current_total"], r["change"], r["root_cause"],
                    json.dumps(r["explanation"], sort_keys=True))  # fmt: skip
 

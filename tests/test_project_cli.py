@@ -294,3 +294,23 @@ def test_run_picks_one_pipeline_of_a_folder_with_select(project, monkeypatch, tm
     assert result.exit_code == 2 and "holds 4 pipelines" in result.output and "--select NAME" in result.output
     result = cli("run", "pipelines", "--select", "cpu", "--workdir", str(tmp_path / "wd"))
     assert result.exit_code == 2 and "the local stack is not running" in result.output  # cpu alone rendered fine
+
+
+def test_submit_renders_only_the_selected_pipeline(project, monkeypatch):
+    from flinksql_gen.cli.cluster import _pipeline
+
+    monkeypatch.chdir(project)
+    proj = Project.discover(project / "pipelines")
+    assert _pipeline(project / "pipelines", "cluster", proj, None, Selection(("pizza",))).name == "pizza"
+    with pytest.raises(Exception, match="holds several pipelines"):
+        _pipeline(project / "pipelines", "cluster", proj, None, Selection(("pizza*",)))
+
+
+def test_check_takes_a_selection_on_the_real_planner(project, monkeypatch, jar_workdir):
+    """`check` plans only the selected pipelines with Flink (the others are not even rendered)."""
+    monkeypatch.chdir(project)
+    (project / "pipelines" / "broken.yaml").write_text("pipeline: broken\nsources: [oops\n")
+    result = cli("check", "pipelines", "--select", "cpu", "--workdir", str(jar_workdir), "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["pipelines"] == ["cpu"] and doc["statements"] > 0 and doc["errors"] == []

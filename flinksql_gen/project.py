@@ -91,6 +91,7 @@ class Project:
     templates_dir: Path | None
     how: str = "discovered"  # how the root was chosen: --project-dir, FLINKSQL_PROJECT_DIR, discovered, none
     _targets: tuple[TargetsFile | None, list[Problem]] | None = field(default=None, repr=False)
+    announced: bool = field(default=False, repr=False, compare=False)  # the CLI said which files it uses
 
     @classmethod
     def at(cls, root: Path | None, how: str = "discovered", targets_file: Path | None = None,

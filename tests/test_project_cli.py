@@ -314,3 +314,12 @@ def test_check_takes_a_selection_on_the_real_planner(project, monkeypatch, jar_w
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["pipelines"] == ["cpu"] and doc["statements"] > 0 and doc["errors"] == []
+
+
+def test_jobs_says_which_targets_file_it_read(project, monkeypatch):
+    monkeypatch.chdir(project / "pipelines")
+    (project / "targets.yaml").write_text("targets:\n  c:\n    type: cluster\n    jobmanager: http://127.0.0.1:9\n")
+    result = cli("jobs", "-t", "c")
+    assert result.exit_code != 0  # nothing listens there
+    assert result.stderr.splitlines()[0] == "using ../targets.yaml, built-in templates"
+    assert "127.0.0.1:9" in result.output

@@ -44,7 +44,8 @@ def _project(targets_file: Path | None, near: Path | None = None) -> Project:
     return output.project(near, targets_file)
 
 
-def _target_config(name: str, project: Project):
+def _target_config(name: str, project: Project, fmt: str = "text"):
+    output.announce(project, fmt)  # the target's settings come from this project's targets file
     return project.target(name)
 
 
@@ -53,7 +54,12 @@ def _render_name(gateway: str | None, jobmanager: str | None, target_name: str |
 
 
 def build_target(
-    gateway: str | None, jobmanager: str | None, target_name: str | None, project: Project, **options
+    gateway: str | None,
+    jobmanager: str | None,
+    target_name: str | None,
+    project: Project,
+    fmt: str = "text",
+    **options,
 ) -> DeployTarget:
     """The deployment target from explicit URLs, else from the target's configuration."""
     if gateway:
@@ -61,7 +67,7 @@ def build_target(
     if jobmanager:
         return get_target("jobmanager", url=jobmanager)
     name = _render_name(gateway, jobmanager, target_name)
-    config = _target_config(name, project)
+    config = _target_config(name, project, fmt)
     if config.type == "gateway":
         return get_target("gateway", url=config.url, jobmanager=config.jobmanager, **options)
     if config.type == "cluster":
@@ -221,7 +227,7 @@ def jobs(
     fmt: str,
 ) -> None:
     """List the cluster's jobs by name."""
-    target = build_target(gateway, jobmanager, target_name, _project(targets_file))
+    target = build_target(gateway, jobmanager, target_name, _project(targets_file), fmt)
     listed = [j for j in target.jobs() if show_all or j.active]
     if fmt == "json":
         click.echo(

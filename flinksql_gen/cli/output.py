@@ -76,8 +76,9 @@ def project(path: Path | None = None, targets_file: Path | None = None) -> Proje
 def announce(proj: Project, fmt: str) -> None:
     """The one line saying which targets file and templates a run used (in text mode; JSON
     documents carry it under "project")."""
-    if fmt == "text":
+    if fmt == "text" and not proj.announced:  # once per run, however many steps read the project
         click.echo(proj.summary(), err=True)
+    proj.announced = True
 
 
 def emit_json(data: Any) -> None:

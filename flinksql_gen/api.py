@@ -1,7 +1,11 @@
 """The core facade: load -> validate -> plan -> render -> bundle. The CLI and other tools call only this.
 
-    find_project(path)                  the definition files under path and their Project
+    find_project(path)                  the definition files under path (recursively) and their Project
     validate(path)                      every problem in every file, raised once as DefinitionError
+
+validate and render take `project=` (a flinksql_gen.project.Project the caller resolved, as the CLI
+does; default: the nearest folder at or above `path` with targets.yaml or flinksql.yaml) and
+`selection=` (Selection of --select/--exclude patterns: unselected files are not validated).
     render(path, target) -> Bundle      the compiled bundle (write it with Bundle.write)
     render_pipeline(file, target)       one pipeline's bundle entry
     json_schema()                       the definition format as JSON Schema, for editors

@@ -49,6 +49,13 @@ CONVENTIONS = """\
   `targets.yaml`, `flinksql.yaml`, `sql_templates/`, hidden folders and rendered bundles.
 - **Targets**: `-t NAME` picks a target of `targets.yaml`; a name it does not define falls back to the
   built-in target of that type (`local`, `cluster`, `gateway`, `aiven`) with the defaults below.
+  Every command says which targets file and template folder it used (one line on stderr, or
+  `"project"` in its JSON).
+- **Selection**: `--select NAME|GLOB` and `--exclude NAME|GLOB` (repeatable) on validate, render,
+  check, run, submit, plan and deploy choose pipelines by name; the others are not validated.
+- **Output**: every reporting command takes `--format text|json`. JSON is one document on stdout;
+  problems are `{"errors": [{"file", "line", "col", "path", "message", "hint"}]}` (exit 1), usage
+  errors `{"errors": [{"message"}]}` (exit 2). `--json` remains as a deprecated alias.
 """
 
 

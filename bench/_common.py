@@ -202,12 +202,12 @@ def cpu_seconds(pid: int) -> float | None:
 def classify(p: ProcInfo) -> str | None:
     """jvm / python-worker / broker / postgres for the processes a local run consists of."""
     c = p.cmdline
+    if " kafka.Kafka " in f" {c} " or "tansu" in c:
+        return "broker"
     if "java" in c.split(" ")[0] or "/java " in c:
         return "jvm"
     if "pyflink.fn_execution" in c or "beam_boot" in c or "pyflink/bin/pyflink-udf-runner" in c:
         return "python-worker"
-    if "tansu" in c:
-        return "broker"
     if "postgres" in c:
         return "postgres"
     return None

@@ -57,8 +57,10 @@ class Definitions:
     def protected_paths(self) -> tuple[Path, ...]:
         """What an output folder may never be or contain: the project, its definitions, the cwd."""
         extra = (self.targets_file,) if self.targets_file else ()
-        root = (self.root,) if self.root else ()
-        return (*root, Path.cwd(), *sorted({f.parent for f in self.files}), *self.files, *extra)
+        folders = sorted({f.parent for f in self.files})
+        # Without a project, the folder above the definitions stands for it (as it always did).
+        root = self.root if self.root is not None else folders[0].parent
+        return (root, Path.cwd(), *folders, *self.files, *extra)
 
 
 def find_project(path: PathArg, targets_file: Path | str | None = None, project: Project | None = None) -> Definitions:

@@ -1,10 +1,8 @@
-"""Kafka helpers for the local broker (tansu) and any Kafka: topics, JSON producing, consuming.
+"""Kafka helpers for the local broker and any Kafka: topics, JSON producing, consuming.
 
-Two tansu quirks shape this module: its high watermark is (base offset of the last batch) + 1,
-so readers never trust it (`consume` reads until the expected count or until idle), and a
-bounded reader only sees a partition's last record if that record was sent in a batch of its
-own (`JsonProducer` holds back the newest record of each partition and sends it alone after a
-flush). Keyed records are partitioned with Kafka's murmur2, like the Java client does.
+Readers are read_committed (pipelines write with exactly-once transactions, so only committed
+output counts) and know where a partition ends from its last stable offset. Keyed records are
+partitioned with Kafka's murmur2, like the Java client does.
 """
 
 from __future__ import annotations
@@ -123,11 +121,9 @@ def _bytes(value: Any) -> bytes | None:
 
 
 class JsonProducer:
-    """A producer that works around tansu's high-watermark bug (see the module docstring).
-
-    `send` values are JSON-encoded unless bytes/str; keys are str/bytes. Call `flush` (or use
-    it as a context manager) to deliver everything, each partition's last record alone.
-    """
+    """A JSON producer: `send` values are JSON-encoded unless bytes/str; keys are str/bytes and
+    pick the partition with murmur2 like the Java client. Call `flush` (or use it as a context
+    manager) to deliver everything; errors surface there."""
 
     def __init__(self, bootstrap: str | None = None, config: Mapping[str, Any] | None = None):
         from confluent_kafka import Producer
@@ -137,7 +133,6 @@ class JsonProducer:
                 "queue.buffering.max.messages": 500000, "log.connection.close": False, **(config or {})}
         self._producer: Any = Producer(conf)
         self._partitions: dict[str, int] = {}
-        self._pending: dict[tuple[str, int], tuple[bytes | None, bytes | None, int | None]] = {}
         self._round_robin: dict[str, int] = {}
         self._error: str | None = None
         self.sent = 0
@@ -168,19 +163,6 @@ class JsonProducer:
         if err is not None and self._error is None:
             self._error = err.str()
 
-    def _produce(self, topic: str, partition: int, item: tuple[bytes | None, bytes | None, int | None]) -> None:
-        key, value, ts = item
-        kwargs: dict[str, Any] = {"partition": partition, "on_delivery": self._on_delivery}
-        if ts is not None:
-            kwargs["timestamp"] = int(ts)
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key, **kwargs)
-                break
-            except BufferError:
-                self._producer.poll(0.05)
-        self._producer.poll(0)
-
     def send(self, topic: str, value: Any, key: Any = None, timestamp_ms: int | None = None,
              partition: int | None = None) -> None:
         kb, vb = _bytes(key), _bytes(value)
@@ -191,22 +173,19 @@ class JsonProducer:
             else:
                 partition = self._round_robin.get(topic, 0) % n
                 self._round_robin[topic] = partition + 1
-        slot = (topic, partition)
-        previous = self._pending.get(slot)
-        if previous is not None:
-            self._produce(topic, partition, previous)
-        self._pending[slot] = (kb, vb, timestamp_ms)
+        kwargs: dict[str, Any] = {"partition": partition, "on_delivery": self._on_delivery}
+        if timestamp_ms is not None:
+            kwargs["timestamp"] = int(timestamp_ms)
+        while True:
+            try:
+                self._producer.produce(topic, value=vb, key=kb, **kwargs)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self._producer.poll(0)
         self.sent += 1
 
     def flush(self, timeout: float = 60.0) -> None:
-        self._wait(timeout)
-        if self._pending:
-            for (topic, partition), item in self._pending.items():
-                self._produce(topic, partition, item)
-            self._pending.clear()
-            self._wait(timeout)
-
-    def _wait(self, timeout: float) -> None:
         left = self._producer.flush(timeout)
         if left:
             raise UsageError(f"the broker at {self.bootstrap} did not take {left} record(s) within {timeout:.0f}s")
@@ -258,12 +237,14 @@ def open_consumer(topics: Iterable[str], *, bootstrap: str | None = None,
     return consumer
 
 
-def _consumer(bootstrap: str):
+def _consumer(bootstrap: str, eof: bool = False):
+    """A read_committed consumer: it sees only committed transactions (exactly-once sinks)."""
     from confluent_kafka import Consumer
 
     return Consumer({"bootstrap.servers": bootstrap, "group.id": f"flinksql-gen-{uuid.uuid4().hex[:12]}",
                      "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                     "enable.partition.eof": False, "log.connection.close": False})
+                     "isolation.level": "read_committed", "enable.partition.eof": eof,
+                     "log.connection.close": False})
 
 
 def _assign(consumer, bootstrap: str, topics: Iterable[str], start: Mapping[tuple[str, int], int] | None,
@@ -287,25 +268,33 @@ def _assign(consumer, bootstrap: str, topics: Iterable[str], start: Mapping[tupl
 
 def iter_records(topics: str | Iterable[str], *, bootstrap: str | None = None, idle_s: float | None = 5.0,
                  start: Mapping[tuple[str, int], int] | None = None, as_json: bool = True,
-                 timeout_s: float | None = None) -> Iterator[Record]:
-    """Records from the beginning (or `start` offsets) until `idle_s` without a new one
-    (None: forever) or `timeout_s` overall."""
+                 timeout_s: float | None = None, to_end: bool = False) -> Iterator[Record]:
+    """Committed records from the beginning (or `start` offsets). Stops at the end of every
+    partition (its last stable offset) with `to_end`, after `idle_s` without a new record
+    (None: never), or after `timeout_s` overall."""
+    from confluent_kafka import KafkaError
+
     bootstrap = resolve_bootstrap(bootstrap)
     names = [topics] if isinstance(topics, str) else list(topics)
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(bootstrap, eof=to_end)
     began = time.monotonic()
     try:
         if not _assign(consumer, bootstrap, names, start, idle_s if idle_s is not None else 3600.0):
             return
+        pending = {(tp.topic, tp.partition) for tp in consumer.assignment()}
         last = time.monotonic()
         while True:
             now = time.monotonic()
+            if to_end and not pending:
+                return
             if idle_s is not None and now - last >= idle_s:
                 return
             if timeout_s is not None and now - began >= timeout_s:
                 return
             for msg in consumer.consume(num_messages=1000, timeout=0.2):
                 if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        pending.discard((msg.topic(), msg.partition()))
                     continue
                 last = time.monotonic()
                 ts_type, ts = msg.timestamp()
@@ -320,25 +309,31 @@ def iter_records(topics: str | Iterable[str], *, bootstrap: str | None = None, i
 def consume(topic: str | Iterable[str], expected: int | None = None, idle_s: float = 5.0, *,
             bootstrap: str | None = None, timeout_s: float | None = None, as_json: bool = True,
             start: Mapping[tuple[str, int], int] | None = None) -> list[Record]:
-    """Read from the beginning until `expected` records arrived or nothing new came for `idle_s`
-    seconds (never trusting the broker's high watermark)."""
+    """Committed records from the beginning: everything up to the current end of each partition
+    when `expected` is None, else until `expected` arrived (or `idle_s` without a new one)."""
     out: list[Record] = []
     for record in iter_records(topic, bootstrap=bootstrap, idle_s=idle_s, start=start, as_json=as_json,
-                               timeout_s=timeout_s):
+                               timeout_s=timeout_s, to_end=expected is None):
         out.append(record)
         if expected is not None and len(out) >= expected:
             break
     return out
 
 
-def end_offsets(topics: Iterable[str], *, bootstrap: str | None = None, idle_s: float = 1.0) -> dict[tuple[str, int], int]:
-    """The true next offset of every partition, found by reading to the end (not from the watermark)."""
-    ends: dict[tuple[str, int], int] = {}
+def end_offsets(topics: Iterable[str], *, bootstrap: str | None = None,
+                timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """Each partition's end as a read_committed reader sees it (the last stable offset)."""
+    from confluent_kafka import TopicPartition
+
     topics = list(topics)
     bootstrap = resolve_bootstrap(bootstrap)
-    for t in topics:
-        for p in range(partition_count(t, bootstrap=bootstrap)):
-            ends[(t, p)] = 0
-    for r in iter_records(topics, bootstrap=bootstrap, idle_s=idle_s, as_json=False):
-        ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
-    return ends
+    consumer = _consumer(bootstrap)
+    try:
+        ends: dict[tuple[str, int], int] = {}
+        for t in topics:
+            for p in range(partition_count(t, bootstrap=bootstrap)):
+                _low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=timeout, cached=False)
+                ends[(t, p)] = high
+        return ends
+    finally:
+        consumer.close()

@@ -1,13 +1,13 @@
 """Shared pieces of the end-to-end tests (tests/test_e2e_*.py): every example pipeline, rendered
-from its YAML and run on the real stack (local Flink mini-cluster, tansu, PostgreSQL).
+from its YAML and run on the real stack (local Flink mini-cluster, Apache Kafka, PostgreSQL).
 
 The examples' topics are fixed in YAML and the broker is shared by the test session, so each
 test renders a temporary copy of the example with every `topic:` renamed to a fresh name (and
 checks that the copy renders to exactly the golden statements, topics aside). Input is keyed
 and time-stamped exactly; every source partition ends with a trailing record far in the future
-that moves the watermark past the last window (JsonProducer sends each partition's last record
-alone, so tansu's high-watermark bug cannot hide it). Outputs are read until the expected count
-or until idle, never by watermark.
+that moves the watermark past the last window. Sinks write with exactly-once transactions, so
+outputs are read read_committed, until the expected count, then for one more checkpoint
+interval (rows only become visible when Flink commits on a checkpoint).
 """
 
 from __future__ import annotations
@@ -132,12 +132,13 @@ class Outputs:
 
 def run_and_collect(prepared: Prepared, env: Mapping[str, str], table_env, workdir,
                     expected: Mapping[str, int | Callable[[list[Record]], bool]], idle_s: float = 90.0,
-                    grace_s: float = 3.0, deadline_s: float = 300.0) -> Outputs:
+                    grace_s: float = 12.0, deadline_s: float = 300.0) -> Outputs:
     """Submit the pipeline (run_pipeline, wait=False), read all its Kafka sinks until each holds
     its `expected` number of non-tombstone records (or its records satisfy the given predicate,
-    e.g. an upsert topic's latest values), then on until `grace_s` without a new one
-    (extra, wrong rows show up), then cancel the job. Stops early only after `idle_s` without
-    any record (a stuck or failed job); never trusts the broker's watermark.
+    e.g. an upsert topic's latest values), then on until `grace_s` without a new one (longer
+    than the 10 s checkpoint interval, so extra, wrong rows committed at the next checkpoint
+    show up), then cancel the job. Stops early only after `idle_s` without any record (a stuck
+    or failed job).
 
     Stopping on counts rather than on run_pipeline's own `until_idle`: on a loaded 2-core
     machine a Python operator can fall silent for longer than any short idle period."""

@@ -1,7 +1,7 @@
 """Session-scoped fixtures for the embedded stack (imported by tests/conftest.py).
 
 Every PyFlink process costs ~1 GB and several seconds, and a session cluster ~2 GB and ~15 s:
-share them. `stack` (broker + PostgreSQL) starts on first use and stops at the end of the
+share them. `stack` (Apache Kafka + PostgreSQL) starts on first use and stops at the end of the
 session; `cluster` adds a Flink session cluster to it, only for the tests that ask for it.
 """
 

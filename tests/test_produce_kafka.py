@@ -1,4 +1,5 @@
-"""Producing to and reading from the real broker (tansu): keyed JSON, counts, labels, table replay."""
+"""Producing to and reading from the real broker (Apache Kafka): keyed JSON, counts, transactions,
+labels, table replay."""
 
 from __future__ import annotations
 
@@ -41,16 +42,43 @@ def test_keyed_json_lands_in_the_java_clients_partition_and_is_read_back(stack):
         (topic, p): sum(1 for r in records if r.partition == p) for p in range(3)}
 
 
-def test_consume_stops_at_the_expected_count_or_when_idle(stack):
-    (topic,) = fresh_topics(stack, "counted")
+def test_consume_stops_at_the_expected_count_or_at_the_end(stack):
+    (topic,) = fresh_topics(stack, "counted", partitions=2)
     with JsonProducer(stack.bootstrap) as producer:
         for i in range(50):
             producer.send(topic, {"i": i})
     assert len(consume(topic, expected=20, idle_s=10, bootstrap=stack.bootstrap)) == 20
     began = time.monotonic()
-    assert len(consume(topic, idle_s=1, bootstrap=stack.bootstrap)) == 50
+    assert len(consume(topic, idle_s=60, bootstrap=stack.bootstrap)) == 50  # stops at the end, not when idle
+    assert time.monotonic() - began < 10
     assert len(consume(topic, expected=80, idle_s=1, bootstrap=stack.bootstrap)) == 50
-    assert time.monotonic() - began < 30
+    assert end_offsets([topic], bootstrap=stack.bootstrap) == {(topic, 0): 25, (topic, 1): 25}
+
+
+def test_read_committed_readers_see_committed_transactions_only(stack):
+    """What exactly-once sinks rely on: aborted records never show, open ones not yet."""
+    from confluent_kafka import Producer
+
+    (topic,) = fresh_topics(stack, "txn")
+    producer = Producer({"bootstrap.servers": stack.bootstrap, "transactional.id": f"test-{topic}"})
+    producer.init_transactions(30)
+    for outcome in ("commit", "abort", "open"):
+        producer.begin_transaction()
+        for i in range(5):
+            producer.produce(topic, json.dumps({"outcome": outcome, "i": i}).encode())
+        producer.flush(30)
+        if outcome == "commit":
+            producer.commit_transaction(30)
+        elif outcome == "abort":
+            producer.abort_transaction(30)
+    # 5 committed records + a commit marker + 5 aborted + an abort marker: the open
+    # transaction holds the last stable offset at 12
+    assert end_offsets([topic], bootstrap=stack.bootstrap) == {(topic, 0): 12}
+    seen = consume(topic, idle_s=10, bootstrap=stack.bootstrap)
+    assert [r.value for r in seen] == [{"outcome": "commit", "i": i} for i in range(5)]
+    producer.commit_transaction(30)
+    seen = consume(topic, idle_s=10, bootstrap=stack.bootstrap)
+    assert [r.value["outcome"] for r in seen] == ["commit"] * 5 + ["open"] * 5
 
 
 def test_cli_produces_iot_and_pizza_with_labels(stack, tmp_path):

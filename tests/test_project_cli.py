@@ -323,3 +323,12 @@ def test_jobs_says_which_targets_file_it_read(project, monkeypatch):
     assert result.exit_code != 0  # nothing listens there
     assert result.stderr.splitlines()[0] == "using ../targets.yaml, built-in templates"
     assert "127.0.0.1:9" in result.output
+
+
+def test_render_never_writes_into_the_folder_above_definitions_without_a_project(tmp_path):
+    (tmp_path / "p" / "pipelines").mkdir(parents=True)
+    shutil.copy(PIPELINES / "cpu.yaml", tmp_path / "p" / "pipelines" / "cpu.yaml")
+    (tmp_path / "p" / "notes.txt").write_text("mine\n")
+    result = cli("render", str(tmp_path / "p" / "pipelines"), "-o", str(tmp_path / "p"))
+    assert result.exit_code != 0
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["notes.txt", "pipelines"]

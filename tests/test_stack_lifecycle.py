@@ -12,6 +12,7 @@ import pytest
 
 from flinksql_gen.errors import UsageError
 from flinksql_gen.stack import down, load_state, procs, stack_env, status, up
+from flinksql_gen.stack.jars import CONNECTORS
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,8 @@ def test_up_is_idempotent_and_down_stops_exactly_what_up_started(tmp_path):
         assert env["FLINKSQL_JDBC_URL"] == f"jdbc:postgresql://127.0.0.1:{state.postgres.port}/postgres"
         assert {"FLINKSQL_JDBC_USER", "FLINKSQL_JDBC_PASSWORD"} <= env.keys()
         assert "FLINKSQL_JOBMANAGER" not in env  # no cluster
-        assert (tmp_path / "state.json").is_file() and len(state.jars) == 4
+        assert (tmp_path / "state.json").is_file()
+        assert {Path(j).name for j in state.jars} >= {a.file_name for a in CONNECTORS}
 
         again = up(tmp_path, topics=["more"])
         assert again.broker == state.broker and again.postgres == state.postgres
@@ -72,3 +74,32 @@ def test_broken_postgresql_binaries_give_a_clear_error(tmp_path, monkeypatch):
     finally:
         shutil.rmtree(fake)
     assert load_state(tmp_path / "wd") is None
+
+
+def test_kafka_restarts_on_its_data_and_down_removes_it(tmp_path):
+    """A broker that died is started again by `up` on the same data dir (topics and records
+    stay); `down` removes the data; the process is Apache Kafka in KRaft mode with a small heap."""
+    from flinksql_gen.kafka_io import consume, list_topics, produce_json
+
+    state = up(tmp_path, topics=["kept:2"])
+    try:
+        cmdline = Path(f"/proc/{state.broker.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"kafka.Kafka" in cmdline and b"-Xmx512m" in cmdline
+        assert produce_json("kept", [{"i": i} for i in range(10)], bootstrap=state.bootstrap) == 10
+        procs.kill(state.broker.pid, state.broker.start_time)
+        again = up(tmp_path)
+        assert again.broker.pid != state.broker.pid and again.broker.data_dir == state.broker.data_dir
+        assert "kept" in list_topics(bootstrap=again.bootstrap)
+        assert sorted(r.value["i"] for r in consume("kept", bootstrap=again.bootstrap)) == list(range(10))
+    finally:
+        down(tmp_path)
+    assert not Path(state.broker.data_dir).exists()
+
+
+def test_kafka_start_failure_names_its_log(tmp_path):
+    data = tmp_path / "kafka" / "data"
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("version=1\ncluster.id=broken\n")  # no node.id: Kafka refuses it
+    with pytest.raises(UsageError, match=r"Kafka stopped at start-up \(exit \d+\): .*\(log: .*kafka\.log"):
+        up(tmp_path)
+    assert load_state(tmp_path) is None

@@ -52,8 +52,8 @@ def _bootstrap(given: str | None, workdir: Path | None) -> str:
 @click.option("--repository", metavar="URL",
               help="Maven repository to download jars from (default: $FLINKSQL_GEN_MAVEN_REPO or Maven Central)")
 def setup(workdir: Path | None, repository: str | None) -> None:
-    """Check Java, PostgreSQL and the broker, and fetch the Kafka/JDBC connector jars (once)."""
-    from flinksql_gen.stack.broker import broker_binary
+    """Check Java and PostgreSQL; fetch the connector jars and Apache Kafka from Maven (once)."""
+    from flinksql_gen.stack.broker import KAFKA_VERSION, runtime_jars
     from flinksql_gen.stack.jars import connectors_on_classpath, ensure_jars
     from flinksql_gen.stack.java import find_java
     from flinksql_gen.stack.postgres import find_pg_bin
@@ -66,7 +66,7 @@ def setup(workdir: Path | None, repository: str | None) -> None:
         ("jars", lambda: "connector jars already on the PyFlink classpath (pyflink/lib)"
          if connectors_on_classpath()
          else f"{len(ensure_jars(workdir, repository=repository))} connector jars in {workdir / 'jars'}"),
-        ("broker", lambda: f"tansu at {broker_binary()}"),
+        ("broker", lambda: f"Apache Kafka {KAFKA_VERSION}: {len(runtime_jars(repository=repository))} jars cached"),
         ("postgres", lambda: f"PostgreSQL binaries in {find_pg_bin()}"),
     ]
     for name, check in checks:
@@ -92,7 +92,7 @@ def setup(workdir: Path | None, repository: str | None) -> None:
 @format_option
 def up(cluster: bool, workdir: Path | None, thresholds_dir: Path | None, topics: tuple[str, ...],
        kafka_port: int | None, pg_port: int | None, rest_port: int | None, fmt: str) -> None:
-    """Start the local stack: Kafka-API broker + PostgreSQL (+ Flink session cluster). Idempotent."""
+    """Start the local stack: Apache Kafka + PostgreSQL (+ Flink session cluster). Idempotent."""
     from flinksql_gen.stack import status
     from flinksql_gen.stack import up as stack_up
 
@@ -386,10 +386,11 @@ def produce_table(dsn, table_name, timestamp_column, key_column, topic, bootstra
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table")
 @click.option("--follow", "-f", is_flag=True, help="keep waiting for new records (Ctrl-C ends)")
 @click.option("--limit", "-n", type=int, default=50, show_default=True, help="show the last N records (0: all)")
-@click.option("--idle", type=float, default=2.0, show_default=True, help="stop after this many quiet seconds")
+@click.option("--idle", type=float, default=10.0, show_default=True,
+              help="give up after this many seconds without a record (the end of the topic normally comes first)")
 def tail(topic: str, bootstrap: str | None, workdir: Path | None, as_json: bool, follow: bool, limit: int,
          idle: float) -> None:
-    """Show a topic's records (read from the beginning; the broker's end offset is not trusted)."""
+    """Show a topic's committed records, from the beginning to its current end (read_committed)."""
     from flinksql_gen.kafka_io import iter_records
 
     servers = _bootstrap(bootstrap, workdir)
@@ -400,7 +401,7 @@ def tail(topic: str, bootstrap: str | None, workdir: Path | None, as_json: bool,
         except KeyboardInterrupt:
             pass
         return
-    records = list(iter_records(topic, bootstrap=servers, idle_s=idle))
+    records = list(iter_records(topic, bootstrap=servers, idle_s=idle, to_end=True))
     shown = records[-limit:] if limit else records
     if as_json:
         for r in shown:

@@ -41,6 +41,7 @@ from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.plan import Column, PlannedInsert, PlannedTable, PlannedView, Schema, Select
 from flinksql_gen.plan.tables import (
     EventTimeSpec,
+    exactly_once,
     kafka_connection,
     option_pairs,
     parse_source_columns,
@@ -380,7 +381,7 @@ def _record_sink(ctx: PlanContext, name: str, topic: str, origin) -> PlannedTabl
              f"{q('timestamp')} TIMESTAMP_LTZ(3) METADATA")  # fmt: skip
     opts = [("connector", "kafka"), ("topic", topic), *kafka_connection(ctx), ("key.format", "raw"),
             ("key.fields", "key"), ("value.format", "raw"), ("value.fields-include", "EXCEPT_KEY"),
-            ("sink.delivery-guarantee", "at-least-once")]  # fmt: skip
+            *exactly_once(ctx, name)]  # fmt: skip
     schema = Schema((Column("key", BYTES), Column("value", BYTES),
                      Column("headers", FlinkType("MAP", key=STRING, element=BYTES)),
                      Column("timestamp", TIMESTAMP_LTZ3)))  # fmt: skip

@@ -42,6 +42,15 @@ def kafka_connection(ctx: PlanContext) -> list[tuple[str, str]]:
     return out
 
 
+def exactly_once(ctx: PlanContext, sink: str) -> list[tuple[str, str]]:
+    """Transactional Kafka writes: read_committed readers see each row once, even after a
+    restart. Flink commits on checkpoints (so they must be on); the prefix is per pipeline and
+    sink, and the timeout stays within Kafka's default transaction.max.timeout.ms (15 min)."""
+    return [("sink.delivery-guarantee", "exactly-once"),
+            ("sink.transactional-id-prefix", f"flinksql-gen.{ctx.pipeline}.{sink}"),
+            ("properties.transaction.timeout.ms", "900000")]  # fmt: skip
+
+
 def _jdbc_connection(ctx: PlanContext, table: str) -> list[tuple[str, str]]:
     if ctx.aiven:
         return [("url", ""), ("table-name", table)]
@@ -121,6 +130,9 @@ def source_options(ctx: PlanContext, name: str, src: KafkaSource, formats: list[
     options += formats
     if src.idle_timeout:
         options.append(("scan.watermark.idle-timeout", parse_duration(src.idle_timeout).flink_config()))
+    if "isolation.level" not in src.properties and "isolation.level" not in ctx.target.kafka.properties:
+        # upstream pipelines write transactionally: read what they committed, never aborted rows
+        options.append(("properties.isolation.level", "read_committed"))
     options += [(f"properties.{k}", v) for k, v in sorted(src.properties.items())]
     return option_pairs(options)
 
@@ -222,11 +234,11 @@ def plan_sink(
         # (only when the names fit Flink's ';'-separated key.fields option).
         if present and all(";" not in k and k.isprintable() for k in present):
             options += [("key.format", "json"), ("key.fields", ";".join(present))]
-        options += [("value.format", "json"), ("sink.delivery-guarantee", "at-least-once")]
+        options += [("value.format", "json"), *exactly_once(ctx, name)]
     elif isinstance(sink, UpsertKafkaSink):
         topic, key = sink.topic, list(sink.key)
         options = [("connector", "upsert-kafka"), ("topic", sink.topic), *kafka_connection(ctx),
-                   ("key.format", "json"), ("value.format", "json")]  # fmt: skip
+                   ("key.format", "json"), ("value.format", "json"), *exactly_once(ctx, name)]  # fmt: skip
     elif isinstance(sink, JdbcSink):
         key = list(sink.key)
         options = [("connector", "jdbc"), *_jdbc_connection(ctx, sink.table)]

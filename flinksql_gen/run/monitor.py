@@ -10,14 +10,13 @@ from flinksql_gen.kafka_io import end_offsets, open_consumer
 
 
 class SinkMonitor(threading.Thread):
-    """Reads the sink topics from their true current end (found before the job starts, by
-    reading, since the broker's high watermark cannot be trusted)."""
+    """Reads the sink topics (read_committed) from their end as it was before the job started."""
 
     def __init__(self, bootstrap: str, topics: Iterable[str]):
         super().__init__(daemon=True, name="flinksql-sink-monitor")
         self.bootstrap = bootstrap
         self.topics = sorted(set(topics))
-        self.start_offsets = end_offsets(self.topics, bootstrap=bootstrap, idle_s=1.0) if self.topics else {}
+        self.start_offsets = end_offsets(self.topics, bootstrap=bootstrap) if self.topics else {}
         self.count = 0
         self.first_at: float | None = None
         self.last_at: float | None = None

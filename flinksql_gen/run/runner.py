@@ -52,6 +52,19 @@ def _settings_value(pipeline: PipelineBundle, key: str) -> str | None:
     return None
 
 
+def _idle_past_checkpoints(pipeline: PipelineBundle, idle_s: float) -> float:
+    """Exactly-once Kafka sinks show output only when a checkpoint commits it, so a quiet spell
+    shorter than the checkpoint interval is no sign of the end: wait at least 1.5 intervals."""
+    from flinksql_gen.models.common import parse_duration
+
+    text = _settings_value(pipeline, "execution.checkpointing.interval")
+    try:
+        interval_s = parse_duration(text).millis / 1000 if text else 0.0
+    except ValueError:
+        interval_s = 0.0
+    return max(idle_s, 1.5 * interval_s)
+
+
 def _set_value(sql: str) -> str:
     """SET 'key' = 'value' -> value (unescaped)."""
     value = sql.split("=", 1)[1].strip()
@@ -143,6 +156,8 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
     udfs = [(u, *load_udf(u)) for u in pipeline.udfs]
 
     monitor = None
+    if until_idle:
+        until_idle = _idle_past_checkpoints(pipeline, until_idle)
     if wait and (until_idle or max_records):
         sinks = [t.topic for t in pipeline.tables if t.role == "sink" and t.topic]
         if sinks:

@@ -1,4 +1,4 @@
-"""The embedded local stack: a Kafka-API broker (tansu), PostgreSQL and, on request, a Flink
+"""The embedded local stack: Apache Kafka (KRaft), PostgreSQL and, on request, a Flink
 standalone session cluster, all on 127.0.0.1 free ports under a project-local work dir.
 
 Public entry points live in `manager` (up / status / down / stack_env).

@@ -114,10 +114,21 @@ def write_config(workdir: Path, rest_port: int, rpc_port: int, blob_port: int,
     return info
 
 
-def _script(info: ClusterInfo, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _script(info: ClusterInfo, name: str, *args: str, timeout: float = 240.0) -> subprocess.CompletedProcess[str]:
+    """Run bin/<name> in its own process group; on timeout the whole group (the daemons it was
+    still starting included) is killed and the error names the log dir."""
     script = pyflink_home() / "bin" / name
-    return subprocess.run(["bash", str(script), *args], env=flink_env(info), capture_output=True, text=True,
-                          timeout=120, check=False, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(["bash", str(script), *args], env=flink_env(info), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise UsageError(f"bin/{name} did not finish within {timeout:.0f}s (is the machine overloaded?); "
+                         f"logs: {info.log_dir}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _pids(info: ClusterInfo, daemon: str) -> list[int]:
@@ -160,10 +171,10 @@ def start_cluster(workdir: Path, rest_port: int, rpc_port: int | None = None, bl
             raise UsageError(f"port 127.0.0.1:{port} is already in use: pick another {what} port or free it")
     info = write_config(workdir, rest_port, rpc_port or procs.free_port(), blob_port or procs.free_port(),
                         taskmanager_memory, slots)
-    proc = _script(info, "start-cluster.sh")
-    if proc.returncode != 0:
-        raise UsageError(f"bin/start-cluster.sh failed: {(proc.stderr.strip() or proc.stdout.strip())[-300:]}")
     try:
+        proc = _script(info, "start-cluster.sh")
+        if proc.returncode != 0:
+            raise UsageError(f"bin/start-cluster.sh failed: {(proc.stderr.strip() or proc.stdout.strip())[-300:]}")
         wait_for_slots(info, timeout)
     except UsageError:
         stop_cluster(refresh_pids(info))

@@ -69,8 +69,8 @@ def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path 
             _check_port("the broker", kafka_port, state.broker.port if state.broker else None)
         else:
             port = kafka_port or procs.free_port()
-            on_step(f"starting the Kafka broker (tansu) on 127.0.0.1:{port}")
-            state = replace(state, broker=broker_mod.start_broker(workdir, port), topics=())
+            on_step(f"starting Apache Kafka {broker_mod.KAFKA_VERSION} (KRaft) on 127.0.0.1:{port}")
+            state = replace(state, broker=broker_mod.start_broker(workdir, port, download=download), topics=())
             started.append("broker")
             save_state(state)
         if postgres_alive(state):
@@ -138,7 +138,8 @@ def _stop_parts(state: StackState, parts: Iterable[str]) -> None:
         with contextlib.suppress(Exception):
             postgres.stop_postgres(state.postgres)
     if "broker" in parts and state.broker:
-        procs.terminate(state.broker.pid, state.broker.start_time or None)
+        with contextlib.suppress(Exception):
+            broker_mod.stop_broker(state.broker)
 
 
 def _forget(state: StackState, parts: Iterable[str]) -> StackState:
@@ -169,7 +170,7 @@ def down(workdir: Path | None = None, cluster_only: bool = False) -> list[str]:
         postgres.stop_postgres(state.postgres)
         stopped.append("postgres")
     if state.broker:
-        procs.terminate(state.broker.pid, state.broker.start_time or None)
+        broker_mod.stop_broker(state.broker)
         stopped.append("broker")
     state_path(workdir).unlink(missing_ok=True)
     return stopped
@@ -184,6 +185,7 @@ def status(workdir: Path | None = None) -> dict | None:
     out: dict = {"workdir": str(workdir), "java_home": state.java_home, "topics": list(state.topics)}
     if state.broker:
         out["broker"] = {"running": broker_alive(state), "pid": state.broker.pid,
+                         "kafka_version": state.broker.version,
                          "bootstrap": state.broker.bootstrap, "log": state.broker.log}
     if state.postgres:
         out["postgres"] = {"running": postgres_alive(state), "pid": state.postgres.pid,

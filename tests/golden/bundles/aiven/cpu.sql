@@ -36,7 +36,8 @@ CREATE TABLE `cpu_load` (
   'key.format' = 'raw',
   'key.fields' = '__key',
   'value.format' = 'raw',
-  'value.fields-include' = 'EXCEPT_KEY'
+  'value.fields-include' = 'EXCEPT_KEY',
+  'properties.isolation.level' = 'read_committed'
 );
 
 CREATE TABLE `cpu_thresholds` (
@@ -62,7 +63,9 @@ CREATE TABLE `cpu_high_alerts` (
   'key.format' = 'json',
   'key.fields' = 'hostname;cpu',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_high_alerts',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `cpu_agg_stats` (
@@ -80,7 +83,9 @@ CREATE TABLE `cpu_agg_stats` (
   'key.format' = 'json',
   'key.fields' = 'hostname;cpu',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_agg_stats',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `cpu_threshold_alerts` (
@@ -99,7 +104,9 @@ CREATE TABLE `cpu_threshold_alerts` (
   'key.format' = 'json',
   'key.fields' = 'hostname;cpu',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_threshold_alerts',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `slack_alerts` (
@@ -123,7 +130,9 @@ CREATE TABLE `cpu_load_dead_letter` (
   'key.fields' = 'key',
   'value.format' = 'raw',
   'value.fields-include' = 'EXCEPT_KEY',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_load_dead_letter',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 EXECUTE STATEMENT SET

@@ -45,7 +45,8 @@ CREATE TABLE `cpu_load` (
   'value.flinksql-gen-json.raw-column' = '__value',
   'value.flinksql-gen-json.error-column' = '__error',
   'value.flinksql-gen-json.fields' = '[["__json_hostname","hostname","text"],["__json_cpu","cpu","text"],["__json_usage","usage","text"],["__json_occurred_at","occurred_at","text"]]',
-  'value.fields-include' = 'EXCEPT_KEY'
+  'value.fields-include' = 'EXCEPT_KEY',
+  'properties.isolation.level' = 'read_committed'
 );
 
 CREATE TABLE `cpu_thresholds` (
@@ -73,7 +74,9 @@ CREATE TABLE `cpu_high_alerts` (
   'key.format' = 'json',
   'key.fields' = 'hostname;cpu',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_high_alerts',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `cpu_agg_stats` (
@@ -91,7 +94,9 @@ CREATE TABLE `cpu_agg_stats` (
   'key.format' = 'json',
   'key.fields' = 'hostname;cpu',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_agg_stats',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `cpu_threshold_alerts` (
@@ -110,7 +115,9 @@ CREATE TABLE `cpu_threshold_alerts` (
   'key.format' = 'json',
   'key.fields' = 'hostname;cpu',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_threshold_alerts',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `slack_alerts` (
@@ -134,7 +141,9 @@ CREATE TABLE `cpu_load_dead_letter` (
   'key.fields' = 'key',
   'value.format' = 'raw',
   'value.fields-include' = 'EXCEPT_KEY',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_load_dead_letter',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TEMPORARY VIEW `cpu_load__checked` AS

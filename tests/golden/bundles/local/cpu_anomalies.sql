@@ -48,7 +48,8 @@ CREATE TABLE `cpu_load` (
   'value.flinksql-gen-json.raw-column' = '__value',
   'value.flinksql-gen-json.error-column' = '__error',
   'value.flinksql-gen-json.fields' = '[["__json_hostname","hostname","text"],["__json_cpu","cpu","text"],["__json_usage","usage","text"],["__json_occurred_at","occurred_at","text"]]',
-  'value.fields-include' = 'EXCEPT_KEY'
+  'value.fields-include' = 'EXCEPT_KEY',
+  'properties.isolation.level' = 'read_committed'
 );
 
 CREATE TABLE `usage_band_alerts` (
@@ -69,7 +70,9 @@ CREATE TABLE `usage_band_alerts` (
   'key.format' = 'json',
   'key.fields' = 'hostname',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu_anomalies.usage_band_alerts',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `usage_jump_alerts` (
@@ -90,7 +93,9 @@ CREATE TABLE `usage_jump_alerts` (
   'key.format' = 'json',
   'key.fields' = 'hostname',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu_anomalies.usage_jump_alerts',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `cpu_scored` (
@@ -108,7 +113,10 @@ CREATE TABLE `cpu_scored` (
   'topic' = 'cpu_load_scored',
   'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}',
   'key.format' = 'json',
-  'value.format' = 'json'
+  'value.format' = 'json',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu_anomalies.cpu_scored',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `cpu_load_dead_letter` (
@@ -124,7 +132,9 @@ CREATE TABLE `cpu_load_dead_letter` (
   'key.fields' = 'key',
   'value.format' = 'raw',
   'value.fields-include' = 'EXCEPT_KEY',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.cpu_anomalies.cpu_load_dead_letter',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TEMPORARY VIEW `cpu_load__checked` AS

@@ -32,7 +32,8 @@ CREATE TABLE `pizza_orders` (
   'scan.startup.mode' = 'earliest-offset',
   'value.format' = 'json',
   'value.json.fail-on-missing-field' = 'false',
-  'value.json.ignore-parse-errors' = 'false'
+  'value.json.ignore-parse-errors' = 'false',
+  'properties.isolation.level' = 'read_committed'
 );
 
 CREATE TABLE `forbidden_topping_lines` (
@@ -47,7 +48,9 @@ CREATE TABLE `forbidden_topping_lines` (
   'topic' = 'pizzas_forbidden_toppings',
   'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.pizza.forbidden_topping_lines',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `orders_with_forbidden_toppings` (
@@ -60,7 +63,10 @@ CREATE TABLE `orders_with_forbidden_toppings` (
   'topic' = 'pizzas_forbidden_orders',
   'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}',
   'key.format' = 'json',
-  'value.format' = 'json'
+  'value.format' = 'json',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.pizza.orders_with_forbidden_toppings',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `busy_toppings_5s` (
@@ -75,7 +81,10 @@ CREATE TABLE `busy_toppings_5s` (
   'topic' = 'pizzas_busy_toppings',
   'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}',
   'key.format' = 'json',
-  'value.format' = 'json'
+  'value.format' = 'json',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.pizza.busy_toppings_5s',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TABLE `topping_trend_alerts` (
@@ -92,7 +101,9 @@ CREATE TABLE `topping_trend_alerts` (
   'key.format' = 'json',
   'key.fields' = 'topping',
   'value.format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.pizza.topping_trend_alerts',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TEMPORARY VIEW `order_toppings` AS

@@ -30,7 +30,8 @@ CREATE TABLE `pizza_orders` (
   'scan.startup.mode' = 'earliest-offset',
   'value.format' = 'json',
   'value.json.fail-on-missing-field' = 'false',
-  'value.json.ignore-parse-errors' = 'false'
+  'value.json.ignore-parse-errors' = 'false',
+  'properties.isolation.level' = 'read_committed'
 );
 
 CREATE TABLE `topping_change_explanations` (
@@ -47,7 +48,10 @@ CREATE TABLE `topping_change_explanations` (
   'topic' = 'pizzas_change_explanations',
   'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}',
   'key.format' = 'json',
-  'value.format' = 'json'
+  'value.format' = 'json',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'flinksql-gen.pizza_drilldown.topping_change_explanations',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 CREATE TEMPORARY VIEW `toppings_by_shop_10s__rows` AS

@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_detectors.py [--seeds 0 1 2] [--per-kind 2] [--probation 0.15] [--no-doc]
     .venv/bin/python bench/bench_detectors.py --seeds 0 --per-kind 1 --no-doc      # smoke run
     .venv/bin/python bench/bench_detectors.py --nab /work/shared/data/anomaly-dev   # NAB table, real data
+    .venv/bin/python bench/bench_detectors.py --nab /work/shared/data/anomaly-dev --split mscloudmon aiops18kpi
     .venv/bin/python bench/bench_detectors.py --per-point                           # per-point cost
 
 With --per-point: the per-point cost of each detector type in the stream's terms (update; restore
@@ -11,7 +12,9 @@ bundle), on a 20,000-point random walk, best of 3.
 
 With --nab DIR (DIR/series + DIR/labels.json): every detector type under NAB's rules
 (`evaluate --scoring nab`), the windowed Gaussian baseline in the same run; printed only (the
-table lives in docs/detection.md).
+table lives in docs/detection.md). With --split P1 P2 ...: instead, `score` and the windowed
+Gaussian scored on each group of files whose key starts with P (its own threshold sweep), so a
+change can be tuned on one source and checked on the other.
 
 Generates the benchmark for each seed (flinksql_gen.evaluate.generate), evaluates every detector
 spec below causally (window precision/recall/F1, detection delay, false positives per day,
@@ -69,6 +72,32 @@ def bench_nab(corpus: Path, workers: int) -> list[str]:
         rows.append(f"| {name} | {n['standard'].score:.1f} | {n['reward_low_FP'].score:.1f} | {n['reward_low_FN'].score:.1f} | "
                     f"{s['f1']:.3f} | {s['fp_per_day']:.2f} | {elapsed:.0f} |")  # fmt: skip
     rows.append("| `threshold` | not applicable: its `min`/`max` are per-series bounds | | | | | |")
+    return rows
+
+
+def bench_nab_split(corpus: Path, prefixes: list[str], workers: int) -> list[str]:
+    """NAB scores of `score` and the windowed Gaussian per file group (one detector pass each)."""
+    import numpy as np
+
+    from flinksql_gen.evaluate.io import read_labels
+    from flinksql_gen.evaluate.metrics import run_corpus, series_files
+    from flinksql_gen.evaluate.nab import prepare, score_corpus
+
+    files = series_files(corpus / "series")
+    labels = read_labels(corpus / "labels.json")
+    groups = [*prefixes, ""]  # "" = the whole corpus
+    rows = ["| detector | files | NAB standard | NAB reward low FP | NAB reward low FN |", "|---|---|---:|---:|---:|"]
+    for name, spec in NAB_DETECTORS[:2]:
+        runs = run_corpus(spec, files, workers)
+        prepared = [(r.key, prepare(r.key, np.asarray(r.series.seconds), np.array([x.score for x in r.results], dtype=float),
+                                    labels.get(r.key, []))) for r in runs]  # fmt: skip
+        for prefix in groups:
+            group = [fr for key, fr in prepared if key.startswith(prefix)]
+            if not group:
+                raise SystemExit(f"--split {prefix}: no file key starts with it")
+            n = score_corpus(group)
+            rows.append(f"| {name} | {prefix or 'all'} ({len(group)}) | {n['standard'].score:.1f} | "
+                        f"{n['reward_low_FP'].score:.1f} | {n['reward_low_FN'].score:.1f} |")  # fmt: skip
     return rows
 
 
@@ -166,11 +195,15 @@ def main() -> None:
     ap.add_argument("--probation", type=float, default=0.15)
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--nab", type=Path, help="a labelled corpus (series/ + labels.json): print the NAB table and stop")
+    ap.add_argument("--split", nargs="+", metavar="PREFIX", help="with --nab: score and the windowed Gaussian per file-key prefix")
     ap.add_argument("--workers", type=int, choices=[1, 2], default=2)
     ap.add_argument("--per-point", action="store_true", help="print the per-point cost of each detector type and stop")
     args = ap.parse_args()
     if args.per_point:
         print("\n".join(bench_per_point()))
+        return
+    if args.nab is not None and args.split:
+        print("\n".join(bench_nab_split(args.nab, args.split, args.workers)))
         return
     if args.nab is not None:
         print("\n".join(bench_nab(args.nab, args.workers)))

@@ -205,3 +205,10 @@ def test_arbitrary_expression_text_is_refused_or_inert(tmp_path, text):
     except DefinitionError:
         return
     _statements_ok(bundle)
+
+
+def test_the_tree_knows_every_aggregate_the_renderer_has():
+    from flinksql_gen.plan.expr_render import AGGREGATES
+    from flinksql_gen.plan.expr_tree import AGGREGATE_NAMES
+
+    assert set(AGGREGATES) == AGGREGATE_NAMES

@@ -313,7 +313,7 @@ def test_alias_bomb_is_refused_quickly(tmp_path):
         "from flinksql_gen import api\n"
         f"try:\n    api.validate({str(path)!r})\nexcept api.DefinitionError as e:\n    print(e)"
     )
-    assert seconds < 2 and peak_mib < 300, out  # 9**8 strings were never built
+    assert seconds < 10 and peak_mib < 300, out  # 9**8 strings were never built (that took 22 s, 2.9 GB)
     assert "p.yaml:2:1: b[0]: YAML anchors and aliases" in out
     assert "anchors and aliases" in _problems(tmp_path, "a: &a [*a]\n")
 

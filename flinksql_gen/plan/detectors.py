@@ -16,7 +16,7 @@ from flinksql_gen.models.pipeline import (
 from flinksql_gen.models.types import TIMESTAMP3
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.expr_parse import parse_expression
-from flinksql_gen.plan.expr_render import columns_outside_aggregates
+from flinksql_gen.plan.expr_tree import columns_outside_aggregates
 from flinksql_gen.plan.expressions import render_predicate, require_column
 from flinksql_gen.plan.metrics import PlannedMetric
 from flinksql_gen.plan.plan import Column, MatchRecognize, PlannedTable, PlannedView, Schema, Select

@@ -60,60 +60,27 @@ AGGREGATES = {
     "percentile": (2, 2), "p50": (1, 1), "p75": (1, 1), "p90": (1, 1), "p95": (1, 1), "p99": (1, 1),
     "listagg": (1, 2), "first_value": (1, 1), "last_value": (1, 1),
 }  # fmt: skip
-_NUMERIC_FUNCTIONS = {  # name -> (SQL name, args)
-    "abs": ("ABS", 1), "ceil": ("CEIL", 1), "floor": ("FLOOR", 1), "sqrt": ("SQRT", 1), "ln": ("LN", 1),
-    "log10": ("LOG10", 1), "exp": ("EXP", 1), "sign": ("SIGN", 1), "power": ("POWER", 2),
+# Functions with a fixed signature: name -> (SQL name, argument kinds, result type (None: the
+# first argument's), fewest arguments).
+_SIGNATURES: dict[str, tuple[str, tuple[str, ...], FlinkType | None, int]] = {
+    **{n: (n.upper(), ("number",), None, 1) for n in ("abs", "ceil", "floor", "sign")},
+    **{n: (n.upper(), ("number",), DOUBLE, 1) for n in ("sqrt", "ln", "log10", "exp")},
+    "power": ("POWER", ("number", "number"), DOUBLE, 2),
+    **{n: (n.upper(), ("text",), STRING, 1) for n in ("lower", "upper", "trim")},
+    "char_length": ("CHAR_LENGTH", ("text",), INT, 1),
+    "substr": ("SUBSTR", ("text", "number", "number"), STRING, 2),
+    "replace": ("REPLACE", ("text", "text", "text"), STRING, 3),
+    **{n: (n.upper(), ("time",), BIGINT, 1)
+       for n in ("hour", "minute", "second", "dayofweek", "dayofmonth", "month", "year")},
+    "date_format": ("DATE_FORMAT", ("time", "text"), STRING, 2),
 }  # fmt: skip
-_STRING_FUNCTIONS = {"lower": "LOWER", "upper": "UPPER", "trim": "TRIM"}
-_TIME_FIELDS = {"hour": "HOUR", "minute": "MINUTE", "second": "SECOND", "dayofweek": "DAYOFWEEK",
-                "dayofmonth": "DAYOFMONTH", "month": "MONTH", "year": "YEAR"}  # fmt: skip
 _CASTS = {"to_double": DOUBLE, "to_bigint": BIGINT, "to_string": STRING}
-SCALAR_FUNCTIONS = sorted(
-    [*_NUMERIC_FUNCTIONS, *_STRING_FUNCTIONS, *_TIME_FIELDS, *_CASTS, "round", "greatest", "least", "coalesce",
-     "nullif", "concat", "char_length", "substr", "replace", "date_format"]
-)  # fmt: skip
+SCALAR_FUNCTIONS = sorted([*_SIGNATURES, *_CASTS, "round", "greatest", "least", "coalesce", "nullif", "concat"])
 
 
 def render_expression(node: Node, scope: Scope) -> tuple[str, FlinkType]:
     """SQL for the expression and its type; raises ExprError at the offending node."""
     return _Renderer(scope).render(node)
-
-
-def is_aggregate(node: Node) -> bool:
-    """Whether the expression contains an aggregate call anywhere."""
-    if isinstance(node, Call) and node.name in AGGREGATES:
-        return True
-    return any(is_aggregate(child) for child in children(node))
-
-
-def columns_outside_aggregates(node: Node) -> list[str]:
-    """The column names an expression refers to outside any aggregate's argument, in order."""
-    if isinstance(node, Column):
-        return [node.name]
-    if isinstance(node, Call) and node.name in AGGREGATES:
-        return []
-    out: list[str] = []
-    for child in children(node):
-        out.extend(c for c in columns_outside_aggregates(child) if c not in out)
-    return out
-
-
-def children(node: Node) -> list[Node]:
-    if isinstance(node, Unary):
-        return [node.operand]
-    if isinstance(node, Binary):
-        return [node.left, node.right]
-    if isinstance(node, IsNull):
-        return [node.operand]
-    if isinstance(node, InList):
-        return [node.operand, *node.items]
-    if isinstance(node, Between):
-        return [node.operand, node.low, node.high]
-    if isinstance(node, Case):
-        return [n for pair in node.whens for n in pair] + ([node.otherwise] if node.otherwise else [])
-    if isinstance(node, Call):
-        return [*node.args, *([node.filter] if node.filter else [])]
-    return []
 
 
 def _family(t: FlinkType) -> str:
@@ -300,63 +267,32 @@ class _Renderer:
 
     def _scalar(self, node: Call) -> tuple[str, FlinkType]:
         name = node.name
-        if name in _NUMERIC_FUNCTIONS:
-            sql_name, n = _NUMERIC_FUNCTIONS[name]
-            self._arity(node, n, n)
-            args = [self._need(a, "number", f"{name}(...)") for a in node.args]
-            keeps_type = name in ("abs", "ceil", "floor", "sign")
-            return f"{sql_name}({', '.join(s for s, _ in args)})", args[0][1] if keeps_type else DOUBLE
+        if name in _SIGNATURES:  # fixed signatures: check each argument's kind, write the call
+            sql_name, kinds, result, least = _SIGNATURES[name]
+            self._arity(node, least, len(kinds))
+            args = [self._need(a, kind, f"{name}(...)") for a, kind in zip(node.args, kinds, strict=False)]
+            return f"{sql_name}({', '.join(s for s, _ in args)})", result or args[0][1]
         if name == "round":
             self._arity(node, 1, 2)
             value, t = self._need(node.args[0], "number", "round(...)")
-            if len(node.args) == 1:
-                return f"ROUND({value}, 0)", t
-            digits = node.args[1]
+            digits = node.args[1] if len(node.args) == 2 else Literal(node.pos, 0)
             if not isinstance(digits, Literal) or not isinstance(digits.value, int):
                 raise ExprError("round(x, digits) needs a whole number of digits", digits.pos)
             return f"ROUND({value}, {literal(digits.value)})", t
         if name in ("greatest", "least", "coalesce"):
             self._arity(node, 1, 64)
             rendered = [(a, *self.render(a)) for a in node.args]
-            t = self._common_type(rendered)
-            return f"{name.upper()}({', '.join(s for _, s, _ in rendered)})", t
+            return f"{name.upper()}({', '.join(s for _, s, _ in rendered)})", self._common_type(rendered)
         if name == "nullif":
             self._arity(node, 2, 2)
             left, right = self._comparable(node.args[0], node.args[1], node.pos, "nullif")
             return f"NULLIF({left}, {right})", self.render(node.args[0])[1]
-        if name in _STRING_FUNCTIONS:
-            self._arity(node, 1, 1)
-            arg, _ = self._need(node.args[0], "text", f"{name}(...)")
-            return f"{_STRING_FUNCTIONS[name]}({arg})", STRING
-        if name == "char_length":
-            self._arity(node, 1, 1)
-            arg, _ = self._need(node.args[0], "text", "char_length(...)")
-            return f"CHAR_LENGTH({arg})", INT
         if name == "concat":
             self._arity(node, 1, 64)
             return f"CONCAT({', '.join(self._as_text(a) for a in node.args)})", STRING
-        if name == "substr":
-            self._arity(node, 2, 3)
-            text, _ = self._need(node.args[0], "text", "substr(...)")
-            rest = [self._need(a, "number", "substr(...)")[0] for a in node.args[1:]]
-            return f"SUBSTR({', '.join([text, *rest])})", STRING
-        if name == "replace":
-            self._arity(node, 3, 3)
-            args = [self._need(a, "text", "replace(...)")[0] for a in node.args]
-            return f"REPLACE({', '.join(args)})", STRING
-        if name in _TIME_FIELDS:
-            self._arity(node, 1, 1)
-            arg, _ = self._need(node.args[0], "time", f"{name}(...)")
-            return f"{_TIME_FIELDS[name]}({arg})", BIGINT
-        if name == "date_format":
-            self._arity(node, 2, 2)
-            arg, _ = self._need(node.args[0], "time", "date_format(...)")
-            fmt, _ = self._need(node.args[1], "text", "date_format(...)")
-            return f"DATE_FORMAT({arg}, {fmt})", STRING
         if name in _CASTS:
             self._arity(node, 1, 1)
-            arg, _ = self.render(node.args[0])
-            return f"CAST({arg} AS {_CASTS[name].sql()})", _CASTS[name]
+            return f"CAST({self.render(node.args[0])[0]} AS {_CASTS[name].sql()})", _CASTS[name]
         close = difflib.get_close_matches(name, [*SCALAR_FUNCTIONS, *AGGREGATES], n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ExprError(f"unknown function {name!r}", node.pos,

@@ -10,8 +10,16 @@ from flinksql_gen.load.yaml_loader import PathKey, dotted
 from flinksql_gen.models.pipeline import AggregateSpec, Condition
 from flinksql_gen.models.types import FlinkType
 from flinksql_gen.plan.context import PlanContext
-from flinksql_gen.plan.expr_parse import Call, Column, ExprSyntaxError, Literal, Node, parse_expression
-from flinksql_gen.plan.expr_render import ExprError, Scope, is_aggregate, render_expression
+from flinksql_gen.plan.expr_parse import (
+    Call,
+    Column,
+    ExprSyntaxError,
+    Literal,
+    Node,
+    parse_expression,
+)
+from flinksql_gen.plan.expr_render import ExprError, Scope, render_expression
+from flinksql_gen.plan.expr_tree import is_aggregate
 from flinksql_gen.plan.plan import Schema
 from flinksql_gen.render.quoting import literal, quote_identifier, quote_string
 

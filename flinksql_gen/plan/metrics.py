@@ -8,7 +8,8 @@ from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import CumulateWindow, HopWindow, Metric, TumbleWindow
 from flinksql_gen.models.types import TIMESTAMP3
 from flinksql_gen.plan.context import PlanContext
-from flinksql_gen.plan.expr_render import Scope, columns_outside_aggregates
+from flinksql_gen.plan.expr_render import Scope
+from flinksql_gen.plan.expr_tree import columns_outside_aggregates
 from flinksql_gen.plan.expressions import (
     parse_at,
     render_aggregate,

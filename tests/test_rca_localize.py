@@ -15,6 +15,7 @@ from flinksql_gen.rca import (
     explain_rows,
     format_root_cause_set,
     localize,
+    localize_baseline,
     parse_root_cause_set,
 )
 
@@ -117,3 +118,48 @@ def test_root_cause_set_format_round_trip_and_rows_api():
     out = explain_rows(rows, baseline="b", current="c")
     assert out["explanations"][0]["dims"] == {"channel": "seo"}
     assert out["contributions"][0]["dimension"] == "channel" and out["contributions"][0]["value"] == "seo"
+
+
+def _rows(table: LeafTable) -> list[dict]:
+    return [{**{d: table.labels[j][table.codes[i, j]] for j, d in enumerate(table.dimensions)},
+             "baseline": float(table.baseline[i]), "current": float(table.current[i])} for i in range(len(table))]  # fmt: skip
+
+
+def test_tiny_and_empty_leaves_do_not_hide_a_single_dimension_cause():
+    """As in Squeeze data: many leaves are 0/0 or forecast 1 with a rounded real value that did not
+    move. Weighted by magnitude they have no say, so the whole dimension value is still the cause."""
+    rng = np.random.default_rng(3)
+    rows = _rows(cube([({"device": "android"}, -0.5)], 3, noise=0.01))
+    for i, r in enumerate(rows):  # i % 5 mixes country and channel: no element is all tiny
+        if i % 5 == 0:
+            r["baseline"] = r["current"] = 0.0
+        elif i % 5 in (1, 2):  # a tiny leaf, forecast 1: it did not follow the cause
+            r["baseline"], r["current"] = 1.0, 1.0 + rng.normal(0, 0.01)
+    table = LeafTable.from_rows(rows, list(DIMS))
+    assert found(table) == [{"device": "android"}]
+    assert [e.dims for e in localize_baseline(table)] != [{"device": "android"}]  # counting leaves misses it
+
+
+def test_a_big_child_does_not_make_its_parent_the_cause():
+    """us x ios holds most of the mass of `us` and drops; the rest of `us` stays put: the ripple
+    rule narrows to the child even though `us` as a whole looks mostly anomalous."""
+    rows = _rows(cube([], 5, noise=0.01))
+    for r in rows:
+        if r["country"] == "us" and r["device"] == "ios":
+            r["baseline"] *= 40.0
+            r["current"] = r["baseline"] * 0.5
+    assert found(LeafTable.from_rows(rows, list(DIMS))) == [{"country": "us", "device": "ios"}]
+
+
+@pytest.mark.parametrize(("off", "reported"), [(0.028, False), (0.08, True)])
+def test_one_big_leaf_is_a_cause_only_beyond_chance(off, reported):
+    """One leaf that dominates every element it is in, `off` below its forecast (noise 1 %): at
+    2.8 sigma it is what the most extreme of 60 normal leaves reaches by chance (the Bonferroni z
+    for 60 leaves is 3.3), at 8 sigma it is a cause."""
+    rows = _rows(cube([], 6, noise=0.0))
+    rng = np.random.default_rng(6)
+    for r in rows:
+        r["current"] = r["baseline"] * (1 + rng.normal(0, 0.01))
+    rows[7]["baseline"] *= 50
+    rows[7]["current"] = rows[7]["baseline"] * (1 - off)
+    assert bool(found(LeafTable.from_rows(rows, list(DIMS)))) == reported

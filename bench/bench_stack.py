@@ -1,8 +1,10 @@
 """Benchmark of the embedded stack (a script, not a test).
 
-Measures: the start-up time of `up` (broker + PostgreSQL, and the session cluster with
---cluster), the producing rate, the time from `run_pipeline` to the first sink record, and the
-records/s of a Kafka -> Kafka pass-through over N events (bounded read, so the job ends).
+Measures: the start-up time of `up` and of each part (Apache Kafka, PostgreSQL, and the session
+cluster with --cluster) with each part's resident memory after start-up and after the job, the
+producing rate, the time from `run_pipeline` to the first sink record, and the records/s of a
+Kafka -> Kafka pass-through over N events (bounded read, so the job ends; the sink writes
+exactly-once, so its records show when the final checkpoint commits them).
 
     .venv/bin/python bench/bench_stack.py --events 20000 --no-doc # quick
     .venv/bin/python bench/bench_stack.py                          # 1M events (minutes)
@@ -19,7 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import load_avg, load_note, md_table, other_busy_processes, section_header, write_section
+from _common import (
+    descendants,
+    load_avg,
+    load_note,
+    md_table,
+    other_busy_processes,
+    rss_mb,
+    section_header,
+    write_section,
+)
 
 from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo
 from flinksql_gen.errors import Location
@@ -27,7 +38,12 @@ from flinksql_gen.kafka_io import JsonProducer, create_topics, iter_records
 from flinksql_gen.produce import IotGenerator
 from flinksql_gen.run import run_pipeline
 from flinksql_gen.stack import down, stack_env, up
+from flinksql_gen.stack.broker import runtime_jars
+from flinksql_gen.stack.flink_cluster import refresh_pids
 from flinksql_gen.stack.jars import ensure_jars
+from flinksql_gen.stack.state import StackState
+
+PARTS = (("Kafka", "Apache Kafka"), ("PostgreSQL", "PostgreSQL"), ("cluster", "Flink session cluster"))
 
 COLUMNS = "hostname STRING, cpu STRING, `usage` DOUBLE, occurred_at BIGINT"
 
@@ -41,7 +57,9 @@ def pass_through(src: str, out: str, parallelism: int) -> PipelineBundle:
                   f"'topic' = '{src}', 'properties.group.id' = 'bench', 'scan.startup.mode' = 'earliest-offset', "
                   f"'scan.bounded.mode' = 'latest-offset', {kafka})", here),
         Statement("create_table", "sink", f"CREATE TABLE sink ({COLUMNS}) WITH ('connector' = 'kafka', "
-                  f"'topic' = '{out}', {kafka})", here),
+                  f"'topic' = '{out}', 'sink.delivery-guarantee' = 'exactly-once', "
+                  f"'sink.transactional-id-prefix' = 'bench-{out}', "
+                  f"'properties.transaction.timeout.ms' = '900000', {kafka})", here),
         Statement("insert", "copy", "INSERT INTO sink SELECT * FROM src", here),
     )
     return PipelineBundle("bench", "bench/bench_stack.py", "local", statements,
@@ -69,10 +87,19 @@ def main(argv: list[str] | None = None) -> dict:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="flinksql-bench-"))
     figures: dict = {"events": args.events, "partitions": args.partitions, "parallelism": args.parallelism,
                      "mode": "cluster" if args.cluster else "local"}
-    ensure_jars(workdir)  # not part of the start-up figure (a one-time download)
+    ensure_jars(workdir)  # not part of the start-up figures (one-time downloads)
+    runtime_jars()
+    steps: list[tuple[str, float]] = []
+
+    def step(msg: str) -> None:
+        steps.append((msg, time.monotonic()))
+        say(msg)
+
     began = time.monotonic()
-    state = up(workdir, cluster=args.cluster, on_step=say)
-    figures["up_s"] = round(time.monotonic() - began, 2)
+    state = up(workdir, cluster=args.cluster, on_step=step)
+    ended = time.monotonic()
+    figures["up_s"] = round(ended - began, 2)
+    figures["parts"] = part_figures(steps, ended, state)
     try:
         src, out = f"bench_in_{time.time_ns()}", f"bench_out_{time.time_ns()}"
         create_topics([src, out], bootstrap=state.bootstrap, partitions=args.partitions)
@@ -100,8 +127,10 @@ def main(argv: list[str] | None = None) -> dict:
         if result.first_output_s and total > result.first_output_s:
             figures["rec_per_s_after_first_output"] = round(args.events / (total - result.first_output_s))
         if not args.no_verify:
-            figures["sink_records"] = sum(1 for _ in iter_records(out, bootstrap=state.bootstrap, idle_s=3,
-                                                                  as_json=False))
+            figures["sink_records"] = sum(1 for _ in iter_records(out, bootstrap=state.bootstrap, idle_s=30,
+                                                                  as_json=False, to_end=True))
+        for name, mb in part_rss(state).items():
+            figures["parts"].setdefault(name, {})["rss_after_job_mb"] = mb
     finally:
         if args.workdir is None:
             down(workdir)
@@ -113,7 +142,40 @@ def main(argv: list[str] | None = None) -> dict:
     return figures
 
 
+def part_figures(steps: list[tuple[str, float]], ended: float, state: StackState) -> dict[str, dict]:
+    """Start-up seconds of each part (from its `up` step to the next step) and its RSS now."""
+    out: dict[str, dict] = {}
+    for i, (msg, at) in enumerate(steps):
+        until = steps[i + 1][1] if i + 1 < len(steps) else ended
+        for key, name in PARTS:
+            if key in msg:
+                out[name] = {"start_s": round(until - at, 2)}
+    for name, mb in part_rss(state).items():
+        out.setdefault(name, {})["rss_mb"] = mb
+    return out
+
+
+def _tree_rss(pid: int) -> float:
+    return round((rss_mb(pid) or 0.0) + sum(rss_mb(p.pid) or 0.0 for p in descendants(pid)), 1)
+
+
+def part_rss(state: StackState) -> dict[str, float]:
+    """Resident MB of each part (PostgreSQL with its backends; the cluster's JobManager + TaskManagers)."""
+    out: dict[str, float] = {}
+    if state.broker:
+        out["Apache Kafka"] = _tree_rss(state.broker.pid)
+    if state.postgres:
+        out["PostgreSQL"] = _tree_rss(state.postgres.pid)
+    if state.cluster:
+        info = refresh_pids(state.cluster)
+        out["Flink session cluster"] = round(sum(_tree_rss(p) for p in
+                                                 [info.jobmanager_pid, *(p for p, _ in info.taskmanager_pids)] if p), 1)
+    return out
+
+
 def report(f: dict, load: str) -> str:
+    parts = [[name, f"{v.get('start_s', '-')} s", f"{v.get('rss_mb', '-')} MB", f"{v.get('rss_after_job_mb', '-')} MB"]
+             for name, v in f.get("parts", {}).items()]
     rows = [
         ["`up` (library call): broker + PostgreSQL" + (" + session cluster" if f["mode"] == "cluster" else ""),
          f"{f['up_s']} s"],
@@ -126,7 +188,8 @@ def report(f: dict, load: str) -> str:
     ]
     return "\n".join([section_header("stack", load),
                       f"Mode {f['mode']}, {f['partitions']} partition(s), parallelism {f['parallelism']}.\n",
-                      md_table(["figure", "value"], rows), ""])
+                      md_table(["figure", "value"], rows), "",
+                      md_table(["part", "start-up", "RSS after start-up", "RSS after the job"], parts), ""])
 
 
 if __name__ == "__main__":

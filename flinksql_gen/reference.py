@@ -253,6 +253,64 @@ def detector_forms() -> list[str]:
     return [*lines, ""]
 
 
+# Settings of the sample detector each statistical type is rendered with below.
+SAMPLE_SETTINGS: dict[str, dict[str, Any]] = {
+    "threshold": {"max": 90}, "percentage_change": {"threshold": 0.3}, "absolute_change": {"threshold": 10},
+    "mean_variance": {"lookback": 12}, "ewma": {}, "holt_winters": {}, "score": {},
+}  # fmt: skip
+
+
+def _sample(kind: str, form: str) -> dict[str, Any]:
+    """A one-metric pipeline (1-minute average of `v` per `host`) with detector `d` in that form."""
+    udf = form == "udf"
+    return {
+        "pipeline": "p",
+        "sources": {"src": {"topic": "t", "columns": {"host": "STRING", "v": "DOUBLE", "ts": "BIGINT"},
+                            "event_time": {"column": "ts", "watermark": "5s"}}},
+        "metrics": {"m": {"source": "src", "dimensions": ["host"], "window": {"type": "tumble", "size": "1m"},
+                          "aggregates": {"avg_v": "avg(v)"}, "value": "avg_v"}},
+        "detectors": {"d": {"type": kind, "metric": "m", "form": form, "sinks": ["out"], **SAMPLE_SETTINGS[kind],
+                            **({"emit": "all"} if udf else {})}},
+        "sinks": {"out": {"type": "upsert-kafka", "topic": "o", "key": ["host"]} if udf
+                  else {"type": "kafka", "topic": "o"}},
+    }  # fmt: skip
+
+
+def detector_sql(kind: str, form: str) -> str:
+    """The views detector `d` of the sample pipeline renders to (its input view and itself)."""
+    import tempfile
+
+    import yaml
+
+    from flinksql_gen import api
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.yaml"
+        path.write_text(yaml.safe_dump(_sample(kind, form), sort_keys=False))
+        script = api.render(path, "local").pipeline("p").script
+    start = script.find("CREATE TEMPORARY VIEW `d__input`")
+    if start < 0:
+        start = script.find("CREATE TEMPORARY VIEW `d`")
+    return script[start : script.find("EXECUTE STATEMENT SET", start)].strip()
+
+
+def detector_examples() -> list[str]:
+    from flinksql_gen.plan.statistical import SQL_FORMS
+
+    lines = ["## The forms of the statistical detectors", "",
+             "Each statistical type rendered for the local target, on a 1-minute average `avg_v` per `host` "
+             "(detector `d`, settings shown). The SQL form judges each window with window functions over "
+             "the key's earlier rows; the UDF form runs the detector in `fsg_detect`, a PyFlink aggregate "
+             "function per key whose state Flink keeps and checkpoints, and writes every point with its "
+             "score (`emit: all`, an upsert stream keyed by the dimensions).", ""]  # fmt: skip
+    for kind, settings in SAMPLE_SETTINGS.items():
+        shown = ", ".join(f"{k}: {v}" for k, v in settings.items()) or "defaults"
+        lines += [f"### `{kind}` ({shown})", ""]
+        for form in ("sql", "udf") if kind in SQL_FORMS else ("udf",):
+            lines += [f"{'SQL' if form == 'sql' else 'UDF'} form:", "", "```sql", detector_sql(kind, form), "```", ""]
+    return lines
+
+
 # ---------------------------------------------------------------------------- page
 
 
@@ -264,7 +322,7 @@ def generate() -> str:
              "One YAML file describes one pipeline (`Pipeline` below); `targets.yaml` describes where pipelines "
              "run (`TargetsFile`). `flinksql-gen schema` prints the same format as JSON Schema for editors. "
              "Examples are taken from the shipped example pipelines where a field appears in them.", "",
-             CONVENTIONS, "", *detector_forms(),
+             CONVENTIONS, "", *detector_forms(), *detector_examples(),
              "## Pipeline definition", "", *schema_sections(Pipeline, examples),
              "## Targets file", "", *schema_sections(TargetsFile, examples)]  # fmt: skip
     return "\n".join(lines).rstrip() + "\n"

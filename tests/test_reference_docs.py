@@ -45,6 +45,11 @@ def test_every_detector_type_has_its_forms_and_the_conventions_are_explained():
         assert f"| `{kind}` | " in text, kind
     assert "`1m` (a minute)" in text and "A bare\n  number is **seconds**" in text
     assert "a Slack sink becomes a `print` sink" in text
+    # the statistical types with both forms: the SQL form uses no UDF, the UDF form calls fsg_detect
+    sql = text.split("### `percentage_change`", 1)[1].split("### ", 1)[0]
+    assert "SQL form:" in sql and "UDF form:" in sql
+    assert "LAG(" in sql.split("UDF form:")[0] and "fsg_detect(" not in sql.split("UDF form:")[0]
+    assert "fsg_detect(" in sql.split("UDF form:")[1]
 
 
 def test_every_schema_property_has_a_description():

@@ -40,17 +40,22 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
-def find_definitions(path: Path) -> list[Path]:
+def find_definitions(path: Path, _seen: set[Path] | None = None) -> list[Path]:
     """Every definition file under `path`, recursively, in a stable order. A folder's targets.yaml
     and flinksql.yaml, template folders, hidden folders and rendered bundles are not definitions."""
     if path.is_file():
         return [path]
+    seen = _seen if _seen is not None else set()
+    real = path.resolve()
+    if real in seen:  # a symbolic link back up the tree: each folder is read once
+        return []
+    seen.add(real)
     found: list[Path] = []
     for entry in sorted(path.iterdir()):
         if entry.is_dir():
             skip = entry.name.startswith(".") or entry.name == TEMPLATES_DIR or (entry / "manifest.json").is_file()
             if not skip:
-                found.extend(find_definitions(entry))
+                found.extend(find_definitions(entry, seen))
         elif entry.suffix in SUFFIXES and entry.name not in NOT_DEFINITIONS:
             found.append(entry)
     return found

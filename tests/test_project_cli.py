@@ -332,3 +332,11 @@ def test_render_never_writes_into_the_folder_above_definitions_without_a_project
     result = cli("render", str(tmp_path / "p" / "pipelines"), "-o", str(tmp_path / "p"))
     assert result.exit_code != 0
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["notes.txt", "pipelines"]
+
+
+def test_a_symbolic_link_loop_in_the_definitions_is_read_once(tmp_path):
+    (tmp_path / "defs" / "team").mkdir(parents=True)
+    shutil.copy(PIPELINES / "cpu.yaml", tmp_path / "defs" / "team" / "cpu.yaml")
+    (tmp_path / "defs" / "team" / "loop").symlink_to(tmp_path / "defs", target_is_directory=True)
+    assert [p.name for p in find_definitions(tmp_path / "defs")] == ["cpu.yaml"]
+    assert api.validate(tmp_path / "defs") == 1

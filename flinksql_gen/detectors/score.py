@@ -14,8 +14,13 @@ usual level AND a sudden move AND off the short-term course). Each view alone fi
 ordinary behaviour of some series (random walks for level, noisy series for change); their
 product is what sets real incidents apart, and it stays comparable across series, so one
 threshold serves a whole fleet of metrics.
-Raw surprise s = -log10 p, p = two-sided normal tail of D; score = s / (s + 5) (score 0.5 <=>
-p = 1e-5; monotone, never saturates, so a threshold can be swept).
+Raw surprise s = -log10 p, p = two-sided normal tail of D, less log10 of the points per hour
+(when the step is under an hour): a per-point tail probability makes a 1-minute series raise 60
+times the false alarms per day of an hourly one at the same threshold, so surprise is counted
+per hour of data (a Bonferroni correction for the tests made per hour; the step is the smallest
+of the first gaps, as the season clock learns it; point-index timestamps, below 1e8, carry no
+time unit and get no correction). score = s / (s + 5) (score 0.5 <=> s = 5; monotone, never
+saturates, so a threshold can be swept).
 Sparse alerts: after a point is flagged (score >= threshold) the next `hold` points have their
 score halved, so one incident gives one alert rather than a burst (NAB counts every flagged row
 outside a window as a false positive).
@@ -36,6 +41,9 @@ from flinksql_gen.detectors.seasons import SeasonClock
 
 SCORE_HALF = 5.0  # surprise (-log10 p) at which the score is 0.5
 HOLD_DAMP = 0.5  # score factor while holding after an alert
+ALARM_PERIOD = 3600.0  # seconds: surprise is counted per hour of data (see rate_penalty)
+STEP_PROBE = 5  # gaps seen before the sampling step is fixed
+EPOCH_MIN = 1e8  # timestamps below this are point indices (no time unit)
 SEASON_GAMMA = 0.1  # learning rate of a season slot
 TINY = 1e-12
 LOG10 = math.log(10.0)
@@ -47,6 +55,11 @@ def surprise(z: float) -> float:
         return -math.log10(max(math.erfc(z / math.sqrt(2.0)), 1e-300))
     x = z / math.sqrt(2.0)  # erfc(x) ~ exp(-x^2) / (x sqrt(pi))
     return (x * x + math.log(x * math.sqrt(math.pi))) / LOG10
+
+
+def rate_penalty(step: float | None) -> float:
+    """log10 of the points per ALARM_PERIOD (0 for coarser steps or an unknown step)."""
+    return math.log10(ALARM_PERIOD / step) if step is not None and 0.0 < step < ALARM_PERIOD else 0.0
 
 
 def _z(residual: float, scale: float) -> float:
@@ -77,6 +90,10 @@ class ScoreDetector(Detector):
         self._fast = 0.0  # fast EWMA forecast
         self._err_sq = 0.0  # EW mean of squared forecast errors
         self._hold = 0  # points left in the hold after an alert
+        self._t_prev: float | None = None  # time of the previous point (while probing the step)
+        self._gaps = 0  # gaps probed so far
+        self._step: float | None = None  # smallest positive gap among the probed ones
+        self._penalty = 0.0  # rate_penalty(step) once the step is fixed
 
     def _offset(self, timestamp: Any) -> tuple[int | None, float]:
         """Season slot of the point and its learned offset (0 until the slot was seen)."""
@@ -90,10 +107,26 @@ class ScoreDetector(Detector):
         off = self._season[slot]
         return slot, 0.0 if math.isnan(off) else off
 
+    def _probe_step(self, timestamp: Any) -> None:
+        t = to_seconds(timestamp)
+        if t < EPOCH_MIN:  # a point index: no time unit, no correction
+            self._gaps = STEP_PROBE
+            return
+        if self._t_prev is not None:
+            gap = t - self._t_prev
+            if gap > 0 and (self._step is None or gap < self._step):
+                self._step = gap
+            self._gaps += 1
+            if self._gaps >= STEP_PROBE:
+                self._penalty = rate_penalty(self._step)
+        self._t_prev = t
+
     def update(self, timestamp: Any, value: float | None) -> Result:
         if is_missing(value):
             return UNKNOWN
         v = float(value)
+        if self._gaps < STEP_PROBE:
+            self._probe_step(timestamp)
         slot, offset = self._offset(timestamp)
         x = v - offset
         c = self.config
@@ -110,7 +143,7 @@ class ScoreDetector(Detector):
         flagged = False
         if self._n >= c.warmup and self._pattern_ok(level_r):
             d = (_z(level_r, math.sqrt(self._var)) * _z(change_r, math.sqrt(self._change_sq)) * _z(fast_r, err)) ** (1.0 / 3.0)
-            s = surprise(d)
+            s = max(surprise(d) - self._penalty, 0.0)
             score = s / (s + SCORE_HALF)
             if self._hold > 0:
                 score *= HOLD_DAMP
@@ -154,6 +187,9 @@ class ScoreDetector(Detector):
             "fast": self._fast,
             "err_sq": self._err_sq,
             "hold": self._hold,
+            "t_prev": self._t_prev,
+            "gaps": self._gaps,
+            "step": self._step,
             "clock": self._clock.state() if self._clock is not None else None,
             "season": None if self._season is None else [None if math.isnan(x) else x for x in self._season],
         }
@@ -163,6 +199,9 @@ class ScoreDetector(Detector):
         self._n, self._hold = int(state["n"]), int(state["hold"])
         self._mean, self._var, self._prev = float(state["mean"]), float(state["var"]), float(state["prev"])
         self._change_sq, self._fast, self._err_sq = float(state["change_sq"]), float(state["fast"]), float(state["err_sq"])
+        self._t_prev, self._gaps, self._step = state.get("t_prev"), int(state.get("gaps", 0)), state.get("step")
+        if self._gaps >= STEP_PROBE:
+            self._penalty = rate_penalty(self._step)
         if self._clock is not None and state.get("clock") is not None:
             self._clock.load(state["clock"])
         season = state.get("season")

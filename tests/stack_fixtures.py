@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["cluster", "fresh_topics", "stack", "stack_env_vars", "stack_workdir", "table_env_factory"]
+__all__ = ["cluster", "fresh_topics", "gateway", "stack", "stack_env_vars", "stack_workdir", "table_env_factory"]
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +43,15 @@ def cluster(stack, stack_workdir: Path) -> Iterator:
         yield state
     finally:
         down(stack_workdir, cluster_only=True)
+
+
+@pytest.fixture(scope="session")
+def gateway(cluster, stack_workdir: Path):
+    """The cluster plus the real Flink SQL Gateway in front of it (.gateway_url); stopped with
+    the cluster (`down(cluster_only=True)` stops the gateway first)."""
+    from flinksql_gen.stack import up
+
+    return up(stack_workdir, cluster=True, gateway=True)
 
 
 @pytest.fixture(scope="session")

@@ -89,9 +89,12 @@ def setup(workdir: Path | None, repository: str | None) -> None:
 @click.option("--kafka-port", type=int, help="broker port (default: a free one)")
 @click.option("--pg-port", type=int, help="PostgreSQL port (default: a free one)")
 @click.option("--rest-port", type=int, help="Flink REST port with --cluster (default: a free one)")
+@click.option("--gateway", is_flag=True, help="with --cluster: also start the Flink SQL Gateway in front of it")
+@click.option("--gateway-port", type=int, help="SQL Gateway port with --gateway (default: a free one)")
 @format_option
 def up(cluster: bool, workdir: Path | None, thresholds_dir: Path | None, topics: tuple[str, ...],
-       kafka_port: int | None, pg_port: int | None, rest_port: int | None, fmt: str) -> None:
+       kafka_port: int | None, pg_port: int | None, rest_port: int | None, gateway: bool,
+       gateway_port: int | None, fmt: str) -> None:
     """Start the local stack: Apache Kafka + PostgreSQL (+ Flink session cluster). Idempotent."""
     from flinksql_gen.stack import status
     from flinksql_gen.stack import up as stack_up
@@ -100,7 +103,7 @@ def up(cluster: bool, workdir: Path | None, thresholds_dir: Path | None, topics:
         thresholds_dir = Path("thresholds")
     workdir = _workdir(workdir)
     stack_up(workdir, cluster=cluster, thresholds_dir=thresholds_dir, topics=topics, kafka_port=kafka_port,
-             pg_port=pg_port, rest_port=rest_port, on_step=_say)
+             pg_port=pg_port, rest_port=rest_port, gateway=gateway, gateway_port=gateway_port, on_step=_say)
     _print_status(status(workdir), fmt == "json")
 
 
@@ -203,7 +206,7 @@ def _print_status(info: dict | None, as_json: bool) -> None:
     table = Table(title=f"local stack in {info['workdir']}", title_justify="left")
     for column in ("part", "state", "address", "pid"):
         table.add_column(column)
-    parts = [("broker", "bootstrap"), ("postgres", "jdbc_url"), ("cluster", "rest_url")]
+    parts = [("broker", "bootstrap"), ("postgres", "jdbc_url"), ("cluster", "rest_url"), ("gateway", "url")]
     for part, address in parts:
         if part in info:
             p = info[part]

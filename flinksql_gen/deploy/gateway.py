@@ -388,8 +388,11 @@ class GatewayTarget:
     @staticmethod
     def _configure(client: GatewayClient, session: str, pipeline: PipelineBundle, stmt: Statement) -> None:
         log.debug("configure %s %s (%s)", stmt.kind, stmt.name, stmt.origin)
+        sql = resolve(stmt.sql)
+        if stmt.kind == "create_view":
+            sql = session_view(sql)
         try:
-            client.configure(session, resolve(stmt.sql))
+            client.configure(session, sql)
         except GatewayHTTPError as exc:
             raise statement_error(
                 pipeline, [stmt], root_cause(exc.text), stmt.kind.replace("_", " ")
@@ -450,7 +453,7 @@ class GatewayTarget:
                     job_id=str(row[index["job id"]]),
                     name=str(row[index["job name"]]),
                     state=str(row[index["status"]]).upper(),
-                    start_time=start if isinstance(start, int) else None,
+                    start_time=epoch_ms(start),
                 )
             )
         return out
@@ -482,6 +485,40 @@ class GatewayTarget:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def epoch_ms(value: Any) -> int | None:
+    """SHOW JOBS' `start time`: epoch ms, or the ISO text the gateway serializes a TIMESTAMP_LTZ
+    as (e.g. '2026-11-29T14:23:38.123Z' or '2026-11-29 14:23:38.123'); None when absent or unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        return None
+    import datetime as dt
+
+    text = value.strip().replace(" ", "T", 1)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return round(moment.timestamp() * 1000)
+
+
+_TEMPORARY_VIEW = re.compile(r"^(\s*CREATE\s+)TEMPORARY\s+(VIEW\s)", re.IGNORECASE)
+
+
+def session_view(sql: str) -> str:
+    """`CREATE TEMPORARY VIEW` -> `CREATE VIEW`: the SQL Gateway of Flink 2.0.0 plans each statement
+    with a new planner, and a window TVF over a temporary view then fails ("Relational expression
+    ... belongs to a different planner than is currently being used"); a view in the session's
+    in-memory catalog is kept as SQL text and works. The session ends with the submission."""
+    return _TEMPORARY_VIEW.sub(r"\1\2", sql, count=1)
 
 
 def statement_set(inserts: list[str]) -> str:

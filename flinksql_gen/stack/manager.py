@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flinksql_gen.errors import UsageError
 from flinksql_gen.stack import broker as broker_mod
-from flinksql_gen.stack import flink_cluster, postgres, procs
+from flinksql_gen.stack import flink_cluster, postgres, procs, sql_gateway
 from flinksql_gen.stack.jars import ensure_jars
 from flinksql_gen.stack.java import find_java
 from flinksql_gen.stack.state import (
@@ -43,6 +43,10 @@ def cluster_alive(state: StackState) -> bool:
     return bool(state.cluster) and flink_cluster.cluster_alive(state.cluster)
 
 
+def gateway_alive(state: StackState) -> bool:
+    return sql_gateway.gateway_alive(state.gateway)
+
+
 def _check_port(kind: str, wanted: int | None, running: int | None) -> None:
     if wanted and running and wanted != running:
         raise UsageError(f"{kind} is already running on port {running}: run `flinksql-gen down` to change its port")
@@ -51,8 +55,8 @@ def _check_port(kind: str, wanted: int | None, running: int | None) -> None:
 def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path | None = None,
        topics: Iterable[str] = (), *, kafka_port: int | None = None, pg_port: int | None = None,
        rest_port: int | None = None, taskmanager_memory: str = "1280m", download: bool = True,
-       on_step: Step = _noop) -> StackState:
-    """Start broker + PostgreSQL (+ session cluster), load thresholds, create topics.
+       gateway: bool = False, gateway_port: int | None = None, on_step: Step = _noop) -> StackState:
+    """Start broker + PostgreSQL (+ session cluster (+ SQL Gateway)), load thresholds, create topics.
 
     Idempotent: parts already running are kept; only what is missing starts. If a part fails
     to start, the parts this call started are stopped again and the error says why.
@@ -87,6 +91,9 @@ def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path 
             if cluster_alive(state):
                 _check_port("the Flink cluster", rest_port, state.cluster.rest_port if state.cluster else None)
             else:
+                if state.gateway:  # it points at the cluster that is gone
+                    sql_gateway.stop_gateway(state.gateway)
+                    state = replace(state, gateway=None)
                 if state.cluster:
                     flink_cluster.stop_cluster(state.cluster)
                 port = rest_port or procs.free_port()
@@ -94,6 +101,19 @@ def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path 
                 state = replace(state, cluster=flink_cluster.start_cluster(workdir, port,
                                                                              taskmanager_memory=taskmanager_memory))
                 started.append("cluster")
+                save_state(state)
+        if gateway:
+            if not cluster:
+                raise UsageError("the SQL Gateway runs in front of the session cluster: use `up --cluster --gateway`")
+            if gateway_alive(state):
+                _check_port("the SQL Gateway", gateway_port, state.gateway.port if state.gateway else None)
+            else:
+                port = gateway_port or procs.free_port()
+                on_step(f"starting the Flink SQL Gateway on 127.0.0.1:{port}")
+                assert state.cluster is not None
+                state = replace(state, gateway=sql_gateway.start_gateway(state.cluster, port, list(jars),
+                                                                         download=download))
+                started.append("gateway")
                 save_state(state)
         if thresholds_dir is not None:
             state = _load_thresholds(state, Path(thresholds_dir), on_step)
@@ -131,6 +151,9 @@ def _load_thresholds(state: StackState, folder: Path, on_step: Step) -> StackSta
 
 def _stop_parts(state: StackState, parts: Iterable[str]) -> None:
     parts = set(parts)
+    if "gateway" in parts and state.gateway:
+        with contextlib.suppress(Exception):
+            sql_gateway.stop_gateway(state.gateway)
     if "cluster" in parts and state.cluster:
         with contextlib.suppress(Exception):
             flink_cluster.stop_cluster(state.cluster)
@@ -149,6 +172,7 @@ def _forget(state: StackState, parts: Iterable[str]) -> StackState:
         broker=None if "broker" in parts else state.broker,
         postgres=None if "postgres" in parts else state.postgres,
         cluster=None if "cluster" in parts else state.cluster,
+        gateway=None if "gateway" in parts or "cluster" in parts else state.gateway,
         thresholds=None if "postgres" in parts else state.thresholds,
     )
 
@@ -160,11 +184,14 @@ def down(workdir: Path | None = None, cluster_only: bool = False) -> list[str]:
     if state is None:
         return []
     stopped: list[str] = []
+    if state.gateway:
+        sql_gateway.stop_gateway(state.gateway)
+        stopped.append("sql gateway")
     if state.cluster:
         flink_cluster.stop_cluster(state.cluster)
         stopped.append("flink cluster")
     if cluster_only:
-        save_state(replace(state, cluster=None))
+        save_state(replace(state, cluster=None, gateway=None))
         return stopped
     if state.postgres:
         postgres.stop_postgres(state.postgres)
@@ -199,6 +226,9 @@ def status(workdir: Path | None = None) -> dict | None:
                           "slots_total": (ov or {}).get("slots-total"),
                           "jobs_running": (ov or {}).get("jobs-running"),
                           "logs": str(state.cluster.log_dir)}
+    if state.gateway:
+        out["gateway"] = {"running": gateway_alive(state), "pid": state.gateway.pid, "url": state.gateway.url,
+                          "log": state.gateway.log}
     if state.thresholds:
         out["thresholds"] = {"folder": state.thresholds.folder, "tables": list(state.thresholds.tables)}
     return out
@@ -225,4 +255,6 @@ def stack_env(state: StackState) -> dict[str, str]:
         env["FLINKSQL_JDBC_PASSWORD"] = postgres.PASSWORD
     if state.cluster:
         env["FLINKSQL_JOBMANAGER"] = state.cluster.rest_url
+    if state.gateway:
+        env["FLINKSQL_GATEWAY"] = state.gateway.url
     return env

@@ -11,6 +11,7 @@ from pathlib import Path
 from flinksql_gen.stack.broker import BrokerInfo
 from flinksql_gen.stack.flink_cluster import ClusterInfo
 from flinksql_gen.stack.postgres import PostgresInfo
+from flinksql_gen.stack.sql_gateway import GatewayInfo
 
 STATE_FILE = "state.json"
 
@@ -33,6 +34,7 @@ class StackState:
     broker: BrokerInfo | None = None
     postgres: PostgresInfo | None = None
     cluster: ClusterInfo | None = None
+    gateway: GatewayInfo | None = None
     thresholds: ThresholdsInfo | None = None
     topics: tuple[str, ...] = ()
     jars: tuple[str, ...] = ()
@@ -55,6 +57,10 @@ class StackState:
     def rest_url(self) -> str | None:
         return self.cluster.rest_url if self.cluster else None
 
+    @property
+    def gateway_url(self) -> str | None:
+        return self.gateway.url if self.gateway else None
+
     def to_json(self) -> dict:
         data = asdict(self)
         # derived values, for people and scripts reading state.json
@@ -62,6 +68,7 @@ class StackState:
         data["jdbc_url"] = self.jdbc_url
         data["dsn"] = self.dsn
         data["rest_url"] = self.rest_url
+        data["gateway_url"] = self.gateway_url
         return data
 
     @classmethod
@@ -80,6 +87,7 @@ class StackState:
             broker=opt(BrokerInfo, data.get("broker")),
             postgres=opt(PostgresInfo, data.get("postgres")),
             cluster=opt(ClusterInfo, cluster),
+            gateway=opt(GatewayInfo, data.get("gateway")),
             thresholds=opt(ThresholdsInfo, thresholds),
             topics=tuple(data.get("topics", ())),
             jars=tuple(data.get("jars", ())),

@@ -152,7 +152,13 @@ def _plan_files(defs: Definitions, target_name: str, selection: Selection = EVER
         if target_problems:
             continue  # reported once below: nothing can be checked against a target that failed
         ctx = PlanContext(display, loaded.positions, target_name, target, name)
-        plan = plan_pipeline(ctx, model)
+        if failed:  # best effort: more errors from what did load; its shape problems are reported already
+            try:
+                plan = plan_pipeline(ctx, model)
+            except Exception:  # a model built without its failed entries must never turn into a crash
+                plan = None
+        else:
+            plan = plan_pipeline(ctx, model)
         problems.extend(unchecked_references(ctx.problems, failed))
         if plan is not None and not failed:
             plans.append(plan)

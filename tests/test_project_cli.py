@@ -340,3 +340,18 @@ def test_a_symbolic_link_loop_in_the_definitions_is_read_once(tmp_path):
     (tmp_path / "defs" / "team" / "loop").symlink_to(tmp_path / "defs", target_is_directory=True)
     assert [p.name for p in find_definitions(tmp_path / "defs")] == ["cpu.yaml"]
     assert api.validate(tmp_path / "defs") == 1
+
+
+def test_references_are_checked_even_when_the_only_source_failed(project):
+    text = (PIPELINES / "cpu.yaml").read_text()
+    text = text.replace("      usage: DOUBLE\n", "      usage: DUBBLE\n", 1)  # the only source fails
+    text = text.replace("metric: cpu_usage\n", "metric: nope\n", 1)  # an unrelated reference error
+    (project / "pipelines" / "cpu.yaml").write_text(text)
+    with pytest.raises(DefinitionError) as info:
+        api.validate(project / "pipelines" / "cpu.yaml")
+    messages = [f"{p.path}: {p.message}" for p in info.value.problems]
+    assert any(m.startswith("sources.cpu_load.columns.usage: unknown type 'DUBBLE'") for m in messages), messages
+    assert any("unknown metric 'nope'" in m for m in messages), messages
+    unchecked = [m for m in messages if "cannot be checked because sources.cpu_load failed" in m]
+    assert len(unchecked) == 1, messages  # two metrics read cpu_load: one note
+    assert not any("unknown source" in m for m in messages), messages

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from flinksql_gen.errors import Location, Problem
 from flinksql_gen.load.yaml_loader import LoadedYaml
@@ -35,13 +35,39 @@ def partial_model(loaded: LoadedYaml, rounds: int = 5) -> tuple[Pipeline | None,
         try:
             return Pipeline.model_validate(data, strict=True), failed
         except ValidationError as exc:
-            entries = {_entry(err["loc"], data) for err in exc.errors(include_url=False)}
+            errors = exc.errors(include_url=False)
+            entries = {_entry(err["loc"], data) for err in errors}
         if None in entries:
-            return None, failed
+            if failed and all(_entry(e["loc"], data) or _emptied(e, data) for e in errors):
+                # Only sections left empty by dropping failed entries (a file's one source): the
+                # rest is still checked, field by field, so its references are too.
+                entries.discard(None)
+                if not entries:
+                    return _construct(data), failed
+            else:
+                return None, failed
         for section, name in entries:  # type: ignore[misc]
             failed[(section, name)] = loaded.positions.of((section, name))
             del data[section][name]
     return None, failed
+
+
+def _emptied(err: dict, data: dict) -> bool:
+    loc = tuple(err["loc"])
+    return err["type"] == "too_short" and len(loc) == 1 and loc[0] in SECTIONS and data.get(loc[0]) == {}
+
+
+def _construct(data: dict) -> Pipeline | None:
+    """The pipeline from fields validated one by one, without the sections' must-not-be-empty rule
+    (Pipeline has no model-level validator, so nothing else is skipped)."""
+    values = {}
+    for name, field in Pipeline.model_fields.items():
+        if name in data:
+            try:
+                values[name] = TypeAdapter(field.annotation).validate_python(data[name], strict=True)
+            except ValidationError:
+                return None
+    return Pipeline.model_construct(**values)
 
 
 def _entry(loc: tuple[Any, ...], data: dict) -> tuple[str, str] | None:

@@ -8,7 +8,7 @@ comments, whose literals decode to exactly the values written.
 from __future__ import annotations
 
 import pytest
-import yaml
+import yaml_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqllex import tokenize
@@ -186,7 +186,7 @@ def test_generated_expressions_over_hostile_names_and_values(tmp_path, column, v
         derived="a / n",
     )
     path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    path.write_text(yaml_text.dump(data))
     bundle = api.render(path, "local").pipeline("p")
     _statements_ok(bundle)
     rows_view = bundle.statement("m__rows", "create_view").sql
@@ -199,7 +199,7 @@ def test_generated_expressions_over_hostile_names_and_values(tmp_path, column, v
 def test_arbitrary_expression_text_is_refused_or_inert(tmp_path, text):
     data = _pipeline("region", where=text or "x", computed="amount", aggregate="sum(amount)", derived="a / n")
     path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    path.write_text(yaml_text.dump(data))
     try:
         bundle = api.render(path, "local").pipeline("p")
     except DefinitionError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
+import yaml_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqllex import tokenize
@@ -53,7 +53,7 @@ def _pipeline(names: list[str], literal: str, threshold: float, channel: str, me
 
 def _render(tmp_path, data: dict, target: str = "local"):
     f = tmp_path / "p.yaml"
-    f.write_text(yaml.safe_dump(data, allow_unicode=False, sort_keys=False))
+    f.write_text(yaml_text.dump(data, allow_unicode=False))
     return api.render(f, target).pipeline("p")
 
 
@@ -184,12 +184,12 @@ def test_file_names_and_descriptions_never_change_the_statement_list(table_env, 
     for old in folder.iterdir():
         old.unlink()
     plain = folder / "plain.yaml"
-    plain.write_text(yaml.safe_dump(data, sort_keys=False))
+    plain.write_text(yaml_text.dump(data))
     plain_script = api.render(plain, "local").pipeline("p").script
     expected = _flink_statement_kinds(table_env, plain_script)
     plain.unlink()
     hostile = folder / f"{file_name}.yaml"
-    hostile.write_text(yaml.safe_dump({**data, "description": description}, allow_unicode=True, sort_keys=False))
+    hostile.write_text(yaml_text.dump({**data, "description": description}))
     script = api.render(hostile, "local").pipeline("p").script
     assert _flink_statement_kinds(table_env, script) == expected
 

@@ -91,3 +91,10 @@ def test_long_intervals_carry_their_precision(table_env, tmp_path):
     script = bundle.pipelines[0].script
     assert "INTERVAL '120' SECOND(3)" in script and "INTERVAL '1000' MINUTE(4)" in script
     assert check_bundle(bundle.pipelines, table_env) == []
+
+
+def test_the_language_examples_plan_on_flink(table_env, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    bundle = api.render("examples", "local")
+    assert sorted(p.name for p in bundle.pipelines) == ["checkout", "latency"]
+    assert check_bundle(bundle.pipelines, table_env) == []

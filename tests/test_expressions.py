@@ -212,3 +212,18 @@ def test_the_tree_knows_every_aggregate_the_renderer_has():
     from flinksql_gen.plan.expr_tree import AGGREGATE_NAMES
 
     assert set(AGGREGATES) == AGGREGATE_NAMES
+
+
+def test_examples_for_aiven_refuse_only_what_aiven_lacks(monkeypatch):
+    """checkout.yaml is pure SQL and renders for Aiven; latency.yaml's percentile (Flink 2.0) and
+    score UDF are refused together, each naming what to use instead."""
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    bundle = api.render("examples/checkout.yaml", "aiven")
+    assert bundle.pipelines[0].name == "checkout"
+    with pytest.raises(DefinitionError) as err:
+        api.render("examples", "aiven")
+    problems = [str(p) for p in err.value.problems]
+    assert len(problems) == 2, problems
+    assert "examples/latency.yaml:16:15: metrics.latency_10s.aggregates.p95_ms: percentiles need Flink 2.0" in problems[0]
+    assert "needs a Python UDF" in problems[1] and "use a pure-SQL detector" in problems[1]

@@ -80,7 +80,19 @@ SCALAR_FUNCTIONS = sorted([*_SIGNATURES, *_CASTS, "round", "greatest", "least", 
 
 def render_expression(node: Node, scope: Scope) -> tuple[str, FlinkType]:
     """SQL for the expression and its type; raises ExprError at the offending node."""
-    return _Renderer(scope).render(node)
+    sql, typ, unsupported = render_for_target(node, scope)
+    if unsupported:
+        raise unsupported[0]
+    return sql, typ
+
+
+def render_for_target(node: Node, scope: Scope) -> tuple[str, FlinkType, list[ExprError]]:
+    """Like render_expression, but what the target's engine lacks (percentiles on Flink 1.20) is
+    returned as a list instead of raised: the SQL is complete, so planning can go on and report
+    every other problem of the pipeline too."""
+    renderer = _Renderer(scope)
+    sql, typ = renderer.render(node)
+    return sql, typ, renderer.unsupported
 
 
 def _family(t: FlinkType) -> str:
@@ -107,8 +119,9 @@ def _numeric_result(a: FlinkType, b: FlinkType) -> FlinkType:
 
 
 class _Renderer:
-    def __init__(self, scope: Scope):
+    def __init__(self, scope: Scope, unsupported: list[ExprError] | None = None):
         self.scope = scope
+        self.unsupported: list[ExprError] = [] if unsupported is None else unsupported
 
     def render(self, node: Node) -> tuple[str, FlinkType]:
         method = getattr(self, f"_{type(node).__name__.lower()}")
@@ -305,7 +318,7 @@ class _Renderer:
                             "aggregates belong in a metric's `aggregates`; refer to them by name elsewhere")  # fmt: skip
         if self.scope.in_aggregate:
             raise ExprError(f"{name}(...) inside another aggregate", node.pos, "aggregates cannot be nested")
-        inner = _Renderer(replace(self.scope, in_aggregate=True))
+        inner = _Renderer(replace(self.scope, in_aggregate=True), self.unsupported)
         low, high = AGGREGATES[name]
         if node.star:
             if name != "count" or node.args:
@@ -348,8 +361,9 @@ class _Renderer:
         as_double = arg if t.name == "DOUBLE" else f"CAST({arg} AS DOUBLE)"
         if name == "percentile":
             if not self.scope.percentile:
-                raise ExprError("percentiles need Flink 2.0's PERCENTILE, which this target's Flink lacks", node.pos,
-                                "Aiven runs Flink 1.20: compute percentiles on the local, cluster or gateway target")  # fmt: skip
+                self.unsupported.append(ExprError(
+                    "percentiles need Flink 2.0's PERCENTILE, which this target's Flink lacks", node.pos,
+                    "Aiven runs Flink 1.20: compute percentiles on the local, cluster or gateway target"))  # fmt: skip
             fraction = args[1]
             value = fraction.value if isinstance(fraction, Literal) else None
             if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)) or not 0 <= value <= 1:

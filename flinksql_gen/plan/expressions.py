@@ -18,7 +18,7 @@ from flinksql_gen.plan.expr_parse import (
     Node,
     parse_expression,
 )
-from flinksql_gen.plan.expr_render import ExprError, Scope, render_expression
+from flinksql_gen.plan.expr_render import ExprError, Scope, render_for_target
 from flinksql_gen.plan.expr_tree import is_aggregate
 from flinksql_gen.plan.plan import Schema
 from flinksql_gen.render.quoting import literal, quote_identifier, quote_string
@@ -151,10 +151,12 @@ def render_at(
 ) -> tuple[str, FlinkType] | None:
     """Render an expression tree; a name or type error becomes a problem at its character."""
     try:
-        sql, typ = render_expression(node, scope)
+        sql, typ, unsupported = render_for_target(node, scope)
     except ExprError as exc:
         _expression_problem(ctx, path, exc.message, exc.offset, exc.hint)
         return None
+    for exc in unsupported:  # reported, but planning goes on (see render_for_target)
+        _expression_problem(ctx, path, exc.message, exc.offset, exc.hint)
     if want == "boolean" and typ.name != "BOOLEAN":
         _expression_problem(ctx, path, f"a condition must be true or false, but this is {typ.nullable().sql()}",
                             0, "compare it, e.g. amount > 100")  # fmt: skip

@@ -145,3 +145,32 @@ def test_run_accepts_pandas_and_pairs():
     assert [r.is_anomaly for r in build_detector(spec).run(s)] == [False, False, True]
     df = pd.DataFrame({"timestamp": s.index, "value": s.values})
     assert [r.is_anomaly for r in build_detector(spec).run(df)] == [False, False, True]
+
+
+def test_score_counts_surprise_per_hour_of_data():
+    """A 1-minute series is judged per hour of data: its raw surprise is log10(60) below the same
+    series on hourly timestamps; point indices get no correction; the learned step survives a
+    state round trip."""
+    from flinksql_gen.detectors.score import rate_penalty
+
+    assert rate_penalty(60.0) == pytest.approx(math.log10(60)) and rate_penalty(3600.0) == 0.0
+    assert rate_penalty(None) == 0.0
+    rng = np.random.default_rng(3)
+    values = rng.normal(10, 1, 400)
+    values[300] += 8
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    minutes = [start + timedelta(minutes=i) for i in range(400)]
+    hours = [start + timedelta(hours=i) for i in range(400)]
+    by_minute = build_detector({"type": "score"}).run(list(zip(minutes, values, strict=True)))
+    by_hour = build_detector({"type": "score"}).run(list(zip(hours, values, strict=True)))
+    by_index = build_detector({"type": "score"}).run(list(zip(range(400), values, strict=True)))
+    # same data, same model: only the per-hour correction differs (score = s / (s + 5))
+    surprise = [5 * r.score / (1 - r.score) if 0 < r.score < 1 else None for r in (by_minute[300], by_hour[300])]
+    assert surprise[1] - surprise[0] == pytest.approx(math.log10(60), abs=1e-6)
+    assert by_index[300].score == pytest.approx(by_hour[300].score)
+    detector = build_detector({"type": "score"})
+    for t, v in zip(minutes[:50], values[:50], strict=True):
+        detector.update(t, v)
+    restored = restore_detector({"type": "score"}, json.loads(json.dumps(detector.state_dict())))
+    assert [restored.update(t, v).score for t, v in zip(minutes[50:80], values[50:80], strict=True)] == [
+        detector.update(t, v).score for t, v in zip(minutes[50:80], values[50:80], strict=True)]

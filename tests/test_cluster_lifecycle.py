@@ -1,7 +1,7 @@
 """Issue 5 on the real session cluster: stop with a savepoint, produce more, resume; nothing lost or doubled.
 
 A pipeline with a Python UDAF (the `score` detector, `fsg_detect`) and pure SQL parts runs on the
-session cluster against the embedded broker:
+session cluster against the embedded Apache Kafka (exactly-once sinks, read_committed reads):
 - `window_totals`: 10 s count/sum per host into upsert-kafka keyed by (window, host);
 - `scored`: every reading judged by the score detector, upsert-kafka keyed by host (its state is
   the detector's learned state, kept in the UDAF's accumulator);
@@ -179,10 +179,11 @@ def ts_ms(text: str) -> int:
     return round(dt.datetime.strptime(s, fmt).replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 
-def read_until(stack, topic: str, done, idle_s: float = 60.0, timeout_s: float = 150.0,
-               tail_s: float = 1.5) -> list[Record]:
-    """Records from the beginning until `done(records)`, then on until `tail_s` pass without a new one
-    (late duplicates show up there)."""
+def read_until(stack, topic: str, done, idle_s: float = 120.0, timeout_s: float = 300.0,
+               tail_s: float = 5.0) -> list[Record]:
+    """Committed records from the beginning until `done(records)`, then on until `tail_s` pass
+    without a new one: longer than two 2 s checkpoints, so late duplicates would be committed
+    (and show up) by then."""
     out: list[Record] = []
     for r in iter_records(topic, bootstrap=stack.bootstrap, idle_s=idle_s, timeout_s=timeout_s):
         out.append(r)

@@ -1,0 +1,359 @@
+"""bench_sources: the checked Kafka source (nothing lost) against Flink's plain `json` source (issue 15).
+
+One run, one embedded stack (`flinksql-gen up`), one local TableEnvironment, parallelism 1. Two topics
+of N IoT readings each: one clean, one with 1 % bad records (truncated JSON, a wrong type, a missing
+event time, invalid UTF-8, an empty value, a JSON array). Every variant reads a topic with a bounded
+Kafka read (`specific-offsets`: exactly N records) and passes the four columns through to a sink:
+
+- `plain json`: a hand-written table with Flink's `json` format (and, on the 1 % topic, where the
+  plain format would fail the job, `json.ignore-parse-errors`: what users switch to, losing data);
+- `checked <policy>`: the source flinksql-gen renders for the local/cluster/gateway targets
+  (`flinksql-gen-json` format) with `bad_records: dead-letter | skip | fail`, reading `<src>__valid`
+  and running the policy's INSERT in the same statement set;
+- `Aiven SQL form`: the pure-SQL checked source that the aiven target renders (raw format + JSON
+  functions), dead-letter, run here on the local target.
+
+Sinks: Kafka (`json`, at-least-once) or blackhole; the dead-letter topic is written at-least-once too
+and checkpoints are off, so that only the sources differ. All 18 pipelines run side by side in ONE
+job (one thread each), so they share the machine's load equally, which on a shared 2-core machine is
+fairer than running them one after the other. Rate = each source operator's records/s (its
+numRecordsOut counter, polled over the local mini-cluster's REST API) over the same window: from
+the moment all sources have read 5 % of their topic until the first has read 95 %; start-up and
+shut-down are excluded. The ratios, not the absolute rates, are the result (18 pipelines share 2 cores).
+
+    .venv/bin/python bench/bench_sources.py                              # N = 400,000 per topic
+    .venv/bin/python bench/bench_sources.py --records 20000 --no-doc     # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    REST_PORTS,
+    BenchStack,
+    command_line,
+    create_topics,
+    fmt,
+    load_avg,
+    load_note,
+    machine,
+    md_table,
+    open_local_env,
+    render_yaml,
+    say,
+    unique,
+    write_section,
+)
+
+COLUMNS = "`hostname`, `cpu`, `usage`, `occurred_at`"
+SOURCE_YAML = """pipeline: {name}
+sources:
+  {name}:
+    topic: {topic}
+    columns: {{hostname: STRING, cpu: STRING, usage: DOUBLE, occurred_at: BIGINT}}
+    event_time: {{column: occurred_at, name: occurred_ts, watermark: 10s}}
+    bad_records: {mode}
+metrics:
+  m: {{source: {name}, columns: [hostname, cpu, usage, occurred_at]}}
+detectors:
+  all: {{type: filter, metric: m, where: [{{column: usage, op: ">", value: -1}}], sinks: [out]}}
+sinks:
+  out: {{type: kafka, topic: {topic}_unused}}
+"""
+BAD_KINDS = [
+    b'{"hostname": "h1", "cpu": "cpu1", "usage": 12.5, "occurred_at": 17',  # truncated
+    b'{"hostname": "h1", "cpu": "cpu1", "usage": "high", "occurred_at": 1700000000000}',  # wrong type
+    b'{"hostname": "h1", "cpu": "cpu1", "usage": 1.0}',  # no event time
+    b'{"hostname": "\xff\xfe", "cpu": "cpu1", "usage": 1.0, "occurred_at": 1700000000000}',  # not UTF-8
+    b"",  # empty
+    b'[{"hostname": "h1"}]',  # not an object
+]
+
+
+def produce(bootstrap: str, topic: str, n: int, bad_every: int | None) -> int:
+    """N IoT readings; with bad_every, every bad_every-th record is a bad one (cycling BAD_KINDS)."""
+    from flinksql_gen.kafka_io import JsonProducer
+    from flinksql_gen.produce import IotGenerator
+
+    bad = 0
+    with JsonProducer(bootstrap) as producer:
+        for i, event in enumerate(IotGenerator(seed=7).events()):
+            if i >= n:
+                break
+            if bad_every and i % bad_every == bad_every // 2:
+                producer.send(topic, BAD_KINDS[bad % len(BAD_KINDS)], event.key, event.timestamp_ms, partition=0)
+                bad += 1
+            else:
+                producer.send(topic, event.value, event.key, event.timestamp_ms, partition=0)
+    return bad
+
+
+def bounded(create: str, end: int) -> str:
+    """A CREATE TABLE statement with a bounded read of offsets [0, end) of partition 0."""
+    head, _, tail = create.rpartition("\n)")
+    return (f"{head},\n  'scan.bounded.mode' = 'specific-offsets',\n"
+            f"  'scan.bounded.specific-offsets' = 'partition:0,offset:{end}'\n){tail}")
+
+
+def sink_sql(name: str, kind: str, bootstrap: str) -> str:
+    cols = "`hostname` STRING, `cpu` STRING, `usage` DOUBLE, `occurred_at` BIGINT"
+    if kind == "blackhole":
+        return f"CREATE TEMPORARY TABLE `{name}` ({cols}) WITH ('connector' = 'blackhole')"
+    return (f"CREATE TEMPORARY TABLE `{name}` ({cols}) WITH ('connector' = 'kafka', 'topic' = '{name}', "
+            f"'properties.bootstrap.servers' = '{bootstrap}', 'value.format' = 'json', "
+            f"'sink.delivery-guarantee' = 'at-least-once')")
+
+
+def at_least_once(sql: str) -> str:
+    """The dead-letter sink without transactions (checkpoints are off in this benchmark)."""
+    lines = [ln for ln in sql.splitlines() if "transactional-id-prefix" not in ln and "transaction.timeout" not in ln]
+    return re.sub(r",\n\)", "\n)", "\n".join(lines)).replace("'exactly-once'", "'at-least-once'")
+
+
+def plain_statements(name: str, topic: str, bootstrap: str, lenient: bool) -> tuple[list[str], str]:
+    lenient_opt = "'value.json.ignore-parse-errors' = 'true'," if lenient else ""
+    create = (f"CREATE TEMPORARY TABLE `{name}` (`hostname` STRING, `cpu` STRING, `usage` DOUBLE, "
+              f"`occurred_at` BIGINT, `occurred_ts` AS TO_TIMESTAMP_LTZ(`occurred_at`, 3), "
+              f"WATERMARK FOR `occurred_ts` AS `occurred_ts` - INTERVAL '10' SECOND\n) WITH ("
+              f"'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{bootstrap}', "
+              f"'scan.startup.mode' = 'earliest-offset', 'value.format' = 'json', {lenient_opt}"
+              f"'value.json.fail-on-missing-field' = 'false'\n)")
+    return [create], name
+
+
+def checked_statements(folder: Path, name: str, topic: str, mode: str, env: dict[str, str],
+                       sql_form: bool) -> tuple[list[str], list[str], str]:  # fmt: skip
+    """(DDL, the policy's INSERTs, the relation metrics read) of the rendered checked source."""
+    from flinksql_gen.plan import bad_records
+    from flinksql_gen.secrets import resolve
+
+    saved = bad_records.SQL_TARGETS
+    if sql_form:
+        bad_records.SQL_TARGETS = frozenset({*saved, "local"})
+    try:
+        bundle = render_yaml(folder, name, SOURCE_YAML.format(name=name, topic=topic, mode=mode))
+    finally:
+        bad_records.SQL_TARGETS = saved
+    ddl, inserts = [], []
+    for s in bundle.statements:
+        if s.kind == "set" or not s.name.startswith(name):
+            continue
+        sql = at_least_once(resolve(s.sql, env))
+        if s.kind == "insert":
+            inserts.append(sql)
+        else:
+            ddl.append(sql.replace("CREATE TABLE", "CREATE TEMPORARY TABLE", 1))
+    return ddl, inserts, f"{name}__valid"
+
+
+VARIANTS = [  # (label, kind, mode)
+    ("plain `json` format", "plain", None),
+    ("checked, dead-letter (default)", "format", "dead-letter"),
+    ("checked, skip", "format", "skip"),
+    ("checked, fail", "format", "fail"),
+    ("Aiven SQL form, dead-letter", "sql", "dead-letter"),
+]
+
+
+@dataclass
+class Pipe:
+    label: str
+    kind: str
+    mode: str | None
+    sink: str  # blackhole | kafka
+    bad: bool
+    name: str = ""
+    metric: tuple[str, str] | None = None  # (vertex id, metric id) of its source's numRecordsOut
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+
+def add_pipe(stack: BenchStack, table_env, statements, folder: Path, pipe: Pipe, topic: str, n: int) -> None:
+    pipe.name = unique("bs")
+    if pipe.kind == "plain":
+        ddl, relation = plain_statements(pipe.name, topic, stack.bootstrap, lenient=pipe.bad)
+        inserts: list[str] = []
+    else:
+        ddl, inserts, relation = checked_statements(folder, pipe.name, topic, pipe.mode, stack.env(),
+                                                    sql_form=pipe.kind == "sql")  # fmt: skip
+    sink = f"{pipe.name}_out"
+    if pipe.sink == "kafka":
+        create_topics(stack.bootstrap, [sink])
+    for i, sql in enumerate(ddl):
+        table_env.execute_sql(bounded(sql, n) if i == 0 else sql)
+    table_env.execute_sql(sink_sql(sink, pipe.sink, stack.bootstrap))
+    for sql in [*inserts, f"INSERT INTO `{sink}` SELECT {COLUMNS} FROM `{relation}`"]:
+        statements.add_insert_sql(sql)
+
+
+def find_counters(url: str, job_id: str, pipes: list[Pipe]) -> bool:
+    import httpx
+
+    for vertex in httpx.get(f"{url}/jobs/{job_id}", timeout=5).json().get("vertices", []):
+        ids = [m["id"] for m in httpx.get(f"{url}/jobs/{job_id}/vertices/{vertex['id']}/metrics", timeout=5).json()]
+        for pipe in pipes:
+            hits = [i for i in ids if re.fullmatch(rf"\d+\.Source__{re.escape(pipe.name)}\W.*\.numRecordsOut", i)]
+            if hits:
+                pipe.metric = (vertex["id"], hits[0])
+    return all(p.metric for p in pipes)
+
+
+def find_rest(job_id: str, timeout: float) -> str | None:
+    """Like _common.find_job_rest, but asks each port's `/jobs` list with a patient timeout (a big job
+    on a loaded machine answers `/jobs/<id>` slower than find_job_rest waits)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for port in range(REST_PORTS[0], REST_PORTS[1] + 1):
+            url = f"http://127.0.0.1:{port}"
+            try:
+                jobs = httpx.get(f"{url}/jobs", timeout=5).json().get("jobs", [])
+            except (httpx.HTTPError, ValueError):
+                continue
+            if any(j.get("id") == job_id for j in jobs):
+                return url
+        time.sleep(0.5)
+    return None
+
+
+def _quietly(check, *args) -> bool:
+    import httpx
+
+    try:
+        return check(*args)
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def run_side_by_side(statements, pipes: list[Pipe], n: int) -> float:
+    """Runs every pipe in one job; samples each source's counter until the first one has read 95 %,
+    then cancels the job. Returns the wall time."""
+    import httpx
+
+    began = time.monotonic()
+    result = statements.execute()
+    client = result.get_job_client()
+    job_id = str(client.get_job_id())
+    url = find_rest(job_id, timeout=300)
+    if url is None:
+        raise RuntimeError("the job's REST endpoint was not found")
+    deadline = time.monotonic() + 300
+    while not _quietly(find_counters, url, job_id, pipes):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no numRecordsOut counter for {[p.name for p in pipes if not p.metric]}")
+        time.sleep(1)
+    done, failures = False, 0
+    while not done and failures < 20:  # a loaded machine answers slowly now and then
+        for pipe in pipes:
+            vid, metric = pipe.metric
+            try:
+                got = httpx.get(f"{url}/jobs/{job_id}/vertices/{vid}/metrics", params={"get": metric},
+                                timeout=10).json()  # fmt: skip
+            except (httpx.HTTPError, ValueError):
+                failures += 1
+                continue
+            if got:
+                pipe.samples.append((time.monotonic(), int(float(got[0]["value"]))))
+                done = done or pipe.samples[-1][1] >= 0.95 * n
+        time.sleep(0.3)
+    client.cancel()
+    with contextlib.suppress(Exception):
+        result.wait()
+    return time.monotonic() - began
+
+
+def shared_rate(pipe: Pipe, start: float, end: float) -> float | None:
+    """Records/s of one source between the samples nearest to `start` and `end`."""
+    if not pipe.samples:
+        return None
+    a = min(pipe.samples, key=lambda s: abs(s[0] - start))
+    b = min(pipe.samples, key=lambda s: abs(s[0] - end))
+    return (b[1] - a[1]) / (b[0] - a[0]) if b[0] > a[0] else None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=400_000)
+    ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
+    args = ap.parse_args(argv)
+    n = args.records
+    load_start = load_avg()
+    with BenchStack() as stack:
+        from flinksql_gen.stack import load_state
+
+        version = getattr(load_state(stack.workdir).broker, "version", None)
+        broker_name = f"Apache Kafka {version} (KRaft)" if version else "tansu"
+        folder = stack.workdir / "defs"
+        clean, dirty = unique("bs_clean"), unique("bs_dirty")
+        create_topics(stack.bootstrap, [clean, dirty])
+        say(f"producing {n} readings to {clean} and {dirty} (1% bad)")
+        produce(stack.bootstrap, clean, n, None)
+        bad_count = produce(stack.bootstrap, dirty, n, 100)
+        # REST metrics every 200 ms (the default caches them for 10 s)
+        table_env = open_local_env(stack, {"parallelism.default": "1", "metrics.fetcher.update-interval": "200"})
+        pipes = [Pipe(label, kind, mode, sink, bad) for sink in ("blackhole", "kafka") for bad in (False, True)
+                 for label, kind, mode in VARIANTS if not (bad and mode == "fail")]  # fmt: skip
+        statements = table_env.create_statement_set()
+        for pipe in pipes:
+            add_pipe(stack, table_env, statements, folder, pipe, dirty if pipe.bad else clean, n)
+        say(f"one job, {len(pipes)} pipelines side by side")
+        wall = run_side_by_side(statements, pipes, n)
+    # The shared window: every source has read 5 % of its topic and none has read 95 % yet.
+    start = max(next((t for t, c in p.samples if c >= 0.05 * n), p.samples[-1][0]) for p in pipes if p.samples)
+    end = min(next((t for t, c in p.samples if c >= 0.95 * n), p.samples[-1][0]) for p in pipes if p.samples)
+    if end - start < 5:
+        raise RuntimeError(f"the sources overlapped for {end - start:.1f} s only: use more --records")
+    for pipe in pipes:
+        pipe.rate = shared_rate(pipe, start, end)  # type: ignore[attr-defined]
+        say(f"  {pipe.label:32} -> {pipe.sink:9} {'1%' if pipe.bad else '0%'} bad: {fmt(pipe.rate)} rec/s")
+    figures = {"records": n, "bad_records": bad_count, "broker": broker_name, "wall": wall, "window": end - start,
+               "best": [{"label": p.label, "sink": p.sink, "bad": p.bad, "rate": p.rate} for p in pipes],
+               "load": load_note(load_start, load_avg())}  # fmt: skip
+    body = report(figures)
+    print(body)
+    if not args.no_doc:
+        write_section("bench_sources", "Kafka sources: checked (nothing lost) vs plain JSON", body)
+    return figures
+
+
+def report(f: dict) -> str:
+    best = {(r["label"], r["sink"], r["bad"]): r for r in f["best"]}
+    rows = []
+    for label, _kind, mode in VARIANTS:
+        row = [label]
+        for sink in ("blackhole", "kafka"):
+            for bad in (False, True):
+                r = best.get((label, sink, bad))
+                base = best.get((VARIANTS[0][0], sink, bad))
+                if r is None:
+                    row += ["job fails (by design)" if mode == "fail" else "-", ""]
+                    continue
+                ok = base and base["rate"] and r["rate"]
+                row += [fmt(r["rate"]), f"{r['rate'] / base['rate']:.2f}" if ok else ""]
+        rows.append(row)
+    table = md_table(["source", "blackhole 0 % bad", "vs plain", "blackhole 1 % bad", "vs plain",
+                      "Kafka 0 % bad", "vs plain", "Kafka 1 % bad", "vs plain"], rows, align="l" + "r" * 8)
+    return (f"{machine()}; broker: {f['broker']} (started by `flinksql-gen up`); {f['load']}.\n"
+            f"Command: `{command_line()}`. {f['records']:,} IoT readings per topic (the 1 % topic holds "
+            f"{f['bad_records']:,} bad records); the {len(f['best'])} pipelines below ran side by side in one "
+            f"job (parallelism 1 each, four columns passed through), so every one saw the same machine load; "
+            f"rate = each source's records/s (its numRecordsOut counter over the mini-cluster's REST API) "
+            f"over the same {f['window']:.0f} s window, from the moment all had read 5 % of their topic until "
+            f"the first had read 95 %. Job wall time {f['wall']:.0f} s.\n\n{table}\n\n"
+            "Plain `json` on the 1 % topic runs with `json.ignore-parse-errors` (it would fail the job "
+            "otherwise) and so drops or nulls the bad records silently; the checked sources dead-letter, "
+            "count or fail on each of them. Sinks are at-least-once and checkpoints are off in every "
+            "variant, so that only the source differs.\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""The checked source's format form (`flinksql-gen-json`, flinksql_gen/java): its rendered SQL, its
+jar built from source, and, on the real stack, the same split into valid rows and bad records (with
+the same reasons and typed values) as the pure-SQL form that Aiven runs, for random bytes and JSON."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from flinksql_gen import api
+from flinksql_gen.plan import bad_records
+from flinksql_gen.stack import formats
+
+PIPELINE = textwrap.dedent(
+    """\
+    pipeline: {name}
+    sources:
+      {source}:
+        topic: {topic}
+        columns:
+          id: INT NOT NULL
+          host: STRING
+          v: VARCHAR(5)
+          usage: DOUBLE
+          f: FLOAT
+          d: DECIMAL(6, 2)
+          b: BOOLEAN
+          day: DATE
+          tags: ARRAY<INT>
+          names: ARRAY<STRING>
+          ts: BIGINT
+        event_time: {{column: ts, watermark: 5s}}
+    metrics:
+      m:
+        source: {source}
+        columns: [id, host, usage]
+    detectors:
+      high:
+        type: filter
+        metric: m
+        where: [{{column: usage, op: ">", value: 10}}]
+        sinks: [out]
+    sinks:
+      out: {{type: kafka, topic: out}}
+    """
+)
+COLUMNS = ["id", "host", "v", "usage", "f", "d", "b", "day", "tags", "names", "ts"]
+
+
+def _render(folder: Path, source: str, topic: str, sql_form: bool, monkeypatch) -> dict[str, str]:
+    targets = {"aiven", "local"} if sql_form else {"aiven"}
+    monkeypatch.setattr(bad_records, "SQL_TARGETS", frozenset(targets))
+    monkeypatch.chdir(folder)
+    path = folder / f"{source}.yaml"
+    path.write_text(PIPELINE.format(name=source, source=source, topic=topic))
+    bundle = api.render_pipeline(path.name, "local")
+    return {s.name: s.sql for s in bundle.statements}
+
+
+def test_format_form_reads_each_record_once(tmp_path, monkeypatch):
+    sql = _render(tmp_path, "s", "t", sql_form=False, monkeypatch=monkeypatch)
+    table, checked = sql["s"], sql["s__checked"]
+    assert "'value.format' = 'flinksql-gen-json'" in table and "JSON_VALUE" not in table
+    assert "'value.flinksql-gen-json.raw-column' = '__value'" in table
+    assert "'value.flinksql-gen-json.error-column' = '__error'" in table
+    fields = json.loads(table.split("'value.flinksql-gen-json.fields' = '")[1].split("'")[0])
+    assert fields[0] == ["__json_id", "id", "text"] and ["__json_tags", "tags", "json"] in fields
+    assert "`usage` AS TRY_CAST(`__json_usage` AS DOUBLE)" in table
+    assert "`tags` AS TRY_CAST(JSON_QUERY(`__json_tags`, '$' RETURNING ARRAY<STRING> NULL ON ERROR) AS ARRAY<INT>)" in table
+    assert "`event_time` AS COALESCE(TO_TIMESTAMP_LTZ(TRY_CAST(`__json_ts` AS BIGINT), 3), TO_TIMESTAMP_LTZ(0, 3))" in table
+    whens = [line.strip() for line in checked.splitlines() if line.strip().startswith("WHEN ")]
+    assert whens[:3] == ["WHEN `__error` IS NOT NULL THEN `__error`",
+                         "WHEN `__json_id` IS NULL THEN 'missing or null field \"id\"'",
+                         "WHEN `__json_ts` IS NULL THEN 'missing or null field \"ts\"'"]  # fmt: skip
+    assert "WHEN CHAR_LENGTH(`__json_v`) > 5 THEN 'field \"v\" is longer than VARCHAR(5)'" in whens
+    assert "JSON_EXISTS" not in checked and "IS JSON" not in checked
+    # Aiven keeps the pure-SQL form (no custom jars there).
+    monkeypatch.setattr(bad_records, "SQL_TARGETS", frozenset({"aiven"}))
+    path = tmp_path / "s.yaml"
+    aiven = api.render_pipeline(path.name, "aiven")
+    assert "flinksql-gen-json" not in aiven.script and "'value.format' = 'raw'" in aiven.script
+
+
+def test_text_columns_avoid_declared_names():
+    from flinksql_gen.models.types import parse_type
+    from flinksql_gen.plan.plan import Column
+
+    r = bad_records.RecordColumns.avoiding({"a", "__json_a"})
+    cols = [Column("a", parse_type("INT")), Column("__json_a", parse_type("STRING"))]
+    texts = bad_records.text_columns(r, cols, {"a", "__json_a"})
+    assert texts == {"a": "__json_a_1", "__json_a": "__json___json_a"}
+
+
+def test_format_jar_is_built_once_per_source_version(tmp_path):
+    jar = formats.ensure_format_jar(tmp_path)
+    import zipfile
+
+    names = zipfile.ZipFile(jar).namelist()
+    assert "org/flinksqlgen/format/CheckedJsonFormatFactory.class" in names
+    assert "META-INF/services/org.apache.flink.table.factories.Factory" in names
+    stamp = jar.stat().st_mtime_ns
+    assert formats.ensure_format_jar(tmp_path) == jar and jar.stat().st_mtime_ns == stamp  # cached
+
+
+# ------------------------------------------------------------------ both forms on the real stack
+
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.sampled_from([3_000_000_000, 10**25, 7.9, 1e400]),
+    st.floats(allow_nan=False, allow_infinity=False, width=32), st.sampled_from(["NaN", "Infinity", "12.5", "7"]),
+    st.sampled_from(["2024-02-03", "yesterday", "abc", "abcdefgh", "é\U0001f600", "[1,2]", "true", " 1 "]),
+    st.text(max_size=8),
+)
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                          max_size=3),
+                      max_leaves=6)  # fmt: skip
+OBJECTS = st.dictionaries(st.sampled_from([*COLUMNS, "extra"]), VALUES, max_size=len(COLUMNS) + 1)
+
+
+def _good(i: int) -> dict:
+    return {"id": i, "host": "h", "v": "ab", "usage": 1.5, "f": 2.0, "d": "12.34", "b": True, "day": "2024-02-03",
+            "tags": [1, 2], "names": ["x"], "ts": 1_700_000_000_000 + i}  # fmt: skip
+
+
+def _encode(kind: str, obj: dict, blob: bytes, cut: int) -> bytes | None:
+    text = json.dumps(obj, ensure_ascii=False).encode()
+    return {"object": text, "good": text, "bytes": blob, "truncated": text[: max(cut % max(len(text), 1), 1)],
+            "array": json.dumps([obj]).encode(), "scalar": b"42", "empty": b"", "tombstone": None,
+            "padded": b" " + text + b" \n"}[kind]  # fmt: skip
+
+
+RECORDS = st.lists(
+    st.tuples(st.sampled_from(["object", "object", "object", "good", "good", "bytes", "truncated", "array",
+                               "scalar", "empty", "tombstone", "padded"]),
+              OBJECTS, st.binary(max_size=20), st.integers(0, 10_000)),
+    min_size=150, max_size=300,
+)  # fmt: skip
+
+
+def _bounded(create: str, end: int) -> str:
+    head, _, tail = create.rpartition("\n)")
+    return (f"{head},\n  'scan.bounded.mode' = 'specific-offsets',\n"
+            f"  'scan.bounded.specific-offsets' = 'partition:0,offset:{end}'\n){tail}")
+
+
+def _rows(table_env, env: dict[str, str], forms: dict[str, dict[str, str]], end: int) -> dict[str, list[tuple]]:
+    """Both forms' `__checked` rows (offset, error, typed columns as text, value bytes), read in ONE job."""
+    from flinksql_gen.secrets import resolve
+
+    selects = []
+    for source, sql in forms.items():
+        create = resolve(sql[source], env).replace("CREATE TABLE", "CREATE TEMPORARY TABLE", 1)
+        table_env.execute_sql(_bounded(create, end))
+        table_env.execute_sql(sql[f"{source}__checked"])
+        shown = ", ".join(f"CAST(`{c}` AS STRING)" for c in COLUMNS)
+        selects.append(f"SELECT '{source}' AS form, `__offset`, `__error`, {shown}, `__value` FROM `{source}__checked`")
+    out: dict[str, list[tuple]] = {source: [] for source in forms}
+    with table_env.execute_sql(" UNION ALL ".join(selects)).collect() as results:
+        for r in results:
+            out[r[0]].append(tuple(r)[1:])
+    for source in forms:
+        table_env.execute_sql(f"DROP TEMPORARY VIEW `{source}__checked`")
+        table_env.execute_sql(f"DROP TEMPORARY TABLE `{source}`")
+    return {source: sorted(rows) for source, rows in out.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # one Flink job per example: ~20 s idle, several minutes at load 25 on 2 cores
+# Few examples and no shrinking: each example is a Flink job (a failure prints the whole example).
+@settings(max_examples=2, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+@given(records=RECORDS)
+def test_both_forms_split_random_records_the_same_way(records, stack, stack_env_vars, table_env_factory,
+                                                      tmp_path_factory, monkeypatch):  # fmt: skip
+    from stack_fixtures import fresh_topics
+
+    from flinksql_gen.kafka_io import JsonProducer
+
+    (topic,) = fresh_topics(stack, "checked_prop")
+    records = [("good", {}, b"", 0), ("truncated", _good(1), b"", 30), *records]  # at least one of each
+    values = [_good(i) if kind == "good" else None for i, (kind, *_) in enumerate(records)]
+    payloads = [json.dumps(v).encode() if v else _encode(kind, obj, blob, cut)
+                for v, (kind, obj, blob, cut) in zip(values, records, strict=True)]  # fmt: skip
+    with JsonProducer(stack.bootstrap) as producer:
+        for i, value in enumerate(payloads):
+            producer.send(topic, value, key=f"k{i}", partition=0)
+    folder = tmp_path_factory.mktemp("forms")
+    table_env = table_env_factory()
+    suffix = topic.rsplit("_", 1)[1]
+    sql_name, format_name = f"q{suffix}", f"j{suffix}"
+    forms = {sql_name: _render(folder, sql_name, topic, True, monkeypatch),
+             format_name: _render(folder, format_name, topic, False, monkeypatch)}  # fmt: skip
+    rows = _rows(table_env, stack_env_vars, forms, len(payloads))
+    by_sql, by_format = rows[sql_name], rows[format_name]
+    assert [r[0] for r in by_sql] == list(range(len(payloads)))  # every record, once
+    assert [r[-1] for r in by_format] == payloads  # the value bytes unchanged (dead letters are byte-exact)
+    assert by_format == by_sql
+    assert any(r[1] is None for r in by_sql) and any(r[1] is not None for r in by_sql)

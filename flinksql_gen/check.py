@@ -14,6 +14,7 @@ from flinksql_gen.bundle import PipelineBundle, Statement
 from flinksql_gen.errors import Problem
 from flinksql_gen.render.quoting import quote_identifier
 from flinksql_gen.run.errors import root_cause, summarize
+from flinksql_gen.run.table_env import reset_planner_metadata
 from flinksql_gen.secrets import resolve
 
 _RUNS = 0
@@ -76,6 +77,7 @@ def check_pipeline(pipeline: PipelineBundle, table_env, register_udfs=register_u
         problems = []
         for statement in pipeline.inserts:
             try:
+                reset_planner_metadata(table_env)
                 table_env.explain_sql(resolve(statement.sql, env, pipeline.env))
             except Exception as exc:
                 problems.append(_problem(statement, pipeline.name, exc))

@@ -26,9 +26,18 @@ def jar_workdir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def table_env(jar_workdir):
-    """One local PyFlink TableEnvironment with the real connectors, shared by the whole session."""
+def _shared_table_env(jar_workdir):
     from flinksql_gen.run.table_env import open_table_env
     from flinksql_gen.stack.jars import ensure_jars
 
     return open_table_env(jars=ensure_jars(jar_workdir), log_dir=jar_workdir / "logs")
+
+
+@pytest.fixture()
+def table_env(_shared_table_env):
+    """One local PyFlink TableEnvironment with the real connectors, shared by the whole session;
+    its planner metadata is made valid for this test's thread first (run/table_env.py explains)."""
+    from flinksql_gen.run.table_env import reset_planner_metadata
+
+    reset_planner_metadata(_shared_table_env)
+    return _shared_table_env

@@ -19,7 +19,7 @@ from flinksql_gen.bundle import PipelineBundle, Statement, UdfInfo
 from flinksql_gen.errors import Location, UsageError
 from flinksql_gen.run.errors import to_run_error
 from flinksql_gen.run.monitor import SinkMonitor
-from flinksql_gen.run.table_env import open_table_env
+from flinksql_gen.run.table_env import open_table_env, reset_planner_metadata
 from flinksql_gen.secrets import resolve
 
 _catalogs = itertools.count(1)
@@ -205,6 +205,7 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
                 raise fail(exc, s, f"insert {s.name}") from None
         on_event(f"submitting {len(pipeline.inserts)} insert(s) as one job")
         try:
+            reset_planner_metadata(table_env)
             result = statement_set.execute()
         except Exception as exc:
             culprit = _failing_insert(table_env, pipeline, resolved)
@@ -286,6 +287,7 @@ def _failing_insert(table_env, pipeline: PipelineBundle, resolved: dict[int, str
         return pipeline.inserts[0]
     for s in pipeline.inserts:
         try:
+            reset_planner_metadata(table_env)
             table_env.explain_sql(resolved[id(s)])
         except Exception:
             return s

@@ -63,3 +63,37 @@ def open_table_env(mode: str = "streaming", jars: Sequence[Path | str] = (), rem
     for key, value in (config or {}).items():
         conf.set(key, value)
     return table_env
+
+
+def reset_planner_metadata(table_env) -> None:
+    """Make the planner's metadata handlers valid on the Java thread that serves this call.
+
+    Calcite keeps the metadata handler provider in a thread-local that Flink sets only on the
+    thread that created the TableEnvironment, and the planner's cluster caches a metadata query
+    built on whichever thread first asked. Py4J serves Python calls from a pool of Java threads:
+    once two Python threads have called into one JVM, later calls can land on a thread without
+    the provider, and every plan fails with `NullPointerException: metadataHandlerProvider`
+    (FLINK-23020; seen in long test sessions and long-lived runners). Setting the thread-local
+    and dropping the cached query before planning makes each plan independent of the thread."""
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    jvm = gateway.jvm
+    planner = table_env._j_tenv.getPlanner()
+    loader = planner.getClass().getClassLoader()
+
+    def load(name: str):
+        return jvm.java.lang.Class.forName(name, True, loader)
+
+    providers = load("org.apache.calcite.rel.metadata.RelMetadataQueryBase").getField("THREAD_PROVIDERS").get(None)
+    if providers.get() is None:
+        no_types, no_args = gateway.new_array(jvm.java.lang.Class, 0), gateway.new_array(jvm.java.lang.Object, 0)
+        flink = load("org.apache.flink.table.planner.plan.metadata.FlinkDefaultRelMetadataProvider")
+        instance = flink.getMethod("INSTANCE", no_types).invoke(None, no_args)
+        types = gateway.new_array(jvm.java.lang.Class, 1)
+        types[0] = load("org.apache.calcite.rel.metadata.RelMetadataProvider")
+        args = gateway.new_array(jvm.java.lang.Object, 1)
+        args[0] = instance
+        janino = load("org.apache.calcite.rel.metadata.JaninoRelMetadataProvider")
+        providers.set(janino.getMethod("of", types).invoke(None, args))
+    planner.createRelBuilder().getCluster().invalidateMetadataQuery()

@@ -36,10 +36,16 @@ MAX_LENGTH = 4000  # an expression is a formula, not a program
 MAX_DEPTH = 60
 
 
-class ExprSyntaxError(ValueError):
+class ExprError(ValueError):
+    """A problem in an expression, at character `offset` of its text."""
+
     def __init__(self, message: str, offset: int, hint: str = ""):
         super().__init__(message)
         self.message, self.offset, self.hint = message, offset, hint
+
+
+class ExprSyntaxError(ExprError):
+    """The text is not an expression of the grammar above."""
 
 
 # ---------------------------------------------------------------------------- the tree

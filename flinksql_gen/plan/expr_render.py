@@ -20,6 +20,7 @@ from flinksql_gen.plan.expr_parse import (
     Call,
     Case,
     Column,
+    ExprError,
     InList,
     IsNull,
     Literal,
@@ -31,12 +32,6 @@ from flinksql_gen.render.quoting import literal, quote_identifier
 
 NULL = FlinkType("NULL")
 INT = FlinkType("INT")
-
-
-class ExprError(ValueError):
-    def __init__(self, message: str, offset: int, hint: str = ""):
-        super().__init__(message)
-        self.message, self.offset, self.hint = message, offset, hint
 
 
 @dataclass(frozen=True)

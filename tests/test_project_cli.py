@@ -164,8 +164,10 @@ def test_plan_takes_a_selection(project, monkeypatch, tmp_path):
     api.render(project / "pipelines", "cluster").write(tmp_path / "deployed")
     result = cli("plan", "pipelines", "--against", str(tmp_path / "deployed"), "--select", "cpu", "--format", "json")
     assert result.exit_code == 0, result.output
-    assert {c["pipeline"]: c["kind"] for c in json.loads(result.stdout)}["cpu"] == "unchanged"
-    assert "pizza" not in {c["pipeline"]: c["kind"] for c in json.loads(result.stdout) if c["kind"] != "removed"}
+    doc = json.loads(result.stdout)
+    assert doc["project"]["project"] == str(project)
+    assert {c["pipeline"]: c["kind"] for c in doc["changes"]}["cpu"] == "unchanged"
+    assert "pizza" not in {c["pipeline"]: c["kind"] for c in doc["changes"] if c["kind"] != "removed"}
 
 
 # ---------------------------------------------------------------------------- all errors at once

@@ -7,7 +7,6 @@ flinksql_gen.deploy; this module only parses options and prints.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -227,12 +226,12 @@ def jobs(
     fmt: str,
 ) -> None:
     """List the cluster's jobs by name."""
-    target = build_target(gateway, jobmanager, target_name, _project(targets_file), fmt)
+    proj = _project(targets_file)
+    target = build_target(gateway, jobmanager, target_name, proj, fmt)
     listed = [j for j in target.jobs() if show_all or j.active]
     if fmt == "json":
-        click.echo(
-            json.dumps([{"name": j.name, "state": j.state, "job_id": j.job_id} for j in listed], indent=2)
-        )
+        rows = [{"name": j.name, "state": j.state, "job_id": j.job_id, "start_time": j.start_time} for j in listed]
+        output.emit_json({"errors": [], "jobs": rows, "project": proj.describe()})
         return
     if not listed:
         click.echo("no running jobs" if not show_all else "no jobs")
@@ -297,21 +296,18 @@ def plan(
 ) -> None:
     """Show what deploying PIPELINES would do to the jobs of a deployed manifest."""
     old = load_manifest(against)
+    project = _project(targets_file, pipelines)
     if pipelines.is_dir() and (pipelines / "manifest.json").is_file():
         bundle = Bundle.load(pipelines)
     else:
         from flinksql_gen import api
 
-        project = _project(targets_file, pipelines)
         output.announce(project, fmt)
         bundle = api.render(pipelines, target_name, project=project, selection=selection)
     changes = classify(old, bundle)
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                [{"pipeline": c.pipeline, "kind": c.kind, "reason": c.reason} for c in changes], indent=2
-            )
-        )
+        rows = [{"pipeline": c.pipeline, "kind": c.kind, "reason": c.reason} for c in changes]
+        output.emit_json({"errors": [], "changes": rows, "project": project.describe()})
         return
     width = max((len(c.pipeline) for c in changes), default=0)
     for c in changes:

@@ -51,7 +51,10 @@ def _bootstrap(given: str | None, workdir: Path | None) -> str:
 @WORKDIR
 @click.option("--repository", metavar="URL",
               help="Maven repository to download jars from (default: $FLINKSQL_GEN_MAVEN_REPO or Maven Central)")
-def setup(workdir: Path | None, repository: str | None) -> None:
+@click.option("--aiven", "aiven_version", is_flag=False, flag_value="1.20", default=None, metavar="[VERSION]",
+              help="also install the Flink runtime of Aiven's version (default 1.20) in its own virtualenv "
+                   "(~0.6 GB, once), for `check --target aiven`")  # fmt: skip
+def setup(workdir: Path | None, repository: str | None, aiven_version: str | None) -> None:
     """Check Java and PostgreSQL; fetch the connector jars and Apache Kafka from Maven (once)."""
     from flinksql_gen.stack.broker import KAFKA_VERSION, runtime_jars
     from flinksql_gen.stack.jars import connectors_on_classpath, ensure_jars
@@ -69,6 +72,12 @@ def setup(workdir: Path | None, repository: str | None) -> None:
         ("broker", lambda: f"Apache Kafka {KAFKA_VERSION}: {len(runtime_jars(repository=repository))} jars cached"),
         ("postgres", lambda: f"PostgreSQL binaries in {find_pg_bin()}"),
     ]
+    if aiven_version:
+        from flinksql_gen.runtime_aiven import ensure_runtime
+
+        checks.append(("aiven", lambda: (lambda r: f"Flink {r.version.pyflink} at {r.python}, "
+                                         f"{len(r.jars)} connector jars")(
+            ensure_runtime(aiven_version, repository=repository, on_step=_say))))
     for name, check in checks:
         try:
             click.echo(f"ok      {name:9} {check()}")

@@ -1,5 +1,8 @@
 """Kafka helpers for the local broker and any Kafka: topics, JSON producing, consuming.
 
+Every call takes the bootstrap servers explicitly: which broker to use is the caller's decision
+(the CLI takes --bootstrap or the local stack's state), never read here from the environment.
+
 Readers are read_committed (pipelines write with exactly-once transactions, so only committed
 output counts) and know where a partition ends from its last stable offset. Keyed records are
 partitioned with Kafka's murmur2, like the Java client does.
@@ -8,7 +11,6 @@ partitioned with Kafka's murmur2, like the Java client does.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -16,20 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flinksql_gen.errors import UsageError
-
-
-def resolve_bootstrap(bootstrap: str | None = None) -> str:
-    """The given servers, else FLINKSQL_KAFKA_BOOTSTRAP, else the running local stack's broker."""
-    if bootstrap:
-        return bootstrap
-    if os.environ.get("FLINKSQL_KAFKA_BOOTSTRAP"):
-        return os.environ["FLINKSQL_KAFKA_BOOTSTRAP"]
-    from flinksql_gen.stack.state import load_state
-
-    state = load_state()
-    if state and state.bootstrap:
-        return state.bootstrap
-    raise UsageError("no Kafka broker: start the local stack (`flinksql-gen up`) or pass --bootstrap")
 
 
 def _admin(bootstrap: str):
@@ -46,7 +34,7 @@ def parse_topic_spec(spec: str, partitions: int = 1) -> tuple[str, int]:
     return name, int(count) if count else partitions
 
 
-def create_topics(topics: Iterable[str], *, bootstrap: str | None = None, partitions: int = 1,
+def create_topics(topics: Iterable[str], *, bootstrap: str, partitions: int = 1,
                   timeout: float = 30.0) -> list[str]:
     """Create topics (`name` or `name:partitions`); existing ones are left alone. Returns the names."""
     from confluent_kafka import KafkaError, KafkaException
@@ -55,7 +43,7 @@ def create_topics(topics: Iterable[str], *, bootstrap: str | None = None, partit
     specs = [parse_topic_spec(t, partitions) for t in topics]
     if not specs:
         return []
-    admin = _admin(resolve_bootstrap(bootstrap))
+    admin = _admin(bootstrap)
     futures = admin.create_topics([NewTopic(n, p, 1) for n, p in specs], operation_timeout=timeout,
                                   request_timeout=timeout)
     for name, fut in futures.items():
@@ -68,17 +56,17 @@ def create_topics(topics: Iterable[str], *, bootstrap: str | None = None, partit
     return [n for n, _ in specs]
 
 
-def partition_count(topic: str, *, bootstrap: str | None = None, timeout: float = 10.0) -> int:
+def partition_count(topic: str, *, bootstrap: str, timeout: float = 10.0) -> int:
     """Number of partitions, or 0 if the topic does not exist."""
-    meta = _admin(resolve_bootstrap(bootstrap)).list_topics(topic, timeout=timeout)
+    meta = _admin(bootstrap).list_topics(topic, timeout=timeout)
     t = meta.topics.get(topic)
     if t is None or t.error is not None:
         return 0
     return len(t.partitions)
 
 
-def list_topics(*, bootstrap: str | None = None, timeout: float = 10.0) -> list[str]:
-    meta = _admin(resolve_bootstrap(bootstrap)).list_topics(timeout=timeout)
+def list_topics(*, bootstrap: str, timeout: float = 10.0) -> list[str]:
+    meta = _admin(bootstrap).list_topics(timeout=timeout)
     return sorted(n for n, t in meta.topics.items() if t.error is None and not n.startswith("__"))
 
 
@@ -125,10 +113,10 @@ class JsonProducer:
     pick the partition with murmur2 like the Java client. Call `flush` (or use it as a context
     manager) to deliver everything; errors surface there."""
 
-    def __init__(self, bootstrap: str | None = None, config: Mapping[str, Any] | None = None):
+    def __init__(self, bootstrap: str, config: Mapping[str, Any] | None = None):
         from confluent_kafka import Producer
 
-        self.bootstrap = resolve_bootstrap(bootstrap)
+        self.bootstrap = bootstrap
         conf = {"bootstrap.servers": self.bootstrap, "linger.ms": 20, "batch.num.messages": 10000,
                 "queue.buffering.max.messages": 500000, "log.connection.close": False, **(config or {})}
         self._producer: Any = Producer(conf)
@@ -194,7 +182,7 @@ class JsonProducer:
             raise UsageError(f"producing to {self.bootstrap} failed: {error}")
 
 
-def produce_json(topic: str, records: Iterable[Any], *, bootstrap: str | None = None,
+def produce_json(topic: str, records: Iterable[Any], *, bootstrap: str,
                  key: str | Callable[[Any], Any] | None = None,
                  timestamp: str | Callable[[Any], int | None] | None = None) -> int:
     """Send records as JSON (keyed by a field name or function); returns the count sent."""
@@ -228,10 +216,9 @@ def _decode(raw: bytes | None, as_json: bool) -> Any:
         return text
 
 
-def open_consumer(topics: Iterable[str], *, bootstrap: str | None = None,
+def open_consumer(topics: Iterable[str], *, bootstrap: str,
                   start: Mapping[tuple[str, int], int] | None = None, wait_s: float = 10.0):
     """A confluent Consumer assigned to every partition of `topics` at `start` (default: beginning)."""
-    bootstrap = resolve_bootstrap(bootstrap)
     consumer = _consumer(bootstrap)
     _assign(consumer, bootstrap, topics, start, wait_s)
     return consumer
@@ -266,7 +253,7 @@ def _assign(consumer, bootstrap: str, topics: Iterable[str], start: Mapping[tupl
     return True
 
 
-def iter_records(topics: str | Iterable[str], *, bootstrap: str | None = None, idle_s: float | None = 5.0,
+def iter_records(topics: str | Iterable[str], *, bootstrap: str, idle_s: float | None = 5.0,
                  start: Mapping[tuple[str, int], int] | None = None, as_json: bool = True,
                  timeout_s: float | None = None, to_end: bool = False) -> Iterator[Record]:
     """Committed records from the beginning (or `start` offsets). Stops at the end of every
@@ -274,7 +261,6 @@ def iter_records(topics: str | Iterable[str], *, bootstrap: str | None = None, i
     (None: never), or after `timeout_s` overall."""
     from confluent_kafka import KafkaError
 
-    bootstrap = resolve_bootstrap(bootstrap)
     names = [topics] if isinstance(topics, str) else list(topics)
     consumer = _consumer(bootstrap, eof=to_end)
     began = time.monotonic()
@@ -307,7 +293,7 @@ def iter_records(topics: str | Iterable[str], *, bootstrap: str | None = None, i
 
 
 def consume(topic: str | Iterable[str], expected: int | None = None, idle_s: float = 5.0, *,
-            bootstrap: str | None = None, timeout_s: float | None = None, as_json: bool = True,
+            bootstrap: str, timeout_s: float | None = None, as_json: bool = True,
             start: Mapping[tuple[str, int], int] | None = None) -> list[Record]:
     """Committed records from the beginning: everything up to the current end of each partition
     when `expected` is None, else until `expected` arrived (or `idle_s` without a new one)."""
@@ -320,13 +306,12 @@ def consume(topic: str | Iterable[str], expected: int | None = None, idle_s: flo
     return out
 
 
-def end_offsets(topics: Iterable[str], *, bootstrap: str | None = None,
+def end_offsets(topics: Iterable[str], *, bootstrap: str,
                 timeout: float = 10.0) -> dict[tuple[str, int], int]:
     """Each partition's end as a read_committed reader sees it (the last stable offset)."""
     from confluent_kafka import TopicPartition
 
     topics = list(topics)
-    bootstrap = resolve_bootstrap(bootstrap)
     consumer = _consumer(bootstrap)
     try:
         ends: dict[tuple[str, int], int] = {}

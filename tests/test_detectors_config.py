@@ -80,3 +80,9 @@ def test_merge_anomalies_offline():
     flags = [0, 1, 1, 0, 0, 0, 0, 1, 0]
     out = merge_anomalies(list(range(9)), [r(bool(f)) for f in flags], {"merge_gap": 1})
     assert [(a.start, a.end, a.points) for a in out] == [(1, 2, 2), (7, 7, 1)]
+
+
+def test_every_config_type_has_a_registered_detector():
+    from flinksql_gen.detectors.config import config_types
+
+    assert config_types() == detector_types()

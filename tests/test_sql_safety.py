@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqllex import tokenize
 
 from flinksql_gen import api
-from flinksql_gen.render.quoting import quote_identifier, quote_string
+from flinksql_gen.sql.quoting import quote_identifier, quote_string
 
 # Any text but NUL, lone surrogates (which cannot be encoded at all) and the characters YAML itself
 # reads as line breaks (NEL, LS, PS): those never reach the renderer from a YAML file.

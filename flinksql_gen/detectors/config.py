@@ -6,6 +6,7 @@ Each model forbids unknown keys. `DetectorConfig` is the discriminated union on 
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,8 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from flinksql_gen.durations import parse_duration
 from flinksql_gen.errors import DefinitionError, Location, Problem
-from flinksql_gen.models.common import parse_duration
 
 Pattern = Literal["up", "down", "both"]
 # A seasonality: none, daily or weekly (phase from the timestamps, UTC), or a period in points.
@@ -207,6 +208,12 @@ DetectorConfig = Annotated[
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(DetectorConfig)
 
 
+def config_types() -> list[str]:
+    """The detector type names the config union accepts (the registry maps each to its class)."""
+    union = typing.get_args(DetectorConfig)[0]
+    return sorted(cls.model_fields["type"].default for cls in typing.get_args(union))
+
+
 def parse_detector_config(data: Any, source: str = "<detector>") -> Any:
     """Validate a dict into a detector config; raise DefinitionError listing every problem."""
     if isinstance(data, BaseModel):
@@ -224,8 +231,6 @@ def parse_detector_config(data: Any, source: str = "<detector>") -> Any:
                 loc = loc[1:]
             msg = err["msg"]
             if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
-                from flinksql_gen.detectors.registry import detector_types
-
-                msg = f"unknown or missing detector type {data.get('type')!r}; known: {', '.join(detector_types())}"
+                msg = f"unknown or missing detector type {data.get('type')!r}; known: {', '.join(config_types())}"
             problems.append(Problem(Location(source), ".".join(loc), msg))
         raise DefinitionError(problems) from None

@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from flinksql_gen.detectors import config as dconf
 from flinksql_gen.models.common import Duration, Name, parse_duration
 from flinksql_gen.models.types import parse_type
-from flinksql_gen.render.quoting import has_control_character
+from flinksql_gen.sql.quoting import has_control_character
 
 
 class Strict(BaseModel):

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from flinksql_gen.render.quoting import has_control_character, quote_identifier
+from flinksql_gen.sql.quoting import has_control_character, quote_identifier
 
 # name -> (min params, max params)
 _SIMPLE = {

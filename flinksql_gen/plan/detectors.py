@@ -20,8 +20,8 @@ from flinksql_gen.plan.expr_tree import columns_outside_aggregates
 from flinksql_gen.plan.expressions import render_predicate, require_column
 from flinksql_gen.plan.metrics import PlannedMetric
 from flinksql_gen.plan.plan import Column, MatchRecognize, PlannedTable, PlannedView, Schema, Select
-from flinksql_gen.render.quoting import number_literal
-from flinksql_gen.render.quoting import quote_identifier as q
+from flinksql_gen.sql.quoting import number_literal
+from flinksql_gen.sql.quoting import quote_identifier as q
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from flinksql_gen.plan.detectors import PlannedDetector
 from flinksql_gen.plan.expressions import require_column
 from flinksql_gen.plan.metrics import PlannedMetric
 from flinksql_gen.plan.plan import Column, PlannedView, Schema, Select
-from flinksql_gen.render.quoting import quote_identifier as q
-from flinksql_gen.render.quoting import quote_string
+from flinksql_gen.sql.quoting import quote_identifier as q
+from flinksql_gen.sql.quoting import quote_string
 
 DRILLDOWN_UDF = UdfInfo("fsg_drilldown", "flinksql_gen.udfs.drilldown:fsg_drilldown")
 OUTPUT = ("baseline_total", "current_total", "change", "root_cause", "explanation")

@@ -28,7 +28,7 @@ from flinksql_gen.plan.expr_parse import (
     Unary,
 )
 from flinksql_gen.plan.plan import Schema
-from flinksql_gen.render.quoting import literal, quote_identifier
+from flinksql_gen.sql.quoting import literal, quote_identifier
 
 NULL = FlinkType("NULL")
 INT = FlinkType("INT")

@@ -21,7 +21,7 @@ from flinksql_gen.plan.expr_parse import (
 from flinksql_gen.plan.expr_render import Scope, render_for_target
 from flinksql_gen.plan.expr_tree import is_aggregate
 from flinksql_gen.plan.plan import Schema
-from flinksql_gen.render.quoting import literal, quote_identifier, quote_string
+from flinksql_gen.sql.quoting import literal, quote_identifier, quote_string
 
 _SQL_OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 

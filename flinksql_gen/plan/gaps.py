@@ -23,7 +23,7 @@ from flinksql_gen.models.pipeline import NoDataDetector, TumbleWindow
 from flinksql_gen.models.types import BIGINT, TIMESTAMP3, FlinkType
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.plan import Column, PlannedView, Schema, Select
-from flinksql_gen.render.quoting import quote_identifier as q
+from flinksql_gen.sql.quoting import quote_identifier as q
 
 
 def _span(size: Interval, windows: int) -> Interval:

@@ -19,7 +19,7 @@ from flinksql_gen.plan.expressions import (
 )
 from flinksql_gen.plan.gaps import carried_forward, filled_aggregate, filled_select, slice_filter
 from flinksql_gen.plan.plan import Column, PlannedTable, PlannedView, Schema, Select
-from flinksql_gen.render.quoting import quote_identifier as q
+from flinksql_gen.sql.quoting import quote_identifier as q
 
 WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
 

@@ -12,8 +12,8 @@ from flinksql_gen.models.types import DOUBLE, TIMESTAMP3
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.expressions import require_column
 from flinksql_gen.plan.plan import Column, PlannedTable, PlannedView, Schema, Select
-from flinksql_gen.render.quoting import number_literal
-from flinksql_gen.render.quoting import quote_identifier as q
+from flinksql_gen.sql.quoting import number_literal
+from flinksql_gen.sql.quoting import quote_identifier as q
 
 SETTINGS = {
     "percentage_change": ("threshold",),

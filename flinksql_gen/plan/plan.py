@@ -1,7 +1,7 @@
 """The resolved plan: everything decided, quoted and ordered; templates only lay it out.
 
 Every string here that ends up in SQL is already rendered safely (identifiers quoted,
-literals escaped) by the planner through `flinksql_gen.render.quoting`.
+literals escaped) by the planner through `flinksql_gen.sql.quoting`.
 """
 
 from __future__ import annotations

@@ -49,8 +49,8 @@ from flinksql_gen.plan.plan import (
 )
 from flinksql_gen.plan.statistical import DETECT_UDF, plan_statistical
 from flinksql_gen.plan.tables import plan_lookup, plan_sink
-from flinksql_gen.render.quoting import option_string, quote_string
-from flinksql_gen.render.quoting import quote_identifier as q
+from flinksql_gen.sql.quoting import option_string, quote_string
+from flinksql_gen.sql.quoting import quote_identifier as q
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from flinksql_gen.plan.detectors import PlannedDetector
 from flinksql_gen.plan.metrics import PlannedMetric
 from flinksql_gen.plan.per_key import plan_per_key
 from flinksql_gen.plan.plan import Column, PlannedTable, PlannedView, Schema, Select
-from flinksql_gen.render.quoting import number_literal, quote_string
-from flinksql_gen.render.quoting import quote_identifier as q
+from flinksql_gen.sql.quoting import number_literal, quote_string
+from flinksql_gen.sql.quoting import quote_identifier as q
 
 DETECT_UDF = UdfInfo("fsg_detect", "flinksql_gen.udfs.detect:fsg_detect")
 SQL_FORMS = ("threshold", "percentage_change", "absolute_change", "mean_variance")

@@ -25,7 +25,7 @@ from flinksql_gen.models.pipeline import (
 from flinksql_gen.models.types import TIMESTAMP3, TIMESTAMP_LTZ3, FlinkType, TypeSyntaxError, parse_type
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.plan import Column, PlannedTable, Schema
-from flinksql_gen.render.quoting import option_string, quote_identifier
+from flinksql_gen.sql.quoting import option_string, quote_identifier
 
 _STARTUP = {"earliest": "earliest-offset", "latest": "latest-offset", "group-offsets": "group-offsets"}
 

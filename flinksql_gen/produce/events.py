@@ -26,7 +26,7 @@ class Sink(Protocol):
 class KafkaSink:
     """Keyed JSON records to a topic (murmur2-partitioned like the Java client)."""
 
-    def __init__(self, topic: str, bootstrap: str | None = None, flush_every_s: float = 1.0):
+    def __init__(self, topic: str, bootstrap: str, flush_every_s: float = 1.0):
         from flinksql_gen.kafka_io import JsonProducer
 
         self.topic = topic

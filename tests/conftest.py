@@ -16,6 +16,8 @@ except ImportError as exc:  # pragma: no cover - only while the module is being 
     if "stack_fixtures" not in str(exc):
         raise
 
+from aiven_fixtures import flink120, flink120_runtime  # noqa: F401  (the Flink 1.20 process)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -103,17 +103,35 @@ def check(path: Path | None, target: str, targets_file: Path | None, selection: 
     except DefinitionError as exc:
         report_problems(exc, fmt, proj)
     statements = sum(len(p.inserts) for p in bundle.pipelines)
+    aiven = _aiven_target(proj, target)
     if fmt == "text":
-        click.echo(f"planning {statements} statement(s) with Flink...", err=True)
-    table_env = open_table_env(jars=ensure_jars(workdir), log_dir=workdir / "logs")
-    problems = check_bundle(bundle.pipelines, table_env)
+        on = f"Flink {aiven.flink_version}, as Aiven applications" if aiven else "Flink"
+        click.echo(f"planning {statements} statement(s) with {on}...", err=True)
+    if aiven is not None:  # the bodies `deploy aiven` sends, on the target's own Flink version
+        from flinksql_gen.check_aiven import check_bundle_aiven
+
+        try:
+            _, problems = check_bundle_aiven(bundle, aiven, workdir / "logs", out=lambda m: click.echo(m, err=True))
+        except DefinitionError as exc:
+            report_problems(exc, fmt, proj)
+    else:
+        table_env = open_table_env(jars=ensure_jars(workdir), log_dir=workdir / "logs")
+        problems = check_bundle(bundle.pipelines, table_env)
     if problems:
         report_problems(DefinitionError(problems), fmt, proj)
     if fmt == "json":
         emit_json({"errors": [], "pipelines": [p.name for p in bundle.pipelines], "statements": statements,
                    "project": proj.describe()})  # fmt: skip
     else:
-        click.echo(f"ok: Flink accepts every statement of {len(bundle.pipelines)} pipeline(s)")
+        on = f"Flink {aiven.flink_version} (Aiven)" if aiven else "Flink"
+        click.echo(f"ok: {on} accepts every statement of {len(bundle.pipelines)} pipeline(s)")
+
+
+def _aiven_target(proj: Project, name: str):
+    from flinksql_gen.models.targets import AivenTarget
+
+    target = proj.target(name)
+    return target if isinstance(target, AivenTarget) else None
 
 
 @click.command()

@@ -229,8 +229,8 @@ def detector_forms() -> list[str]:
     """Every detector type with the forms it runs in (pure Flink SQL, or a PyFlink UDF)."""
     from typing import get_args
 
+    from flinksql_gen.detectors.registry import REGISTRY
     from flinksql_gen.models.pipeline import STATISTICAL, Detector
-    from flinksql_gen.plan.statistical import SQL_FORMS
 
     members = get_args(get_args(Detector)[0])
     lines = ["## Detector types and their forms", "",
@@ -242,8 +242,9 @@ def detector_forms() -> list[str]:
         kind = get_args(cls.model_fields["type"].annotation)[0]
         doc = " ".join((cls.__doc__ or "").split()) if cls.__doc__ and cls not in STATISTICAL else ""
         if cls in STATISTICAL:
-            sql = "yes" if kind in SQL_FORMS else "no"
-            notes = "UDF when `postprocess` is set" if kind in SQL_FORMS else "always a UDF (keyed state in Flink)"
+            sql = "yes" if REGISTRY[kind].sql_expressible else "no"
+            notes = ("UDF when `postprocess` is set" if REGISTRY[kind].sql_expressible
+                     else "always a UDF (keyed state in Flink)")
             if kind == "mean_variance":
                 notes += "; UDF when `seasonality` is a number of points (daily/weekly stay SQL)"
             lines.append(f"| `{kind}` | {sql} | yes | {notes} |")
@@ -295,7 +296,7 @@ def detector_sql(kind: str, form: str) -> str:
 
 
 def detector_examples() -> list[str]:
-    from flinksql_gen.plan.statistical import SQL_FORMS
+    from flinksql_gen.detectors.registry import REGISTRY
 
     lines = ["## The forms of the statistical detectors", "",
              "Each statistical type rendered for the local target, on a 1-minute average `avg_v` per `host` "
@@ -306,7 +307,7 @@ def detector_examples() -> list[str]:
     for kind, settings in SAMPLE_SETTINGS.items():
         shown = ", ".join(f"{k}: {v}" for k, v in settings.items()) or "defaults"
         lines += [f"### `{kind}` ({shown})", ""]
-        for form in ("sql", "udf") if kind in SQL_FORMS else ("udf",):
+        for form in ("sql", "udf") if REGISTRY[kind].sql_expressible else ("udf",):
             lines += [f"{'SQL' if form == 'sql' else 'UDF'} form:", "", "```sql", detector_sql(kind, form), "```", ""]
     return lines
 

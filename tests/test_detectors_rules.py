@@ -140,3 +140,25 @@ def test_sql_form_narrowed_by_config():
     assert mv.sql_form_available(parse_detector_config({"type": "mean_variance", "seasonality": "weekly"}))
     assert not mv.sql_form_available(parse_detector_config({"type": "mean_variance", "seasonality": 24}))
     assert not REGISTRY["score"].sql_form_available(parse_detector_config({"type": "score"}))
+
+
+def test_detectors_give_their_sql_band_through_the_registry():
+    from flinksql_gen.detectors.config import parse_detector_config
+    from flinksql_gen.detectors.registry import sql_band
+    from flinksql_gen.detectors.sql import SqlBand, SqlRow
+
+    row = SqlRow("CAST(`v` AS DOUBLE)", "`v`", ("`host`",), "`ts`", "`ts`")
+    for spec in ({"type": "score"}, {"type": "mean_variance", "seasonality": 24},
+                 {"type": "threshold", "max": 1, "postprocess": {"merge_gap": "1min"}}):
+        assert sql_band(parse_detector_config(spec), row) is None, spec
+    threshold = sql_band(parse_detector_config({"type": "threshold", "max": 2}), row)
+    assert threshold == SqlBand("LEAST(CAST(`v` AS DOUBLE), 2.0)", "CAST(NULL AS DOUBLE)", "2.0",
+                                anomaly="(CAST(`v` AS DOUBLE) > 2.0)")
+    lagged = sql_band(parse_detector_config({"type": "absolute_change", "threshold": 3, "offset": 2}), row)
+    assert lagged.offset is None and lagged.helpers[0].startswith("LAG(CAST(`v` AS DOUBLE), 2) OVER (PARTITION BY")
+    daily = sql_band(parse_detector_config({"type": "percentage_change", "threshold": 0.5, "offset": "1d"}), row)
+    assert daily.offset == "INTERVAL '1' DAY" and daily.upper == "`baseline` + 0.5 * ABS(`baseline`)"
+    keyed = SqlRow(row.value, row.value_column, row.keys, row.order, row.stamp, {"k_upper": "`__k_upper`"})
+    mv = sql_band(parse_detector_config({"type": "mean_variance", "lookback": 4}), keyed)
+    assert len(mv.helpers) == 3 and "`__k_upper`" in mv.upper and "`__k_upper`" not in mv.lower
+    assert mv.ready == "`mv_n` >= 4"

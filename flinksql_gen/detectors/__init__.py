@@ -7,7 +7,8 @@
     results = build_detector(spec).run(series)   # offline: same code, looped
 
 SQL-expressible detectors (class attribute `sql_expressible`, narrowed per config by
-`sql_form_available(config)`) document their exact semantics in their module docstring:
+`sql_form_available(config)`) write their SQL themselves (`sql_band`, see detectors.sql) and
+document its exact semantics in their module docstring:
 threshold (strict > / <, or >= / <= with inclusive), percentage_change / absolute_change
 (LAG(value, offset) baseline; duration offsets = the value at exactly t - offset),
 mean_variance (window = ROWS BETWEEN lookback PRECEDING AND 1 PRECEDING, AVG and STDDEV_SAMP,

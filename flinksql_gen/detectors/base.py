@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
+
+from flinksql_gen.detectors.sql import SqlBand, SqlRow
 
 NAN = float("nan")
 
@@ -116,11 +118,14 @@ def holt_winters_zscore(sensitivity: float) -> float:
 
 
 class Detector(ABC):
-    """One key's incremental detector. Subclasses set `type_name`, `config_model`, `sql_expressible`."""
+    """One key's incremental detector. Subclasses set `type_name` and `config_model`; those with a
+    pure-SQL form also set `sql_expressible` and implement `sql_band` (and `sql_parameters` and
+    `per_key_settings` when a per-key lookup may replace their numbers)."""
 
     type_name: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]
     sql_expressible: ClassVar[bool] = False
+    per_key_settings: ClassVar[tuple[str, ...]] = ()  # settings a per-key lookup may give (SQL form)
 
     def __init__(self, config: BaseModel | dict[str, Any] | None = None, **overrides: Any):
         if config is None:
@@ -150,8 +155,20 @@ class Detector(ABC):
 
     @classmethod
     def sql_form_available(cls, config: BaseModel) -> bool:
-        """Whether this config has a SQL form (`sql_expressible` narrowed by the config)."""
-        return cls.sql_expressible
+        """Whether this config has a SQL form (`sql_expressible` narrowed by the config; postprocess
+        turns flags into notifications with state only the UDF keeps)."""
+        return cls.sql_expressible and getattr(config, "postprocess", None) is None
+
+    @classmethod
+    def sql_parameters(cls, config: BaseModel, per_key: Collection[str]) -> dict[str, tuple[str, float | None]]:
+        """The numbers of the SQL band a per-key lookup may replace: parameter -> (the per-key
+        setting that gives it, the config's own value). `per_key`: the settings the lookup gives."""
+        return {}
+
+    @classmethod
+    def sql_band(cls, config: BaseModel, row: SqlRow) -> SqlBand:
+        """The judgement of one row in pure SQL (only when `sql_form_available(config)`)."""
+        raise NotImplementedError(f"{cls.type_name} has no pure-SQL form")
 
     @classmethod
     def from_state(cls, config: BaseModel | dict[str, Any], state: dict[str, Any]) -> Detector:

@@ -13,14 +13,38 @@ Exact semantics (shared by the SQL form):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Collection
 from typing import Any
 
 from flinksql_gen.detectors.base import UNKNOWN, Detector, Result, is_missing, severity, to_seconds, violates
 from flinksql_gen.detectors.config import AbsoluteChangeConfig, PercentageChangeConfig, duration_seconds
+from flinksql_gen.detectors.sql import SqlBand, SqlRow
+from flinksql_gen.durations import parse_duration
+from flinksql_gen.sql.quoting import quote_identifier as q
 
 
 class _ChangeDetector(Detector):
     sql_expressible = True
+    per_key_settings = ("threshold",)
+
+    @classmethod
+    def sql_parameters(cls, config: Any, per_key: Collection[str]) -> dict[str, tuple[str, float | None]]:
+        return {"threshold": ("threshold", config.threshold)}
+
+    @classmethod
+    def sql_band(cls, config: Any, row: SqlRow) -> SqlBand:
+        b = q("baseline")
+        if isinstance(config.offset, int):
+            over = f"PARTITION BY {', '.join(row.keys)} ORDER BY {row.order}" if row.keys else f"ORDER BY {row.order}"
+            helper, offset = f"LAG({row.value}, {config.offset}) OVER ({over}) AS {b}", None
+        else:  # the same key's value at exactly t - offset, from the planner's self-join (alias b)
+            helper, offset = f"CAST({q('b')}.{row.value_column} AS DOUBLE) AS {b}", parse_duration(config.offset).sql()
+        band = cls._sql_width(row.number("threshold", config.threshold), b)
+        return SqlBand(b, f"{b} - {band}", f"{b} + {band}", f"{b} IS NOT NULL", (helper,), offset)
+
+    @staticmethod
+    def _sql_width(threshold: str, baseline: str) -> str:
+        raise NotImplementedError
 
     def reset(self) -> None:
         off = self.config.offset
@@ -78,6 +102,10 @@ class PercentageChangeDetector(_ChangeDetector):
         d = self.config.threshold * abs(baseline)
         return baseline - d, baseline + d
 
+    @staticmethod
+    def _sql_width(threshold: str, baseline: str) -> str:
+        return f"{threshold} * ABS({baseline})"
+
 
 class AbsoluteChangeDetector(_ChangeDetector):
     type_name = "absolute_change"
@@ -86,3 +114,7 @@ class AbsoluteChangeDetector(_ChangeDetector):
 
     def _band(self, baseline: float) -> tuple[float, float]:
         return baseline - self.config.threshold, baseline + self.config.threshold
+
+    @staticmethod
+    def _sql_width(threshold: str, baseline: str) -> str:
+        return threshold

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Collection
 from typing import Any
 
 from flinksql_gen.detectors.base import (
@@ -33,6 +34,8 @@ from flinksql_gen.detectors.base import (
     violates,
 )
 from flinksql_gen.detectors.config import SEASON_SECONDS, MeanVarianceConfig
+from flinksql_gen.detectors.sql import SqlBand, SqlRow
+from flinksql_gen.sql.quoting import quote_identifier as q
 
 
 def window_stats(values: Any) -> tuple[float, float]:
@@ -45,15 +48,52 @@ def window_stats(values: Any) -> tuple[float, float]:
     return mean, math.sqrt(var)
 
 
+def multipliers(c: Any) -> tuple[float, float]:
+    """(k_lower, k_upper) of a mean_variance config."""
+    if c.multiplier is not None:
+        return c.multiplier, c.multiplier
+    lo = c.lower_sensitivity if c.lower_sensitivity is not None else c.sensitivity
+    up = c.upper_sensitivity if c.upper_sensitivity is not None else c.sensitivity
+    return mean_variance_sigma(lo), mean_variance_sigma(up)
+
+
 class MeanVarianceDetector(Detector):
     type_name = "mean_variance"
     config_model = MeanVarianceConfig
     sql_expressible = True  # for seasonality none/daily/weekly
+    per_key_settings = ("multiplier",)
     config: MeanVarianceConfig
 
     @classmethod
     def sql_form_available(cls, config: Any) -> bool:
-        return not isinstance(config.seasonality, int)  # a period in points has no SQL phase
+        # a period in points has no SQL phase
+        return super().sql_form_available(config) and not isinstance(config.seasonality, int)
+
+    @classmethod
+    def sql_parameters(cls, config: Any, per_key: Collection[str]) -> dict[str, tuple[str, float | None]]:
+        k_lo, k_up = multipliers(config)
+        return {"k_lower": ("multiplier", k_lo), "k_upper": ("multiplier", k_up)}
+
+    @classmethod
+    def sql_band(cls, config: Any, row: SqlRow) -> SqlBand:
+        """Sums over the key's last `lookback` rows and the current one, less the current one (a
+        bounded OVER window cannot end at 1 PRECEDING in Flink's streaming mode)."""
+        v, partition = row.value, list(row.keys)
+        if config.seasonality in SEASON_SECONDS:
+            ts = row.stamp
+            day = f"HOUR({ts}) * 3600 + MINUTE({ts}) * 60 + SECOND({ts})"
+            partition.append(day if config.seasonality == "daily" else f"DAYOFWEEK({ts}) * 86400 + {day}")
+        over = (f"PARTITION BY {', '.join(partition)} " if partition else "") + \
+            f"ORDER BY {row.order} ROWS BETWEEN {config.lookback} PRECEDING AND CURRENT ROW"  # fmt: skip
+        s1, s2, n = q("mv_sum"), q("mv_sumsq"), q("mv_n")
+        helpers = (f"SUM({v}) OVER ({over}) - {v} AS {s1}", f"SUM({v} * {v}) OVER ({over}) - {v} * {v} AS {s2}",
+                   f"COUNT({v}) OVER ({over}) - 1 AS {n}")  # fmt: skip
+        expected = f"({s1} / NULLIF({n}, 0))"
+        std = f"(CASE WHEN {n} >= 2 THEN SQRT(GREATEST(({s2} - {s1} * {s1} / {n}) / ({n} - 1), 0)) ELSE 0 END)"
+        k_lo, k_up = multipliers(config)
+        lower = f"{expected} - {row.number('k_lower', k_lo)} * {std}"
+        upper = f"{expected} + {row.number('k_upper', k_up)} * {std}"
+        return SqlBand(expected, lower, upper, f"{n} >= {max(config.min_points or config.lookback, 1)}", helpers)
 
     def reset(self) -> None:
         self._windows: dict[str, deque[float]] = {}
@@ -62,12 +102,7 @@ class MeanVarianceDetector(Detector):
     @property
     def multipliers(self) -> tuple[float, float]:
         """(k_lower, k_upper)."""
-        c = self.config
-        if c.multiplier is not None:
-            return c.multiplier, c.multiplier
-        lo = c.lower_sensitivity if c.lower_sensitivity is not None else c.sensitivity
-        up = c.upper_sensitivity if c.upper_sensitivity is not None else c.sensitivity
-        return mean_variance_sigma(lo), mean_variance_sigma(up)
+        return multipliers(self.config)
 
     def _phase(self, timestamp: Any) -> str:
         s = self.config.seasonality

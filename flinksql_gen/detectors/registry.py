@@ -13,6 +13,7 @@ from flinksql_gen.detectors.ewma import EwmaDetector
 from flinksql_gen.detectors.holt_winters import HoltWintersDetector
 from flinksql_gen.detectors.mean_variance import MeanVarianceDetector
 from flinksql_gen.detectors.score import ScoreDetector
+from flinksql_gen.detectors.sql import SqlBand, SqlRow
 from flinksql_gen.detectors.threshold import ThresholdDetector
 from flinksql_gen.detectors.windowed_gaussian import WindowedGaussianDetector
 
@@ -40,6 +41,13 @@ def detector_class(type_name: str) -> type[Detector]:
         return REGISTRY[type_name]
     except KeyError:
         raise KeyError(f"unknown detector type {type_name!r}; known: {', '.join(detector_types())}") from None
+
+
+def sql_band(config: BaseModel, row: SqlRow) -> SqlBand | None:
+    """The config's pure-SQL judgement of `row`, or None when its type has no SQL form with these
+    settings (it then runs as the `fsg_detect` UDF)."""
+    cls = detector_class(config.type)
+    return cls.sql_band(config, row) if cls.sql_form_available(config) else None
 
 
 def build_detector(spec: BaseModel | dict[str, Any], source: str = "<detector>") -> Detector:

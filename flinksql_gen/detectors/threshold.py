@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 from flinksql_gen.detectors.base import UNKNOWN, Detector, Result, is_missing
 from flinksql_gen.detectors.config import ThresholdConfig
+from flinksql_gen.detectors.sql import NULL_DOUBLE, SqlBand, SqlRow
 
 
 class ThresholdDetector(Detector):
@@ -20,7 +22,28 @@ class ThresholdDetector(Detector):
     type_name = "threshold"
     config_model = ThresholdConfig
     sql_expressible = True
+    per_key_settings = ("min", "max")
     config: ThresholdConfig
+
+    @classmethod
+    def sql_parameters(cls, config: Any, per_key: Collection[str]) -> dict[str, tuple[str, float | None]]:
+        return {s: (s, getattr(config, s)) for s in ("min", "max") if s in per_key or getattr(config, s) is not None}
+
+    @classmethod
+    def sql_band(cls, config: Any, row: SqlRow) -> SqlBand:
+        v = row.value
+        lo = row.number("min", config.min) if "min" in row.params or config.min is not None else None
+        hi = row.number("max", config.max) if "max" in row.params or config.max is not None else None
+        expected = v
+        if hi is not None:
+            expected = f"LEAST({expected}, {hi})"
+        if lo is not None:
+            expected = f"GREATEST({expected}, {lo})"
+        if row.params:  # a per-key bound may be NULL: no check on that side
+            expected = f"COALESCE({expected}, {v})"
+        gt, lt = (">=", "<=") if config.inclusive else (">", "<")
+        checks = [*([f"{v} {gt} {hi}"] if hi is not None else []), *([f"{v} {lt} {lo}"] if lo is not None else [])]
+        return SqlBand(expected, lo or NULL_DOUBLE, hi or NULL_DOUBLE, anomaly="(" + " OR ".join(checks) + ")")
 
     def reset(self) -> None:
         pass

@@ -8,6 +8,7 @@ would have written the number.
 
 from __future__ import annotations
 
+from flinksql_gen.detectors.registry import detector_class
 from flinksql_gen.models.types import DOUBLE, TIMESTAMP3
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.expressions import require_column
@@ -15,29 +16,22 @@ from flinksql_gen.plan.plan import Column, PlannedTable, PlannedView, Schema, Se
 from flinksql_gen.sql.quoting import number_literal
 from flinksql_gen.sql.quoting import quote_identifier as q
 
-SETTINGS = {
-    "percentage_change": ("threshold",),
-    "absolute_change": ("threshold",),
-    "threshold": ("min", "max"),
-    "mean_variance": ("multiplier",),
-}
-
 
 def param_column(setting: str) -> str:
     return f"__{setting}"
 
 
 def plan_per_key(
-    ctx: PlanContext, name: str, d, metric, lookup: PlannedTable, defaults: dict[str, float | None]
+    ctx: PlanContext, name: str, d, metric, lookup: PlannedTable, defaults: dict[str, tuple[str, float | None]]
 ) -> tuple[list[PlannedView], PlannedView] | None:
-    """(views, the keyed view) whose rows carry one `__<setting>` column per per-key setting.
+    """(views, the keyed view) whose rows carry one `__<parameter>` column per SQL parameter.
 
-    `defaults` maps each setting column name (`threshold`, `k_lower`, ...) to the detector's own
-    value, and the per-key setting it comes from is given by the caller's naming: for
-    mean_variance's `multiplier`, `k_lower` and `k_upper` both read the lookup's column."""
+    `defaults` is the detector's `sql_parameters`: each parameter (`threshold`, `k_lower`, ...)
+    with the per-key setting it reads (mean_variance's `k_lower` and `k_upper` both read
+    `multiplier`) and the detector's own value."""
     path = ("detectors", name, "per_key")
     pk = d.per_key
-    allowed = SETTINGS.get(d.type, ())
+    allowed = detector_class(d.type).per_key_settings
     for setting in pk.settings:
         if setting not in allowed:
             ctx.error((*path, "settings", setting), f"{d.type} has no per-key setting {setting!r}",
@@ -71,8 +65,8 @@ def plan_per_key(
                             ctx.loc(path), Schema((*schema.columns, Column(proc, TIMESTAMP3, proctime=True))),
                             depends_on=(metric.view.raw_name,))  # fmt: skip
     params = []
-    for column, default in defaults.items():
-        source = pk.settings.get("multiplier" if column.startswith("k_") else column)
+    for column, (setting, default) in defaults.items():
+        source = pk.settings.get(setting)
         fallback = number_literal(float(default)) if default is not None else "CAST(NULL AS DOUBLE)"
         value = f"COALESCE(CAST({q('t')}.{q(source)} AS DOUBLE), {fallback})" if source else fallback
         params.append(f"{value} AS {q(param_column(column))}")

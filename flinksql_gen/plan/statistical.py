@@ -14,29 +14,18 @@ from __future__ import annotations
 import json
 
 from flinksql_gen.bundle import UdfInfo
-from flinksql_gen.detectors.config import SEASON_SECONDS
-from flinksql_gen.detectors.mean_variance import MeanVarianceDetector
-from flinksql_gen.detectors.registry import detector_class
-from flinksql_gen.models.common import parse_duration
-from flinksql_gen.models.pipeline import (
-    AbsoluteChangeRule,
-    MeanVarianceRule,
-    PercentageChangeRule,
-    ThresholdRule,
-)
-from flinksql_gen.models.types import BOOLEAN, DOUBLE, TIMESTAMP3
+from flinksql_gen.detectors.registry import detector_class, sql_band
+from flinksql_gen.detectors.sql import RESULT_COLUMNS, RESULT_NAMES, SqlBand, SqlRow
+from flinksql_gen.models.types import DOUBLE, TIMESTAMP3, parse_type
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.detectors import PlannedDetector
 from flinksql_gen.plan.metrics import PlannedMetric
 from flinksql_gen.plan.per_key import plan_per_key
 from flinksql_gen.plan.plan import Column, PlannedTable, PlannedView, Schema, Select
-from flinksql_gen.sql.quoting import number_literal, quote_string
 from flinksql_gen.sql.quoting import quote_identifier as q
+from flinksql_gen.sql.quoting import quote_string
 
 DETECT_UDF = UdfInfo("fsg_detect", "flinksql_gen.udfs.detect:fsg_detect")
-SQL_FORMS = ("threshold", "percentage_change", "absolute_change", "mean_variance")
-RESULT_COLUMNS = ("expected", "lower", "upper", "score", "is_anomaly")
-_PROC = "proc_time"
 
 
 def _config_json(d) -> str:
@@ -44,16 +33,6 @@ def _config_json(d) -> str:
     cls = detector_class(d.type).config_model
     data = d.model_dump(include=set(cls.model_fields), exclude_none=True, mode="json")
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
-
-def _sql_form_available(d) -> bool:
-    if d.type not in SQL_FORMS or d.postprocess is not None:
-        return False
-    return not (isinstance(d, MeanVarianceRule) and isinstance(d.seasonality, int))
-
-
-def _num(x: float) -> str:
-    return number_literal(float(x))
 
 
 def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric,
@@ -73,7 +52,7 @@ def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric,
         what = "unknown column" if col is None else f"column of type {col.type}; a detector needs a number:"
         ctx.error((*path, "value"), f"{what} {value!r}", f"numeric columns: {', '.join(c.name for c in schema.columns if c.type.is_numeric)}")
         return None
-    clash = [c for c in RESULT_COLUMNS if schema.get(c)]
+    clash = [c for c in RESULT_NAMES if schema.get(c)]
     if clash:
         ctx.error((*path, "metric"), f"metric {metric.name!r} already has column(s) {', '.join(clash)}, which "
                   "the detector adds", "rename them in the metric")  # fmt: skip
@@ -86,7 +65,7 @@ def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric,
         ctx.error((*path, "metric"), f"{d.type} needs event time: metric {metric.name!r} has no window and its "
                   "source no event_time", "add event_time to the source")  # fmt: skip
         return None
-    sql_ok = _sql_form_available(d)
+    sql_ok = detector_class(d.type).sql_form_available(d)
     form = d.form if d.form != "auto" else ("sql" if sql_ok else "udf")
     alternatives = "threshold, percentage_change, absolute_change or mean_variance (daily/weekly seasonality)"
     if form == "sql" and not sql_ok:
@@ -106,140 +85,69 @@ def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric,
     return _sql_form(ctx, name, d, metric, value, order, stamp, lookup)
 
 
-def _anomaly(pattern: str, v: str, lower: str, upper: str, inclusive: bool = False) -> str:
-    gt, lt = (">=", "<=") if inclusive else (">", "<")
-    up, down = f"{v} {gt} {upper}", f"{v} {lt} {lower}"
-    return {"up": up, "down": down, "both": f"({up} OR {down})"}[pattern]
-
-
-def _per_key_defaults(d) -> dict[str, float | None]:
-    """The detector's own values of the settings a per-key lookup may override, by column."""
-    if isinstance(d, ThresholdRule):
-        return {s: getattr(d, s) for s in ("min", "max") if s in d.per_key.settings or getattr(d, s) is not None}
-    if isinstance(d, MeanVarianceRule):
-        k_lo, k_up = _multipliers(d)
-        return {"k_lower": k_lo, "k_upper": k_up}
-    return {"threshold": d.threshold}
-
-
-def _multipliers(d) -> tuple[float, float]:
-    config = MeanVarianceDetector.config_model.model_validate(json.loads(_config_json(d)))
-    return MeanVarianceDetector(config).multipliers
-
-
 def _sql_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str, order: str, stamp: str,
               lookup: PlannedTable | None = None):  # fmt: skip
     path = ("detectors", name)
     schema = metric.view.schema
-    keys = [q(k) for k in metric.dims]
     v = f"CAST({q(value)} AS DOUBLE)"
     base_cols = tuple(q(c.name) for c in schema.columns if not c.proctime)
     views: list[PlannedView] = []
     source_name, source_raw = metric.view.name, metric.view.raw_name
-    pattern = getattr(d, "pattern", "both")
-    inclusive = False
-    params: dict[str, str] = {}  # setting -> the column holding its per-key value
+    params: dict[str, str] = {}  # parameter -> the column holding its per-key value
     if d.per_key is not None and lookup is not None:
-        planned = plan_per_key(ctx, name, d, metric, lookup, _per_key_defaults(d))
+        defaults = detector_class(d.type).sql_parameters(d, d.per_key.settings)
+        planned = plan_per_key(ctx, name, d, metric, lookup, defaults)
         if planned is None:
             return None
         views.extend(planned[0])
         source_name, source_raw = planned[1].name, planned[1].raw_name
         params = {c.name.removeprefix("__"): q(c.name) for c in planned[1].schema.columns if c.name.startswith("__")}
-
-    if isinstance(d, ThresholdRule):
-        lo = params.get("min") or (_num(d.min) if d.min is not None else None)
-        hi = params.get("max") or (_num(d.max) if d.max is not None else None)
-        expected = v
-        if hi is not None:
-            expected = f"LEAST({expected}, {hi})"
-        if lo is not None:
-            expected = f"GREATEST({expected}, {lo})"
-        lower, upper = lo or "CAST(NULL AS DOUBLE)", hi or "CAST(NULL AS DOUBLE)"
-        if params:  # a per-key bound may be NULL: no check on that side
-            expected = f"COALESCE({expected}, {v})"
-        checks = []
-        gt, lt = (">=", "<=") if d.inclusive else (">", "<")
-        if hi is not None:
-            checks.append(f"{v} {gt} {hi}")
-        if lo is not None:
-            checks.append(f"{v} {lt} {lo}")
-        anomaly = "(" + " OR ".join(checks) + ")"
-        ready = "TRUE"
-    else:
-        helpers: list[str]
-        joins: tuple[str, ...] = ()
-        from_ = source_name
-        cols = base_cols + tuple(params.values())
-        if isinstance(d, (PercentageChangeRule, AbsoluteChangeRule)):
-            if isinstance(d.offset, int):
-                over = f"PARTITION BY {', '.join(keys)} ORDER BY {q(order)}" if keys else f"ORDER BY {q(order)}"
-                helpers = [f"LAG({v}, {d.offset}) OVER ({over}) AS {q('baseline')}"]
-            else:
-                # Same key at exactly t - offset: a LEFT interval self-join keeps state bounded.
-                off = parse_duration(d.offset).sql()
-                on = [f"{q('a')}.{k} = {q('b')}.{k}" for k in keys]
-                on.append(f"{q('b')}.{q(order)} BETWEEN {q('a')}.{q(order)} - {off} AND {q('a')}.{q(order)} - {off}")
-                from_ = f"{source_name} AS {q('a')}"
-                joins = (f"LEFT JOIN {source_name} AS {q('b')} ON {' AND '.join(on)}",)
-                cols = tuple(f"{q('a')}.{c}" for c in (*base_cols, *params.values()))
-                helpers = [f"CAST({q('b')}.{q(value)} AS DOUBLE) AS {q('baseline')}"]
-            b = q("baseline")
-            threshold = params.get("threshold") or _num(d.threshold)
-            band = f"{threshold} * ABS({b})" if isinstance(d, PercentageChangeRule) else threshold
-            expected, lower, upper = b, f"{b} - {band}", f"{b} + {band}"
-            ready = f"{b} IS NOT NULL"
-        elif isinstance(d, MeanVarianceRule):
-            partition = list(keys)
-            if d.seasonality in SEASON_SECONDS:
-                ts = q(stamp)
-                day = f"HOUR({ts}) * 3600 + MINUTE({ts}) * 60 + SECOND({ts})"
-                partition.append(day if d.seasonality == "daily" else f"DAYOFWEEK({ts}) * 86400 + {day}")
-            over = (f"PARTITION BY {', '.join(partition)} " if partition else "") + \
-                f"ORDER BY {q(order)} ROWS BETWEEN {d.lookback} PRECEDING AND CURRENT ROW"  # fmt: skip
-            helpers = [
-                f"SUM({v}) OVER ({over}) - {v} AS {q('mv_sum')}",
-                f"SUM({v} * {v}) OVER ({over}) - {v} * {v} AS {q('mv_sumsq')}",
-                f"COUNT({v}) OVER ({over}) - 1 AS {q('mv_n')}",
-            ]
-            s1, s2, n = q("mv_sum"), q("mv_sumsq"), q("mv_n")
-            expected = f"({s1} / NULLIF({n}, 0))"
-            std = f"(CASE WHEN {n} >= 2 THEN SQRT(GREATEST(({s2} - {s1} * {s1} / {n}) / ({n} - 1), 0)) ELSE 0 END)"
-            k_lo, k_up = _multipliers(d)
-            k_lo_sql, k_up_sql = params.get("k_lower") or _num(k_lo), params.get("k_upper") or _num(k_up)
-            lower, upper = f"{expected} - {k_lo_sql} * {std}", f"{expected} + {k_up_sql} * {std}"
-            ready = f"{n} >= {max(d.min_points or d.lookback, 1)}"
-        else:  # pragma: no cover - guarded by _sql_form_available
-            raise TypeError(d.type)
-        input_name = f"{name}__input"
-        # Missing values take no place in a window and are not judged (as in the Python detectors).
-        present = f"{q('a')}.{q(value)} IS NOT NULL" if joins else f"{q(value)} IS NOT NULL"
-        input_schema = Schema(tuple(c for c in schema.columns if not c.proctime)
-                              + tuple(Column(f"__{p}", DOUBLE) for p in params))  # fmt: skip
-        views.append(PlannedView(q(input_name), input_name, Select((*cols, *helpers), from_, joins, (present,)),
-                                 ctx.loc(path), input_schema, stateful=True, depends_on=(source_raw,)))  # fmt: skip
-        source_name = q(input_name)
-        anomaly = _anomaly(pattern, v, lower, upper, inclusive)
-
+    band = sql_band(d, SqlRow(v, q(value), tuple(q(k) for k in metric.dims), q(order), q(stamp), params))
+    assert band is not None, "guarded by sql_form_available"
+    if band.helpers:
+        views.append(_input_view(ctx, name, metric, value, band, source_name, source_raw, params, q(order)))
+        source_name = views[-1].name
+    expected, lower, upper, ready = band.expected, band.lower, band.upper, band.ready
+    anomaly = band.is_anomalous(v, getattr(d, "pattern", "both"))
     is_anomaly = f"COALESCE({ready} AND {anomaly}, FALSE)"
     edge = f"(CASE WHEN {v} > {expected} THEN {upper} ELSE {lower} END)"
     score = (f"CASE WHEN NOT ({ready}) OR {v} IS NULL THEN CAST(NULL AS DOUBLE) WHEN {v} = {expected} THEN 0.0 "
              f"ELSE ABS({v} - {expected}) / NULLIF(ABS({edge} - {expected}), 0) END")  # fmt: skip
-    columns = (
-        *base_cols,
-        f"CASE WHEN {ready} THEN {expected} END AS {q('expected')}",
-        f"CASE WHEN {ready} THEN {lower} END AS {q('lower')}",
-        f"CASE WHEN {ready} THEN {upper} END AS {q('upper')}",
-        f"{score} AS {q('score')}",
-        f"{is_anomaly} AS {q('is_anomaly')}",
-    )
+    results = {"expected": f"CASE WHEN {ready} THEN {expected} END", "lower": f"CASE WHEN {ready} THEN {lower} END",
+               "upper": f"CASE WHEN {ready} THEN {upper} END", "score": score, "is_anomaly": is_anomaly}  # fmt: skip
+    columns = (*base_cols, *(f"{results[c]} AS {q(c)}" for c in RESULT_NAMES))
     where = (is_anomaly,) if d.emit == "anomalies" else ()
-    out = Schema(tuple(c for c in schema.columns if not c.proctime)
-                 + tuple(Column(c, DOUBLE) for c in RESULT_COLUMNS[:4]) + (Column("is_anomaly", BOOLEAN),))  # fmt: skip
+    out = Schema(tuple(c for c in schema.columns if not c.proctime) + _result_schema())
     depends = (views[-1].raw_name,) if views else (metric.view.raw_name,)
     view = PlannedView(q(name), name, Select(columns, source_name, where=where), ctx.loc(path), out,
                        stateful=bool(views), depends_on=depends)  # fmt: skip
     return PlannedDetector(name, (*views, view), False, metric.unique_key, metric.dims)
+
+
+def _input_view(ctx: PlanContext, name: str, metric: PlannedMetric, value: str, band: SqlBand, source_name: str,
+                source_raw: str, params: dict[str, str], order: str) -> PlannedView:  # fmt: skip
+    """`<name>__input`: the metric's rows (with any per-key columns) and the band's helper columns."""
+    schema = metric.view.schema
+    cols: tuple[str, ...] = (*(q(c.name) for c in schema.columns if not c.proctime), *params.values())
+    from_, joins = source_name, ()
+    if band.offset is not None:
+        # Same key at exactly t - offset: a LEFT interval self-join keeps state bounded.
+        a, b = q("a"), q("b")
+        on = [f"{a}.{q(k)} = {b}.{q(k)}" for k in metric.dims]
+        on.append(f"{b}.{order} BETWEEN {a}.{order} - {band.offset} AND {a}.{order} - {band.offset}")
+        from_, joins = f"{source_name} AS {a}", (f"LEFT JOIN {source_name} AS {b} ON {' AND '.join(on)}",)
+        cols = tuple(f"{a}.{c}" for c in cols)
+    input_name = f"{name}__input"
+    # Missing values take no place in a window and are not judged (as in the Python detectors).
+    present = f"{q('a')}.{q(value)} IS NOT NULL" if joins else f"{q(value)} IS NOT NULL"
+    input_schema = Schema(tuple(c for c in schema.columns if not c.proctime)
+                          + tuple(Column(f"__{p}", DOUBLE) for p in params))  # fmt: skip
+    return PlannedView(q(input_name), input_name, Select((*cols, *band.helpers), from_, joins, (present,)),
+                       ctx.loc(("detectors", name)), input_schema, stateful=True, depends_on=(source_raw,))  # fmt: skip
+
+
+def _result_schema() -> tuple[Column, ...]:
+    return tuple(Column(c, parse_type(t)) for c, t in RESULT_COLUMNS)
 
 
 def _udf_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str, stamp: str):
@@ -257,14 +165,13 @@ def _udf_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
             f"CAST({q(value)} AS DOUBLE)) AS {q('rs')}")  # fmt: skip
     input_name = f"{name}__input"
     inner = Select((*keys, call), metric.view.name, group_by=keys)
-    fields = ", ".join(q(f) for f in ("ts", "value", *RESULT_COLUMNS))
+    fields = ", ".join(q(f) for f in ("ts", "value", *RESULT_NAMES))
     unnest = f"CROSS JOIN UNNEST({q('s')}.{q('rs')}) AS {q('p')} ({fields})"
-    outer_cols = (*(f"{q('s')}.{k}" for k in keys), *(f"{q('p')}.{q(f)}" for f in ("ts", "value", *RESULT_COLUMNS)))
+    outer_cols = (*(f"{q('s')}.{k}" for k in keys), *(f"{q('p')}.{q(f)}" for f in ("ts", "value", *RESULT_NAMES)))
     dim_cols = tuple(Column(k, schema.get(k).type) for k in metric.dims)
     inner_view = PlannedView(q(input_name), input_name, inner, ctx.loc(path), Schema(dim_cols), stateful=True,
                              depends_on=(metric.view.raw_name,))  # fmt: skip
-    out = Schema(dim_cols + (Column("ts", TIMESTAMP3), Column("value", DOUBLE))
-                 + tuple(Column(c, DOUBLE) for c in RESULT_COLUMNS[:4]) + (Column("is_anomaly", BOOLEAN),))  # fmt: skip
+    out = Schema(dim_cols + (Column("ts", TIMESTAMP3), Column("value", DOUBLE)) + _result_schema())
     view = PlannedView(q(name), name, Select(outer_cols, f"{q(input_name)} AS {q('s')}", (unnest,)), ctx.loc(path),
                        out, stateful=True, depends_on=(input_name,))  # fmt: skip
     return PlannedDetector(name, (inner_view, view), True, tuple(metric.dims), metric.dims)

@@ -35,16 +35,13 @@ from pyflink.table.udf import AggregateFunction, udaf
 from flinksql_gen.detectors.base import Detector, Result
 from flinksql_gen.detectors.config import parse_detector_config
 from flinksql_gen.detectors.registry import REGISTRY
+from flinksql_gen.detectors.sql import RESULT_COLUMNS, RESULT_NAMES
 
-FIELDS = ("ts", "value", "expected", "lower", "upper", "score", "is_anomaly")
+_TYPES = {"DOUBLE": DataTypes.DOUBLE(), "BOOLEAN": DataTypes.BOOLEAN()}
 JUDGEMENT_TYPE = DataTypes.ROW([
     DataTypes.FIELD("ts", DataTypes.TIMESTAMP(3)),
     DataTypes.FIELD("value", DataTypes.DOUBLE()),
-    DataTypes.FIELD("expected", DataTypes.DOUBLE()),
-    DataTypes.FIELD("lower", DataTypes.DOUBLE()),
-    DataTypes.FIELD("upper", DataTypes.DOUBLE()),
-    DataTypes.FIELD("score", DataTypes.DOUBLE()),
-    DataTypes.FIELD("is_anomaly", DataTypes.BOOLEAN()),
+    *(DataTypes.FIELD(name, _TYPES[sql_type]) for name, sql_type in RESULT_COLUMNS),
 ])  # fmt: skip
 RESULT_TYPE = DataTypes.ARRAY(JUDGEMENT_TYPE)
 ACC_TYPE = DataTypes.ROW([
@@ -77,7 +74,13 @@ def dump_state(detector: Detector) -> str:
     return json.dumps(detector.state_dict(), separators=(",", ":"))
 
 
+# judgement() writes the result columns by hand (it runs once per point): it must follow their order.
+if RESULT_NAMES != ("expected", "lower", "upper", "score", "is_anomaly"):
+    raise ImportError("flinksql_gen.detectors.sql.RESULT_COLUMNS changed: update udfs/detect.py:judgement")
+
+
 def judgement(ts: Any, value: float | None, r: Result) -> Row:
+    """A JUDGEMENT_TYPE row: ts, value, then RESULT_COLUMNS (NaN and infinities as NULL)."""
     return Row(ts, value, _finite(r.expected), _finite(r.lower), _finite(r.upper), _finite(r.score),
                bool(r.is_anomaly))  # fmt: skip
 

@@ -20,11 +20,12 @@ from flinksql_gen import __version__
 from flinksql_gen.bundle import PipelineBundle, Statement
 from flinksql_gen.errors import DefinitionError, Location, Problem, relative
 from flinksql_gen.plan.plan import MatchRecognize, PlannedPipeline, PlannedView, Query, Select, Setting
-from flinksql_gen.render.quoting import comment_text
+from flinksql_gen.render.quoting import comment_text, quote_identifier, quote_string
 from flinksql_gen.secrets import references
 
 TEMPLATE_NAMES = (
     "set.sql.j2",
+    "create_function.sql.j2",
     "create_table.sql.j2",
     "create_view.sql.j2",
     "select.sql.j2",
@@ -107,6 +108,14 @@ class Renderer:
         statements: list[Statement] = []
         for s in plan.settings:
             statements.append(Statement("set", s.name, self._set(s), Location(plan.source_file, 1)))
+        for u in plan.udfs:
+            # The bundle registers its own Python UDFs, so the script runs as is under
+            # `sql-client.sh -f` and through a SQL Gateway (the workers import the module).
+            module, _, attr = u.python.partition(":")
+            function = {"name": quote_identifier(u.name), "definition": quote_string(f"{module}.{attr}")}
+            statements.append(Statement("create_function", u.name,
+                                        self._render("create_function.sql.j2", function=function),
+                                        Location(plan.source_file, 1)))  # fmt: skip
         for t in plan.tables:
             statements.append(Statement("create_table", t.raw_name, self._render("create_table.sql.j2", table=t),
                                         t.origin))  # fmt: skip
@@ -131,7 +140,7 @@ class Renderer:
             target_comment=comment_text(plan.target),
             description_comment=[comment_text(line) for line in plan.description.splitlines()],
             settings=[s.sql for s in statements if s.kind == "set"],
-            ddl=[s.sql for s in statements if s.kind in ("create_table", "create_view")],
+            ddl=[s.sql for s in statements if s.kind in ("create_function", "create_table", "create_view")],
             inserts=[s.sql for s in statements if s.kind == "insert"],
         )
         env = references("\n".join(s.sql for s in statements))

@@ -182,10 +182,14 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
         for s in pipeline.statements:
             if s.kind == "set":
                 conf.set(s.name, _set_value(resolved[id(s)]))
+        declared = {s.name for s in pipeline.statements if s.kind == "create_function"}
         for info, function, module in udfs:
             ship = _ship_path(module)
             if ship:
                 table_env.add_python_file(ship)
+            if info.name in declared:  # the bundle's own CREATE FUNCTION registers it (with the DDL below)
+                table_env.drop_temporary_system_function(info.name)
+                continue
             try:
                 table_env.drop_temporary_system_function(info.name)
                 table_env.create_temporary_system_function(info.name, function)

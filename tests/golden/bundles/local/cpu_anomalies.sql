@@ -18,6 +18,8 @@ SET 'state.backend.type' = 'rocksdb';
 SET 'python.fn-execution.bundle.size' = '1000';
 SET 'table.exec.sink.upsert-materialize' = 'NONE';
 
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS `fsg_detect` AS 'flinksql_gen.udfs.detect.fsg_detect' LANGUAGE PYTHON;
+
 CREATE TABLE `cpu_load` (
   `__key` BYTES,
   `__value` BYTES,

@@ -16,6 +16,8 @@ SET 'restart-strategy.fixed-delay.attempts' = '10';
 SET 'restart-strategy.fixed-delay.delay' = '5000 ms';
 SET 'state.backend.type' = 'rocksdb';
 
+CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS `fsg_drilldown` AS 'flinksql_gen.udfs.drilldown.fsg_drilldown' LANGUAGE PYTHON;
+
 CREATE TABLE `pizza_orders` (
   `id` INT,
   `shop` STRING,

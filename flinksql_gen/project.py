@@ -28,6 +28,7 @@ DEFINITIONS_DIR = "pipelines"
 MARKERS = (TARGETS_FILE, PROJECT_FILE)
 NOT_DEFINITIONS = frozenset(MARKERS)
 SUFFIXES = (".yaml", ".yml")
+TEST_SUFFIXES = (".test.yaml", ".test.yml")  # pipeline tests (`flinksql-gen test`), not definitions
 
 
 def find_root(start: Path) -> Path | None:
@@ -56,7 +57,7 @@ def find_definitions(path: Path, _seen: set[Path] | None = None) -> list[Path]:
             skip = entry.name.startswith(".") or entry.name == TEMPLATES_DIR or (entry / "manifest.json").is_file()
             if not skip:
                 found.extend(find_definitions(entry, seen))
-        elif entry.suffix in SUFFIXES and entry.name not in NOT_DEFINITIONS:
+        elif entry.suffix in SUFFIXES and entry.name not in NOT_DEFINITIONS and not entry.name.endswith(TEST_SUFFIXES):
             found.append(entry)
     return found
 

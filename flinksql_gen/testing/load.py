@@ -1,0 +1,367 @@
+"""Find and load `*.test.yaml` files: shape (pydantic), then every name, column and input file
+checked against the pipeline under test, all problems at once with file:line:col.
+
+Inputs become exact Kafka records here (value bytes, key, timestamp), so that a test that loads
+runs exactly what it says.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flinksql_gen.bundle import PipelineBundle
+from flinksql_gen.errors import DefinitionError, Location, Problem, UsageError, relative
+from flinksql_gen.load.validate import validate_model
+from flinksql_gen.load.yaml_loader import Positions, dotted, load_yaml
+from flinksql_gen.models.pipeline import KafkaSource, Pipeline
+from flinksql_gen.project import Project, Selection
+from flinksql_gen.testing.models import PipelineTest, TestFile
+from flinksql_gen.testing.times import format_sql_timestamp, is_offset, looks_like_time, parse_time
+
+SUFFIXES = (".test.yaml", ".test.yml")
+RESERVED = ("_key", "_at", "_raw")
+READABLE = ("kafka", "upsert-kafka")
+# The columns of a dead-letter or late-events record as a test sees them: the record's key and
+# value text, and its flinksql-gen.* headers without the prefix.
+RECORD_COLUMNS = ("key", "value", "reason", "topic", "partition", "offset", "pipeline", "source")
+_COLUMN_LINE = re.compile(r"^  `((?:[^`]|``)+)` ", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    key: str | None
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclass
+class Suite:
+    """One loaded test file and the rendered pipeline it tests."""
+
+    file: Path
+    display: str
+    model: TestFile
+    positions: Positions
+    pipeline: Pipeline
+    bundle: PipelineBundle
+    base_ms: int
+
+
+@dataclass
+class Case:
+    suite: Suite
+    name: str
+    spec: PipelineTest
+    inputs: dict[str, list[InputRecord]] = field(default_factory=dict)  # source table -> records, in order
+
+    @property
+    def id(self) -> str:
+        return f"{self.suite.display}::{self.name}"
+
+    def where(self, *path: Any) -> Location:
+        return self.suite.positions.of(("tests", self.name, *path))
+
+
+def is_test_file(path: Path) -> bool:
+    return path.name.endswith(SUFFIXES)
+
+
+def find_test_files(path: Path | None, project: Project) -> list[Path]:
+    """A test file, every test file under a folder, or (no PATH) those under the project's
+    tests/ and pipelines/ folders (the current folder without a project)."""
+    if path is not None:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+        if path.is_file():
+            if not is_test_file(path):
+                raise UsageError(f"{path}: a test file's name ends in .test.yaml")
+            return [path]
+        roots = [path]
+    elif project.root is not None:
+        roots = [d for d in (project.root / "tests", project.root / "pipelines") if d.is_dir()]
+    else:
+        roots = [Path.cwd()]
+    found: list[Path] = []
+    for root in roots:
+        for p in sorted(root.rglob("*.test.y*ml")):
+            rel = p.relative_to(root).parts
+            if is_test_file(p) and not any(part.startswith(".") or part in ("node_modules", "target") for part in rel[:-1]):
+                found.append(p)
+    if not found:
+        where = path or (", ".join(str(r) for r in roots) or "this project")
+        raise UsageError(f"no *.test.yaml files in {where} (see docs/testing.md for the format)")
+    return found
+
+
+def load_suites(files: Iterable[Path], project: Project, selection: Selection) -> list[Case]:
+    """Every selected test of every file; raises DefinitionError with all problems at once."""
+    problems: list[Problem] = []
+    cases: list[Case] = []
+    names: list[str] = []
+    for file in files:
+        suite, file_problems = _load_suite(file, project)
+        problems.extend(file_problems)
+        if suite is None:
+            continue
+        for name, spec in suite.model.tests.items():
+            names += [name, f"{suite.display}::{name}", suite.bundle.name]
+            if not (selection.matches(name) or selection.matches(f"{suite.display}::{name}")
+                    or selection.matches(suite.bundle.name)):
+                continue
+            case = Case(suite, name, spec)
+            problems.extend(_check_case(case))
+            cases.append(case)
+    if problems:
+        raise DefinitionError(problems)
+    selection.check_used(names)
+    return cases
+
+
+def _load_suite(file: Path, project: Project) -> tuple[Suite | None, list[Problem]]:
+    loaded, problems = load_yaml(file)
+    if loaded is None:
+        return None, problems
+    model, shape = validate_model(TestFile, loaded)
+    if model is None or problems:
+        return None, problems + shape
+    display = relative(file)
+    pos = loaded.positions
+    pipeline_file = (file.parent / model.pipeline)
+    if not pipeline_file.is_file():
+        return None, [Problem(pos.of(("pipeline",), prefer_value=True), "pipeline",
+                              f"no such pipeline file: {relative(pipeline_file)}",
+                              "give the pipeline's path relative to this test file")]  # fmt: skip
+    from flinksql_gen.api import render_pipeline
+
+    pipeline_project = project if project.root is not None else Project.discover(pipeline_file)
+    try:
+        bundle = render_pipeline(pipeline_file, model.target, project=pipeline_project)
+    except DefinitionError as exc:  # the pipeline's own problems, at its own lines
+        return None, list(exc.problems)
+    except UsageError as exc:
+        return None, [Problem(pos.of(("target",), prefer_value=True), "target", str(exc))]
+    pipe_loaded, _ = load_yaml(pipeline_file)
+    pipeline, _ = validate_model(Pipeline, pipe_loaded) if pipe_loaded else (None, [])
+    if pipeline is None:  # rendered, so it validates; this guards the impossible
+        raise UsageError(f"{relative(pipeline_file)}: cannot be read back after rendering")
+    base = parse_time(model.base, 0)
+    return Suite(file, display, model, pos, pipeline, bundle, base), []
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _problem(case: Case, path: tuple, message: str, hint: str = "", value: bool = False) -> Problem:
+    full = ("tests", case.name, *path)
+    return Problem(case.suite.positions.of(full, prefer_value=value), dotted(full), message, hint)
+
+
+def _listing(what: str, names: Iterable[str]) -> str:
+    names = sorted(names)
+    return f"{what}: {', '.join(names)}" if names else f"the pipeline has no {what}"
+
+
+def _check_case(case: Case) -> list[Problem]:
+    pipeline, bundle, spec = case.suite.pipeline, case.suite.bundle, case.spec
+    problems: list[Problem] = []
+    for name, given in spec.inputs.items():
+        if name not in pipeline.sources:
+            problems.append(_problem(case, ("inputs", name), f"unknown source {name!r}", _listing("sources", pipeline.sources)))
+            continue
+        src = pipeline.sources[name]
+        records: list[InputRecord] = []
+        if given.key is not None and given.key not in src.columns:
+            problems.append(_problem(case, ("inputs", name, "key"), f"{given.key!r} is not a column of source {name}",
+                                     _listing("columns", src.columns), value=True))  # fmt: skip
+        if given.file is not None:
+            rows, file_problems = _read_file(case, ("inputs", name, "file"), given.file, src)
+            problems.extend(file_problems)
+            for loc, row in rows:
+                records.append(_record(case, loc, (), row, src, given.key, problems))
+        for i, row in enumerate(given.rows):
+            path = ("inputs", name, "rows", i)
+            records.append(_record(case, case.where(*path), path, row, src, given.key, problems))
+        case.inputs[name] = records
+    for i, step in enumerate(spec.advance):
+        path = ("advance", i)
+        if step.source not in pipeline.sources:
+            problems.append(_problem(case, (*path, "source"), f"unknown source {step.source!r}",
+                                     _listing("sources", pipeline.sources), value=True))  # fmt: skip
+            continue
+        src = pipeline.sources[step.source]
+        row = dict(step.row)
+        et = src.event_time
+        if et is not None and et.column:
+            row[et.column] = step.to
+        else:
+            row["_at"] = step.to
+        case.inputs.setdefault(step.source, []).append(_record(case, case.where(*path), (*path, "row"), row, src, None, problems))
+    for name, given in spec.lookups.items():
+        if name not in pipeline.lookups:
+            problems.append(_problem(case, ("lookups", name), f"unknown lookup {name!r}", _listing("lookups", pipeline.lookups)))
+            continue
+        columns = pipeline.lookups[name].columns
+        for i, row in enumerate(given.rows):
+            for col in row:
+                if col not in columns:
+                    problems.append(_problem(case, ("lookups", name, "rows", i, col), f"{col!r} is not a column of lookup {name}",
+                                             _listing("columns", columns)))  # fmt: skip
+            missing = [k for k in pipeline.lookups[name].key if row.get(k) is None]
+            if missing:
+                problems.append(_problem(case, ("lookups", name, "rows", i), f"the row has no value for key column(s) {', '.join(missing)}"))
+    tables = {t.name: t for t in bundle.tables if t.role == "sink"}
+    for name, exp in spec.expect.items():
+        table = tables.get(name)
+        if table is None:
+            readable = [t.name for t in tables.values() if t.connector in READABLE]
+            problems.append(_problem(case, ("expect", name), f"{name!r} is not a sink of pipeline {bundle.name}",
+                                     _listing("sinks", readable)))  # fmt: skip
+            continue
+        if table.connector not in READABLE:
+            problems.append(_problem(case, ("expect", name), f"sink {name} is a {table.connector} sink: a test reads Kafka sinks only",
+                                     "test the metric or detector through a Kafka sink"))  # fmt: skip
+            continue
+        columns = sink_columns(bundle, name)
+        for kind in ("rows", "contains"):
+            for i, row in enumerate(getattr(exp, kind) or []):
+                problems.extend(_unknown_columns(case, ("expect", name, kind, i), row, columns, name))
+        problems.extend(_unknown_columns(case, ("expect", name, "where"), exp.where, columns, name))
+    return problems
+
+
+def _unknown_columns(case: Case, path: tuple, row: dict, columns: tuple[str, ...], sink: str) -> list[Problem]:
+    return [_problem(case, (*path, col), f"sink {sink} has no column {col!r}", _listing("columns", columns))
+            for col in row if col not in columns]
+
+
+def sink_columns(bundle: PipelineBundle, table: str) -> tuple[str, ...]:
+    """The columns a test sees of a sink: its CREATE TABLE columns, or for raw record sinks
+    (dead letters, late events) the record's key, value and headers."""
+    sql = bundle.statement(table, "create_table").sql
+    if "'value.format' = 'raw'" in sql:
+        return RECORD_COLUMNS
+    body = sql.split(") WITH (", 1)[0]
+    return tuple(c.replace("``", "`") for c in _COLUMN_LINE.findall(body))
+
+
+# ---------------------------------------------------------------------------- input records
+
+
+def _read_file(case: Case, path: tuple, name: str, src: KafkaSource) -> tuple[list[tuple[Location, dict]], list[Problem]]:
+    file = case.suite.file.parent / name
+    shown = relative(file)
+    if not file.is_file():
+        return [], [_problem(case, path, f"no such input file: {shown}", "give the path relative to the test file", value=True)]
+    rows: list[tuple[Location, dict]] = []
+    problems: list[Problem] = []
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [_problem(case, path, f"cannot read {shown}: {exc}", value=True)]
+    if file.suffix == ".jsonl":
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                problems.append(Problem(Location(shown, n), "", f"not JSON: {exc}"))
+                continue
+            if not isinstance(row, dict):
+                problems.append(Problem(Location(shown, n), "", "each line must be a JSON object of column values"))
+                continue
+            rows.append((Location(shown, n), row))
+    elif file.suffix == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        for row in reader:
+            loc = Location(shown, reader.line_num)
+            if None in row:
+                problems.append(Problem(loc, "", "more values than header columns"))
+                continue
+            rows.append((loc, {k: _csv_value(v, src.columns.get(k, "STRING")) for k, v in row.items()
+                               if v is not None and v != ""}))
+    else:
+        problems.append(_problem(case, path, f"{shown}: input files are .csv or .jsonl", value=True))
+    return rows, problems
+
+
+def _csv_value(text: str, type_text: str) -> Any:
+    """CSV text -> the JSON value the column's type expects (times stay text: they are converted later)."""
+    kind = type_text.strip().upper().split("(")[0].split()[0]
+    if is_offset(text) or looks_like_time(text):
+        return text
+    try:
+        if kind in ("TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT"):
+            return int(text)
+        if kind in ("FLOAT", "DOUBLE", "DECIMAL", "NUMERIC", "REAL"):
+            return float(text)
+    except ValueError:
+        return text  # a wrong value is the test's business (e.g. a bad record on purpose)
+    if kind == "BOOLEAN" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def _record(case: Case, loc: Location, path: tuple, row: dict, src: KafkaSource, key_column: str | None,
+            problems: list[Problem]) -> InputRecord:
+    """One input row -> the Kafka record it stands for (problems are collected, not raised)."""
+    base = case.suite.base_ms
+
+    def bad(col: str | None, message: str, hint: str = "") -> None:
+        if path:
+            problems.append(_problem(case, (*path, col) if col else path, message, hint))
+        else:
+            problems.append(Problem(loc, col or "", message, hint))
+
+    et = src.event_time
+    et_column = et.column if et is not None else None
+    value: dict[str, Any] = {}
+    event_ms: int | None = None
+    for col, v in row.items():
+        if col.startswith("_") and col not in src.columns:
+            if col not in RESERVED:
+                bad(col, f"unknown reserved key {col!r}", f"reserved keys: {', '.join(RESERVED)}")
+            continue
+        if col not in src.columns:
+            bad(col, f"{col!r} is not a column of the source", _listing("columns", src.columns))
+            continue
+        type_text = src.columns[col].strip().upper()
+        if col == et_column and v is not None:
+            try:
+                event_ms = parse_time(v, base)
+            except ValueError as exc:
+                bad(col, str(exc))
+                continue
+            fmt = et.format or ("timestamp" if type_text.startswith("TIMESTAMP") else "epoch_millis")
+            if fmt == "timestamp":
+                value[col] = format_sql_timestamp(event_ms)
+            else:
+                value[col] = event_ms // 1000 if fmt == "epoch_seconds" else event_ms
+        elif type_text.startswith("TIMESTAMP") and looks_like_time(v):
+            try:
+                value[col] = format_sql_timestamp(parse_time(v, base))
+            except ValueError as exc:
+                bad(col, str(exc))
+        else:
+            value[col] = v
+    at = row.get("_at")
+    try:
+        ts = parse_time(at, base) if at is not None else (event_ms if event_ms is not None else base)
+    except ValueError as exc:
+        bad("_at", str(exc))
+        ts = base
+    key = row.get("_key")
+    if key is None and key_column is not None and row.get(key_column) is not None:
+        key = row[key_column]
+    raw = row.get("_raw")
+    if raw is not None and not isinstance(raw, str):
+        bad("_raw", "`_raw` is the record's value as text", "quote it: '_raw: \"{\\\"usage\\\": 1\"'")
+        raw = None
+    body = raw.encode() if raw is not None else json.dumps(value, separators=(",", ":")).encode()
+    return InputRecord(None if key is None else str(key), body, ts)

@@ -22,7 +22,7 @@ from flinksql_gen.deploy.aiven_bodies import (
     identifiers,
     insert_target,
     offset_of,
-    plan_pipeline,
+    plan_applications,
     position_of,
     resolve_tracked,
 )
@@ -47,7 +47,7 @@ def test_identifiers_skip_literals_and_comments():
 
 
 def test_each_insert_gets_only_its_tables():
-    plans, problems = plan_pipeline(pizza_bundle().pipelines[0])
+    plans, problems = plan_applications(pizza_bundle().pipelines[0])
     assert problems == []
     assert [(a.name, [t.name for t in a.sources], [t.name for t in a.sinks]) for a in plans] == [
         ("pizza-big_orders", ["pizza_orders", "shop_limits"], ["slack_alerts"]),
@@ -65,7 +65,7 @@ def test_views_and_unknown_targets_are_problems():
         "insert", "to_view", "INSERT INTO nowhere SELECT * FROM HOT", Location("pipelines/iot.yaml", 44)
     )
     p = dataclasses.replace(p, statements=(*p.statements, view, bad))
-    _, problems = plan_pipeline(p)
+    _, problems = plan_applications(p)
     text = "\n".join(str(x) for x in problems)
     assert "pipelines/iot.yaml:44: pipeline iot: insert to_view: reads the view 'HOT'" in text
     assert "render with --target aiven so views are inlined" in text

@@ -334,3 +334,12 @@ def test_compatible_change_restores_state(fake):
     make(fake).deploy(iot_bundle())
     [result] = make(fake).deploy(_changed_insert(iot_bundle().pipelines[0], None))  # same state layout
     assert result.savepoint and result.notes == []
+
+
+def test_plan_is_immutable_and_carries_its_secret_names(fake):
+    plan = make(fake).plan(pizza_bundle())
+    assert [a.name for a in plan] == ["pizza-big_orders", "pizza-counts"] and len(plan) == 2
+    assert "SLACK_TOKEN" in plan.secret_names
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.secret_names = ()  # type: ignore[misc]
+    assert plan.masker({"SLACK_TOKEN": SLACK_TOKEN})(f"bad token {SLACK_TOKEN}") == "bad token ***"

@@ -151,7 +151,7 @@ def udf_problems(p: PipelineBundle) -> list[Problem]:
     return problems
 
 
-def plan_pipeline(p: PipelineBundle) -> tuple[list[AppPlan], list[Problem]]:
+def plan_applications(p: PipelineBundle) -> tuple[list[AppPlan], list[Problem]]:
     """Split a pipeline into one application per INSERT; problems instead of exceptions."""
     problems = udf_problems(p)
     ddl = {s.name: s for s in p.statements if s.kind == "create_table"}

@@ -1,14 +1,12 @@
 """The deployment-target interface: where a rendered pipeline is submitted and controlled.
 
 A target is found by name in a small registry (datasette-style pluggable targets), so a new
-kind of cluster ('aiven', ...) plugs in with `register("name", factory)` without touching
-the CLI. Users always address jobs by pipeline name (the job name, set via `pipeline.name`);
+kind of cluster plugs in with `register("name", factory)` without touching the CLI. Users always address jobs by pipeline name (the job name, set via `pipeline.name`);
 job ids stay an implementation detail.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -86,18 +84,8 @@ def target_names() -> list[str]:
 
 
 def get_target(name: str, **options: object) -> DeployTarget:
-    """Build the target registered under `name` with its options (e.g. url=...).
-
-    A name not registered yet is looked up as the module `flinksql_gen.deploy.<name>`, which
-    registers itself when imported (so 'aiven' needs no import by the caller).
-    """
-    if name not in _REGISTRY and re.fullmatch(r"[a-z_]+", name):
-        module = f"flinksql_gen.deploy.{name}"
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    """Build the target registered under `name` with its options (e.g. url=...); the built-in
+    targets are registered by `flinksql_gen.deploy`'s __init__, which runs before this module."""
     try:
         factory = _REGISTRY[name]
     except KeyError:

@@ -6,16 +6,23 @@ and flinksql_gen.run.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
 
-from flinksql_gen.cli.output import announce, format_option, project, selection_options
+from flinksql_gen.cli.output import (
+    announce,
+    format_option,
+    print_job_metrics,
+    print_records_table,
+    print_stack_status,
+    project,
+    record_json_line,
+    selection_options,
+)
 from flinksql_gen.errors import UsageError
 from flinksql_gen.project import Selection
 
@@ -24,22 +31,22 @@ WORKDIR = click.option("--workdir", type=click.Path(file_okay=False, path_type=P
 BOOTSTRAP = click.option("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers (default: the local stack)")
 
 
-def _workdir(given: Path | None) -> Path:
+def stack_workdir(given: Path | None) -> Path:
     from flinksql_gen.stack.state import default_workdir
 
     return (given or default_workdir()).resolve()
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _bootstrap(given: str | None, workdir: Path | None) -> str:
+def bootstrap_servers(given: str | None, workdir: Path | None) -> str:
     if given:
         return given
     from flinksql_gen.stack import require_state
 
-    state = require_state(_workdir(workdir))
+    state = require_state(stack_workdir(workdir))
     assert state.bootstrap
     return state.bootstrap
 
@@ -61,7 +68,7 @@ def setup(workdir: Path | None, repository: str | None, aiven_version: str | Non
     from flinksql_gen.stack.java import find_java
     from flinksql_gen.stack.postgres import find_pg_bin
 
-    workdir = _workdir(workdir)
+    workdir = stack_workdir(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     checks = [
@@ -77,7 +84,7 @@ def setup(workdir: Path | None, repository: str | None, aiven_version: str | Non
 
         checks.append(("aiven", lambda: (lambda r: f"Flink {r.version.pyflink} at {r.python}, "
                                          f"{len(r.jars)} connector jars")(
-            ensure_runtime(aiven_version, repository=repository, on_step=_say))))
+            ensure_runtime(aiven_version, repository=repository, on_step=say))))
     for name, check in checks:
         try:
             click.echo(f"ok      {name:9} {check()}")
@@ -110,10 +117,10 @@ def up(cluster: bool, workdir: Path | None, thresholds_dir: Path | None, topics:
 
     if thresholds_dir is None and Path("thresholds").is_dir():
         thresholds_dir = Path("thresholds")
-    workdir = _workdir(workdir)
+    workdir = stack_workdir(workdir)
     stack_up(workdir, cluster=cluster, thresholds_dir=thresholds_dir, topics=topics, kafka_port=kafka_port,
-             pg_port=pg_port, rest_port=rest_port, gateway=gateway, gateway_port=gateway_port, on_step=_say)
-    _print_status(status(workdir), fmt == "json")
+             pg_port=pg_port, rest_port=rest_port, gateway=gateway, gateway_port=gateway_port, on_step=say)
+    print_stack_status(status(workdir), fmt == "json")
 
 
 @click.command("status")
@@ -127,7 +134,7 @@ def status_command(workdir: Path | None, fmt: str, metrics: bool) -> None:
     as_json = fmt == "json"
     from flinksql_gen.stack import status
 
-    info = status(_workdir(workdir))
+    info = status(stack_workdir(workdir))
     jobs = _job_metrics(info) if metrics else None
     if info is None and jobs is None:
         if as_json:
@@ -141,9 +148,9 @@ def status_command(workdir: Path | None, fmt: str, metrics: bool) -> None:
             out["jobs"] = [j.to_json() for j in jobs]
         click.echo(json.dumps(out, indent=2, sort_keys=True))
         return
-    _print_status(info, as_json)
+    print_stack_status(info, as_json)
     if jobs is not None:
-        _print_job_metrics(jobs)
+        print_job_metrics(jobs)
 
 
 def _job_metrics(info: dict | None) -> list | None:
@@ -158,76 +165,6 @@ def _job_metrics(info: dict | None) -> list | None:
     return pipeline_metrics(url)
 
 
-def _num(n: int | None) -> str:
-    return "-" if n is None else f"{n:,}"
-
-
-def _span(ms: float | None) -> str:
-    if ms is None:
-        return "-"
-    s = ms / 1000
-    return f"{s:.1f}s" if s < 60 else f"{int(s // 60)}m{int(s % 60):02d}s"
-
-
-def _print_job_metrics(jobs: list) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console() if sys.stdout.isatty() else Console(width=160)
-    if not jobs:
-        click.echo("no running pipelines on the cluster")
-        return
-    for j in jobs:
-        cp = j.checkpoints
-        last = (f"#{cp.latest_id} took {_span(cp.latest_duration_ms)}, {_span((cp.latest_age_s or 0) * 1000)} ago"
-                if cp.latest_id is not None else "none yet")
-        title = (f"pipeline {j.pipeline}: {j.state} for {_span(j.duration_ms)}, restarts {_num(j.restarts)}, "
-                 f"checkpoints {cp.completed} ok / {cp.failed} failed (last {last})")
-        if cp.restored_from:
-            title += f", restored from {cp.restored_from}"
-        table = Table(title=title, title_justify="left")
-        for column in ("kind", "name", "records in", "records out", "errors", "watermark"):
-            table.add_column(column, overflow="fold")
-        for s in j.sources:
-            mark = (dt.datetime.fromtimestamp(s.watermark_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-                    if s.watermark_ms is not None else "none yet")
-            table.add_row("source", s.name, _num(s.records_in), "", _num(s.errors), mark)
-        for v in j.vertices:
-            table.add_row("task", v.name, _num(v.records_in), _num(v.records_out), "", v.status.lower())
-        for k in j.sinks:
-            table.add_row("sink", k.name, "", _num(k.records_out), _num(k.errors), "")
-        console.print(table)
-        if j.last_failure:
-            click.echo(f"  last failure: {j.last_failure}")
-        for note in j.notes:
-            click.echo(f"  note: {note}")
-
-
-def _print_status(info: dict | None, as_json: bool) -> None:
-    if info is None:
-        return
-    if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"local stack in {info['workdir']}", title_justify="left")
-    for column in ("part", "state", "address", "pid"):
-        table.add_column(column)
-    parts = [("broker", "bootstrap"), ("postgres", "jdbc_url"), ("cluster", "rest_url"), ("gateway", "url")]
-    for part, address in parts:
-        if part in info:
-            p = info[part]
-            state = "[green]running[/]" if p["running"] else "[red]stopped[/]"
-            table.add_row(part, state, str(p.get(address)), str(p.get("pid")))
-    Console().print(table)
-    if info.get("thresholds"):
-        click.echo(f"thresholds: {', '.join(info['thresholds']['tables']) or '-'} from {info['thresholds']['folder']}")
-    if info.get("topics"):
-        click.echo(f"topics: {', '.join(info['topics'])}")
-
-
 @click.command()
 @WORKDIR
 @click.option("--cluster-only", is_flag=True, help="stop only the Flink session cluster")
@@ -235,157 +172,8 @@ def down(workdir: Path | None, cluster_only: bool) -> None:
     """Stop exactly what `up` started and remove its data (broker topics, PostgreSQL tables)."""
     from flinksql_gen.stack import down as stack_down
 
-    stopped = stack_down(_workdir(workdir), cluster_only=cluster_only)
+    stopped = stack_down(stack_workdir(workdir), cluster_only=cluster_only)
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
-
-
-# ----------------------------------------------------------------------------- produce
-
-
-def _start_ms(text: str | None, tick_ms: int) -> int:
-    if not text:
-        now = int(time.time() * 1000)
-        return now - now % tick_ms
-    if text.isdigit():
-        return int(text)
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--start {text!r}: give epoch milliseconds or an ISO time") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return int(value.timestamp() * 1000)
-
-
-def _generator_options(func):
-    options = [
-        click.option("--topic", help="target topic (default: the generator's name)"),
-        BOOTSTRAP,
-        WORKDIR,
-        click.option("--count", "-n", type=int, help="events to send (default 1000; endless with --rate only)"),
-        click.option("--rate", type=float, help="events per second (default: as fast as possible)"),
-        click.option("--seed", type=int, default=1, show_default=True, help="same seed, same events"),
-        click.option("--start", help="event time of the first tick: epoch ms or ISO time (default: now)"),
-        click.option("--tick", "tick_ms", type=int, default=1000, show_default=True, help="event-time ms per tick"),
-        click.option("--anomalies", default="", help="spec like 'spike:at=100,len=5,size=40;level_shift:at=50%' "
-                                                     "or 'auto', or a JSON/YAML file"),
-        click.option("--labels", "labels_path", type=click.Path(dir_okay=False, path_type=Path),
-                     help="ground-truth labels JSON (default: <workdir>/labels/<topic>.json)"),
-        click.option("--jsonl", type=click.Path(dir_okay=False, path_type=Path),
-                     help="write JSON lines to this file instead of Kafka"),
-        click.option("--partitions", type=int, default=1, show_default=True,
-                     help="partitions if the topic has to be created"),
-        click.option("--quiet", "-q", is_flag=True, help="no progress bar"),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _produce(generator, name: str, topic: str | None, bootstrap: str | None, workdir: Path | None,
-             count: int | None, rate: float | None, labels_path: Path | None, jsonl: Path | None,
-             partitions: int, quiet: bool) -> None:
-    from flinksql_gen.produce import JsonlSink, KafkaSink, pump, write_labels
-
-    topic = topic or name
-    if jsonl:
-        sink = JsonlSink(jsonl)
-        default_labels = jsonl.with_suffix(".labels.json")
-    else:
-        from flinksql_gen.kafka_io import create_topics
-
-        servers = _bootstrap(bootstrap, workdir)
-        create_topics([f"{topic}:{partitions}"], bootstrap=servers)
-        sink = KafkaSink(topic, servers)
-        default_labels = _workdir(workdir) / "labels" / f"{topic}.json"
-    where = str(jsonl) if jsonl else f"topic {topic}"
-    progress = not quiet and sys.stderr.isatty()
-    try:
-        sent = pump(generator.events(), sink, count, rate, progress, f"{name} -> {where}")
-    except KeyboardInterrupt:
-        sent = None
-    labels = write_labels(labels_path or default_labels, generator.labels())
-    click.echo(f"sent {'?' if sent is None else sent} {name} events to {where}; labels: {labels}")
-
-
-def _count(count: int | None, rate: float | None) -> int | None:
-    if count is not None and count < 0:
-        raise UsageError("--count must be 0 or more")
-    return count if count is not None or rate else 1000
-
-
-@click.group()
-def produce() -> None:
-    """Send generated events (or a PostgreSQL table) to Kafka."""
-
-
-@produce.command("iot")
-@_generator_options
-@click.option("--hosts", default=None, help="comma-separated host names (default: the seven dwarfs)")
-@click.option("--cpus", type=int, default=2, show_default=True, help="CPUs per host")
-def produce_iot(topic, bootstrap, workdir, count, rate, seed, start, tick_ms, anomalies, labels_path, jsonl,
-                partitions, quiet, hosts, cpus) -> None:
-    """IoT CPU usage readings {hostname, cpu, usage, occurred_at}, keyed by hostname."""
-    from flinksql_gen.produce import IotGenerator, parse_anomalies
-    from flinksql_gen.produce.iot import AUTO, DEFAULT_HOSTS
-
-    host_list = tuple(h.strip() for h in hosts.split(",") if h.strip()) if hosts else DEFAULT_HOSTS
-    count = _count(count, rate)
-    ticks = IotGenerator.ticks_for(count, len(host_list), cpus) if count else None
-    specs = parse_anomalies(anomalies, tick_ms, AUTO, ticks)
-    gen = IotGenerator(seed, host_list, cpus, _start_ms(start, tick_ms), tick_ms, specs)
-    _produce(gen, "iot", topic, bootstrap, workdir, count, rate, labels_path, jsonl, partitions, quiet)
-
-
-@produce.command("pizza")
-@_generator_options
-@click.option("--shops", default=None, help="comma-separated shop names")
-@click.option("--orders-per-tick", type=float, default=1.0, show_default=True, help="mean orders per shop per tick")
-def produce_pizza(topic, bootstrap, workdir, count, rate, seed, start, tick_ms, anomalies, labels_path, jsonl,
-                  partitions, quiet, shops, orders_per_tick) -> None:
-    """Pizza orders {id, shop, name, phoneNumber, address, pizzas[]}, keyed by shop; the record
-    timestamp is the order time. Forbidden toppings: pineapple, strawberry, banana."""
-    from flinksql_gen.produce import PizzaGenerator, parse_anomalies
-    from flinksql_gen.produce.pizza import AUTO, DEFAULT_SHOPS
-
-    shop_list = tuple(s.strip() for s in shops.split(",") if s.strip()) if shops else DEFAULT_SHOPS
-    count = _count(count, rate)
-    probe = PizzaGenerator(seed, shop_list, orders_per_tick)
-    ticks = probe.ticks_for(count) if count else None
-    specs = parse_anomalies(anomalies, tick_ms, AUTO, ticks)
-    gen = PizzaGenerator(seed, shop_list, orders_per_tick, _start_ms(start, tick_ms), tick_ms, specs)
-    _produce(gen, "pizza", topic, bootstrap, workdir, count, rate, labels_path, jsonl, partitions, quiet)
-
-
-@produce.command("table")
-@click.option("--dsn", help="PostgreSQL DSN (default: the local stack's database)")
-@click.option("--table", "table_name", required=True, help="table (or schema.table) to stream")
-@click.option("--timestamp-column", required=True, help="rows are sent in this column's order; record timestamp")
-@click.option("--key", "key_column", help="column to key records by")
-@click.option("--topic", help="target topic (default: the table name)")
-@BOOTSTRAP
-@WORKDIR
-@click.option("--rate", type=float, help="rows per second (default: as fast as possible)")
-@click.option("--partitions", type=int, default=1, show_default=True)
-@click.option("--quiet", "-q", is_flag=True)
-def produce_table(dsn, table_name, timestamp_column, key_column, topic, bootstrap, workdir, rate, partitions,
-                  quiet) -> None:
-    """Stream a PostgreSQL table row by row as JSON, ordered by its timestamp column."""
-    from flinksql_gen.kafka_io import create_topics
-    from flinksql_gen.produce import KafkaSink, pump, table_rows
-
-    if not dsn:
-        from flinksql_gen.stack import require_state
-
-        dsn = require_state(_workdir(workdir)).dsn
-    assert dsn
-    topic = topic or table_name.split(".")[-1]
-    servers = _bootstrap(bootstrap, workdir)
-    create_topics([f"{topic}:{partitions}"], bootstrap=servers)
-    rows = table_rows(dsn, table_name, timestamp_column, key_column)
-    sent = pump(rows, KafkaSink(topic, servers), None, rate, not quiet and sys.stderr.isatty(),
-                f"{table_name} -> topic {topic}")
-    click.echo(f"sent {sent} rows of {table_name} to topic {topic}")
 
 
 # ----------------------------------------------------------------------------- tail
@@ -405,11 +193,11 @@ def tail(topic: str, bootstrap: str | None, workdir: Path | None, as_json: bool,
     """Show a topic's committed records, from the beginning to its current end (read_committed)."""
     from flinksql_gen.kafka_io import iter_records
 
-    servers = _bootstrap(bootstrap, workdir)
+    servers = bootstrap_servers(bootstrap, workdir)
     if follow:
         try:
             for r in iter_records(topic, bootstrap=servers, idle_s=None):
-                click.echo(_json_line(r) if as_json else f"{r.partition}:{r.offset} {r.key} {json.dumps(r.value)}")
+                click.echo(record_json_line(r) if as_json else f"{r.partition}:{r.offset} {r.key} {json.dumps(r.value)}")
         except KeyboardInterrupt:
             pass
         return
@@ -417,43 +205,9 @@ def tail(topic: str, bootstrap: str | None, workdir: Path | None, as_json: bool,
     shown = records[-limit:] if limit else records
     if as_json:
         for r in shown:
-            click.echo(_json_line(r))
+            click.echo(record_json_line(r))
         return
-    _records_table(topic, shown, len(records))
-
-
-def _json_line(r) -> str:
-    return json.dumps({"partition": r.partition, "offset": r.offset, "key": r.key, "timestamp": r.timestamp,
-                       "value": r.value}, default=str)
-
-
-def _records_table(topic: str, records: list, total: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    fields: list[str] = []
-    for r in records:
-        if isinstance(r.value, dict):
-            fields += [k for k in r.value if k not in fields]
-    table = Table(title=f"{topic}: last {len(records)} of {total} record(s)", title_justify="left")
-    for column in ("p:offset", "key", "timestamp", *(fields or ["value"])):
-        table.add_column(column, overflow="ellipsis", no_wrap=True, min_width=min(len(column), 12), max_width=40)
-    for r in records:
-        ts = (dt.datetime.fromtimestamp(r.timestamp / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-              if r.timestamp else "")
-        values = ([_cell(r.value.get(f)) for f in fields] if isinstance(r.value, dict) and fields
-                  else [_cell(r.value)] * max(1, len(fields)))
-        table.add_row(f"{r.partition}:{r.offset}", r.key or "", ts, *values)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    console.print(table)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    print_records_table(topic, shown, len(records))
 
 
 # ----------------------------------------------------------------------------- run
@@ -493,17 +247,17 @@ def run(pipeline_file: Path, target: str, selection: Selection, targets_file: Pa
     if detach and not cluster:
         raise UsageError("--detach needs --cluster (a local job ends with this process)")
     pipeline = _one_pipeline(pipeline_file, target, targets_file, selection)  # definition errors first
-    workdir = _workdir(workdir)
+    workdir = stack_workdir(workdir)
     state = require_state(workdir, cluster=cluster)
     env = {**os.environ, **stack_env(state)}
-    _say(f"running {pipeline.name} on the {'session cluster' if cluster else 'local mini-cluster'} "
+    say(f"running {pipeline.name} on the {'session cluster' if cluster else 'local mini-cluster'} "
          f"(Kafka {state.bootstrap})")
     try:
         result = run_pipeline(pipeline, env, wait=not detach, until_idle=until_idle, max_records=max_records,
                               workdir=workdir, remote=state.rest_url if cluster else None,
-                              jars=ensure_jars(workdir), on_event=_say)
+                              jars=ensure_jars(workdir), on_event=say)
     except KeyboardInterrupt:  # before the job was submitted: nothing to cancel
-        _say("interrupted")
+        say("interrupted")
         sys.exit(130)
     extra = f", {result.records} sink record(s)" if result.records is not None else ""
     how = {"idle": f"quiet for {until_idle:g}s" if until_idle else "idle", "max_records": "max records reached",
@@ -511,4 +265,4 @@ def run(pipeline_file: Path, target: str, selection: Selection, targets_file: Pa
     click.echo(f"job {result.job_id}: {result.status}{f' ({how})' if how else ''}{extra}")
 
 
-COMMANDS: list[click.Command] = [setup, up, status_command, down, produce, tail, run]
+COMMANDS: list[click.Command] = [setup, up, status_command, down, tail, run]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from fakes import sample_pipeline
@@ -68,9 +69,11 @@ def test_gateway_without_v2_is_refused():
         gw.check()
 
 
-def test_v4_script_deployment(gateway, monkeypatch):
+def test_v4_script_deployment(monkeypatch):
     monkeypatch.setenv("FLINKSQL_TEST_SECRET", "s3cr3t-value")
-    result = target(gateway, script=True).submit(sample_pipeline(), savepoint="file:///sp/1")
+    with FakeSqlGateway(execution_target="kubernetes-application") as gateway:
+        result = target(gateway, script=True).submit(sample_pipeline(), savepoint="file:///sp/1")
+        gateway.check()
     assert result.cluster_id and result.cluster_id.startswith("flink-app-") and result.job_id is None
     (body,) = gateway.scripts
     assert "s3cr3t-value" in body["script"] and "${env:FLINKSQL_TEST_SECRET" not in body["script"]
@@ -78,9 +81,18 @@ def test_v4_script_deployment(gateway, monkeypatch):
     assert not gateway.calls("executeStatement")
 
 
+def test_script_deployment_on_a_session_cluster_is_refused_before_sending(gateway):
+    with pytest.raises(DeployError) as err:
+        target(gateway, script=True).submit(sample_pipeline())
+    message = str(err.value)
+    assert "execution.target is 'remote'" in message and "kubernetes-application" in message
+    assert "Submit without --script" in message
+    assert not gateway.scripts and not gateway.calls("deployScript") and not gateway.sessions  # session closed
+
+
 def test_script_deployment_needs_v4():
     with FakeSqlGateway(versions=("V2", "V3")) as gw:
-        with pytest.raises(DeployError, match="needs v4"):
+        with pytest.raises(DeployError, match=r"needs REST API v4 \(a Flink 2.0\+ gateway\)"):
             target(gw, script=True).submit(sample_pipeline())
         gw.check()
     assert not gw.scripts
@@ -283,3 +295,24 @@ def test_heartbeat_keeps_the_session_alive_while_polling(gateway):
     target(gateway, heartbeat_interval=0.0).submit(sample_pipeline())
     assert len(gateway.calls("triggerSession")) >= 2
     assert len(gateway.statements()) == 1
+
+
+def test_udf_pipelines_carry_their_functions_and_the_targets_python(tmp_path):
+    from flinksql_gen import api
+
+    targets = tmp_path / "targets.yaml"
+    targets.write_text('targets:\n  prod:\n    type: gateway\n    python:\n      executable: "/opt/venv/bin/python"\n'
+                       '      files: ["/opt/udfs/flinksql_gen"]\n')
+    root = Path(__file__).resolve().parents[1] / "pipelines"
+    udf = api.render(root / "cpu_anomalies.yaml", "prod", targets_file=targets).pipelines[0]
+    settings = udf.settings
+    assert settings["python.executable"] == settings["python.client.executable"] == "/opt/venv/bin/python"
+    assert settings["python.files"] == "/opt/udfs/flinksql_gen"
+    (function,) = [s for s in udf.statements if s.kind == "create_function"]
+    assert function.sql == ("CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS `fsg_detect` AS "
+                            "'flinksql_gen.udfs.detect.fsg_detect' LANGUAGE PYTHON")
+    assert function.sql + ";" in udf.script
+    assert udf.script.index("CREATE TEMPORARY SYSTEM FUNCTION") < udf.script.index("CREATE TABLE")
+    plain = api.render(root / "cpu.yaml", "prod", targets_file=targets).pipelines[0]
+    assert not any(k.startswith("python.") for k in plain.settings)
+    assert not any(s.kind == "create_function" for s in plain.statements)

@@ -159,10 +159,15 @@ class GatewayClient(RestClient):
             self._request("POST", self._path(f"/sessions/{session}/statements"), body)["operationHandle"]
         )
 
+    def session_config(self, session: str) -> dict[str, str]:
+        """The session's effective configuration (the gateway's defaults plus the session's own)."""
+        answer = self._request("GET", self._path(f"/sessions/{session}"))
+        return {str(k): str(v) for k, v in (answer.get("properties") or {}).items()}
+
     def deploy_script(self, session: str, script: str, execution_config: Mapping[str, str]) -> str:
         if self.version != "V4":
             raise DeployError(
-                f"script deployment needs SQL Gateway REST API v4 (this gateway speaks {self.version})"
+                f"script deployment needs SQL Gateway REST API v4, Flink 2.0+ (this gateway speaks {self.version})"
             )
         body = {"script": script, "executionConfig": dict(execution_config)}
         answer = self._request("POST", self._path(f"/sessions/{session}/scripts"), body)
@@ -341,12 +346,18 @@ class GatewayTarget:
     ) -> SubmitResult:
         if client.version != "V4":
             raise DeployError(
-                f"the SQL Gateway at {self.url} speaks {client.version}; script deployment needs v4 (Flink 1.20+)"
+                f"the SQL Gateway at {self.url} speaks {client.version}; script deployment needs REST API v4 "
+                "(a Flink 2.0+ gateway); submit without --script to send statements"
             )
         session = self._with_reopen(client, pipeline, lambda: client.open_session(props, pipeline.name))
         try:
+            target = client.session_config(session).get("execution.target", "")
+            if not target.endswith("-application"):
+                raise DeployError(_no_application_mode(self.url, target))
             cluster = client.deploy_script(session, resolve(pipeline.script), props)
         except GatewayHTTPError as exc:
+            if "Application Mode not supported" in exc.text:
+                raise DeployError(_no_application_mode(self.url, target)) from None
             raise statement_error(pipeline, pipeline.statements, root_cause(exc.text), "script") from None
         except SessionGone:
             raise DeployError(
@@ -555,6 +566,15 @@ def _find_module(top: str, roots: list[Path]) -> str | None:
         return None
     origin = Path(spec.origin)
     return str(origin.parent if origin.name == "__init__.py" else origin)
+
+
+def _no_application_mode(url: str, target: str) -> str:
+    return (
+        f"the SQL Gateway at {url} cannot deploy scripts: a script runs as its own application cluster, "
+        f"but this gateway's execution.target is {target or 'unset'!r} (a session cluster; standalone Flink "
+        "has no application mode). Submit without --script (statements run on the session cluster), or use a "
+        "gateway configured with execution.target: kubernetes-application (or yarn-application)"
+    )
 
 
 def _quietly_close(client: GatewayClient, session: str) -> None:

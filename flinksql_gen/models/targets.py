@@ -92,12 +92,29 @@ class LocalTarget(_TargetBase):
     type: Literal["local"] = Field(default="local", description="target type")
 
 
+class PythonEnvironment(_Strict):
+    """Python on the cluster, for pipelines with Python UDFs (others get none of these settings)."""
+
+    executable: Text | None = Field(
+        default=None,
+        description="python with apache-flink and flinksql-gen installed on the cluster's machines; rendered as "
+        "SET python.executable and python.client.executable (unset: the cluster's own configuration applies)",
+    )
+    files: list[Text] = Field(
+        default_factory=list,
+        description="files or folders shipped to the Python workers (SET python.files), e.g. a copy of the "
+        "flinksql_gen package where the cluster's python lacks it",
+    )
+
+
 class ClusterTarget(_TargetBase):
     """A Flink session cluster, reached through its JobManager REST API: `flinksql-gen submit`."""
 
     type: Literal["cluster"] = Field(default="cluster", description="target type")
     jobmanager: Text = Field(default="${env:FLINKSQL_JOBMANAGER:-http://127.0.0.1:8081}",
                              description="JobManager REST address")  # fmt: skip
+    python: PythonEnvironment = Field(default_factory=PythonEnvironment,
+                                      description="Python on the cluster, for pipelines with Python UDFs")  # fmt: skip
 
 
 class GatewayTarget(_TargetBase):
@@ -107,6 +124,8 @@ class GatewayTarget(_TargetBase):
     url: Text = Field(default="${env:FLINKSQL_GATEWAY:-http://127.0.0.1:8083}", description="SQL Gateway REST address")
     jobmanager: Text | None = Field(default=None,
                                     description="JobManager REST address, for stop/cancel and job states")  # fmt: skip
+    python: PythonEnvironment = Field(default_factory=PythonEnvironment,
+                                      description="Python on the cluster, for pipelines with Python UDFs")  # fmt: skip
 
 
 class AivenIntegrations(_Strict):

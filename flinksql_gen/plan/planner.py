@@ -223,6 +223,13 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         # Its judgements are never retracted (see udfs/detect.py): the sink's upsert materializer
         # would keep every one of them in state, per key, forever.
         extra.append(("table.exec.sink.upsert-materialize", "NONE"))
+    python = getattr(ctx.target, "python", None)
+    if udfs and python is not None:
+        # What a remote cluster needs to load and run the UDFs the script declares.
+        if python.executable:
+            extra += [("python.executable", python.executable), ("python.client.executable", python.executable)]
+        if python.files:
+            extra.append(("python.files", ",".join(python.files)))
     settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in extra if k not in p.settings)
     return PlannedPipeline(
         name=ctx.pipeline,

@@ -111,8 +111,11 @@ class _Route:
 
 
 class FakeSqlGateway:
-    def __init__(self, versions: tuple[str, ...] = ("V1", "V2", "V3", "V4"), flink_version: str = "2.0.0"):
+    def __init__(self, versions: tuple[str, ...] = ("V1", "V2", "V3", "V4"), flink_version: str = "2.0.0",
+                 execution_target: str = "remote"):
         self.versions = versions
+        # the gateway's own default configuration, merged into every session (as the real one does)
+        self.defaults = {"execution.target": execution_target}
         self.flink_version = flink_version
         # All contracts are loaded (unprefixed paths use the default version); only `versions` are served.
         self.specs = {v: load_spec(v) for v in ("V2", "V3", "V4")}
@@ -287,7 +290,7 @@ class FakeSqlGateway:
             return 200, {"productName": "Apache Flink", "version": self.flink_version}
         if op_id == "openSession":
             handle = str(uuid.uuid4())
-            self.sessions[handle] = _Session(dict(body.get("properties", {})))
+            self.sessions[handle] = _Session({**self.defaults, **dict(body.get("properties", {}))})
             return 200, {"sessionHandle": handle}
         assert session is not None and session_id is not None
         if op_id == "closeSession":
@@ -308,6 +311,13 @@ class FakeSqlGateway:
             session.operations[handle] = self._execute(session, body["statement"])
             return 200, {"operationHandle": handle}
         if op_id == "deployScript":
+            if not session.properties.get("execution.target", "").endswith("-application"):
+                # what Flink 2.0's gateway answers (SqlGatewayServiceImpl.deployScript) on a session cluster
+                return 500, server_error(
+                    "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Failed to deploy script to "
+                    "cluster.\nCaused by: java.lang.UnsupportedOperationException: Application Mode not "
+                    "supported by standalone deployments."
+                )
             self.scripts.append(body)
             return 200, {"clusterID": f"flink-app-{uuid.uuid4().hex[:8]}"}
         operation = session.operations.get(params.get("operation_handle", ""))

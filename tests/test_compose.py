@@ -37,12 +37,10 @@ def host_ports(service: dict) -> dict[int, int]:
 def test_services_and_images(services):
     assert set(services) == SERVICES
     assert services["kafka"]["image"].startswith("apache/kafka:")
-    assert services["postgres"]["image"] in ("postgres:15", "postgres:15-alpine") or services["postgres"][
-        "image"
-    ].startswith("postgres:15.")
+    assert re.fullmatch(r"postgres:15\.\d+", services["postgres"]["image"])  # a pinned patch release
     for name in FLINK:
-        assert services[name]["build"]["context"] == "./docker/flink"
-        assert services[name]["image"] == services["jobmanager"]["image"]
+        assert services[name]["build"] == {"context": ".", "dockerfile": "docker/flink/Dockerfile"}
+        assert services[name]["image"] == services["jobmanager"]["image"] == "flinksql-gen/flink:2.0.0"
 
 
 def test_flink_image_is_2_0_with_python_and_connectors():
@@ -57,6 +55,11 @@ def test_flink_image_is_2_0_with_python_and_connectors():
     ):
         assert f"/{jar}-$" in dockerfile or f"/{jar}/" in dockerfile, jar
     assert "flink-python-*.jar /opt/flink/lib/" in dockerfile
+    # the UDF modules a bundle's CREATE FUNCTION statements name are installed in the image's python
+    assert "COPY flinksql_gen /opt/flinksql-gen/flinksql_gen" in dockerfile
+    assert 'pip install --no-cache-dir "/opt/flinksql-gen"' in dockerfile
+    for copied in ("pyproject.toml", "README.md", "flinksql_gen", "sql_templates"):
+        assert (REPO / copied).exists(), copied
 
 
 def test_documented_ports(services):

@@ -46,9 +46,9 @@ class AivenOutputs:
 
 
 def prepare_aiven(stack, env: Mapping[str, str], example: str, tmp_dir: Path, source_partitions: int = 2,
-                  target: AivenTarget | None = None) -> AivenPrepared:
+                  target: AivenTarget | None = None, folder: Path = PIPELINES) -> AivenPrepared:
     suffix = uuid.uuid4().hex[:8]
-    text = _TOPIC_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)}_{suffix}", (PIPELINES / example).read_text())
+    text = _TOPIC_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)}_{suffix}", (folder / example).read_text())
     copy = Path(tmp_dir) / example
     copy.write_text(text)
     bundle = render_pipeline(copy, "aiven", targets_file=TARGETS_FILE)

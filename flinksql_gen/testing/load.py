@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from flinksql_gen.bundle import PipelineBundle
 from flinksql_gen.errors import DefinitionError, Location, Problem, UsageError, relative
 from flinksql_gen.load.validate import validate_model
-from flinksql_gen.load.yaml_loader import Positions, dotted, load_yaml
+from flinksql_gen.load.yaml_loader import LoadedYaml, Positions, dotted, load_yaml
 from flinksql_gen.models.pipeline import KafkaSource, Pipeline
 from flinksql_gen.project import Project, Selection
 from flinksql_gen.testing.models import PipelineTest, TestFile
@@ -127,14 +129,15 @@ def _load_suite(file: Path, project: Project) -> tuple[Suite | None, list[Proble
     loaded, problems = load_yaml(file)
     if loaded is None:
         return None, problems
-    model, shape = validate_model(TestFile, loaded)
-    if model is None or problems:
-        return None, problems + shape
+    model, shape = _validate(loaded)
+    problems = problems + shape
+    if model is None:
+        return None, problems
     display = relative(file)
     pos = loaded.positions
     pipeline_file = (file.parent / model.pipeline)
     if not pipeline_file.is_file():
-        return None, [Problem(pos.of(("pipeline",), prefer_value=True), "pipeline",
+        return None, problems + [Problem(pos.of(("pipeline",), prefer_value=True), "pipeline",
                               f"no such pipeline file: {relative(pipeline_file)}",
                               "give the pipeline's path relative to this test file")]  # fmt: skip
     from flinksql_gen.api import render_pipeline
@@ -143,15 +146,50 @@ def _load_suite(file: Path, project: Project) -> tuple[Suite | None, list[Proble
     try:
         bundle = render_pipeline(pipeline_file, model.target, project=pipeline_project)
     except DefinitionError as exc:  # the pipeline's own problems, at its own lines
-        return None, list(exc.problems)
+        return None, problems + list(exc.problems)
     except UsageError as exc:
-        return None, [Problem(pos.of(("target",), prefer_value=True), "target", str(exc))]
+        return None, problems + [Problem(pos.of(("target",), prefer_value=True), "target", str(exc))]
     pipe_loaded, _ = load_yaml(pipeline_file)
     pipeline, _ = validate_model(Pipeline, pipe_loaded) if pipe_loaded else (None, [])
     if pipeline is None:  # rendered, so it validates; this guards the impossible
         raise UsageError(f"{relative(pipeline_file)}: cannot be read back after rendering")
     base = parse_time(model.base, 0)
-    return Suite(file, display, model, pos, pipeline, bundle, base), []
+    return Suite(file, display, model, pos, pipeline, bundle, base), problems
+
+
+def _validate(loaded: LoadedYaml) -> tuple[TestFile | None, list[Problem]]:
+    """The file's shape, each test on its own: a typo in one test does not hide the problems of
+    the others (their names, columns and files are still checked against the pipeline)."""
+    data = loaded.data
+    raw_tests = data.get("tests") if isinstance(data, dict) else None
+    if not isinstance(raw_tests, dict) or not raw_tests:
+        return validate_model(TestFile, loaded)
+    head, problems = validate_model(_Head, loaded)
+    tests: dict[str, PipelineTest] = {}
+    for name, raw in raw_tests.items():
+        prefix = ("tests", name)
+        sub = Positions(loaded.positions.file)
+        for table, whole in ((sub.keys, loaded.positions.keys), (sub.values, loaded.positions.values)):
+            table.update({k[2:]: v for k, v in whole.items() if k[:2] == prefix})
+        model, shape = validate_model(PipelineTest, LoadedYaml(raw, sub))
+        for p in shape:
+            path = dotted(prefix) + ("." + p.path if p.path else "")
+            problems.append(Problem(p.location, path, p.message, p.hint))
+        if model is not None and _name_ok(name):
+            tests[name] = model
+    if head is None:
+        return None, problems
+    return TestFile.model_construct(**{**dict(head), "tests": tests}), problems
+
+
+class _Head(TestFile):
+    """The file without its tests (validated one by one)."""
+
+    tests: dict[str, Any] = Field(min_length=1)  # type: ignore[assignment]
+
+
+def _name_ok(name: str) -> bool:
+    return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name))
 
 
 # ---------------------------------------------------------------------------- checks

@@ -20,6 +20,10 @@ def line(result: TestResult) -> str:
     return f"{word:5} {result.id} ({result.pipeline})  {result.seconds:.1f} s"
 
 
+def phases(result: TestResult) -> str:
+    return ", ".join(f"{k} {v:.1f} s" for k, v in result.phases.items())
+
+
 def details(result: TestResult) -> list[str]:
     """The diff of a failed test (nothing for a passing one)."""
     out: list[str] = []

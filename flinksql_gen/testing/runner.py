@@ -41,10 +41,12 @@ class TestResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     error: str | None = None
     rows: dict[str, int] = field(default_factory=dict)  # sink -> rows read
+    phases: dict[str, float] = field(default_factory=dict)  # prepare, submit, job, read -> seconds
 
     def to_json(self) -> dict:
         return {"test": self.id, "pipeline": self.pipeline, "status": self.status, "seconds": round(self.seconds, 3),
                 "file": self.location.file, "line": self.location.line, "error": self.error, "rows": self.rows,
+                "phases": {k: round(v, 3) for k, v in self.phases.items()},
                 "failures": [m.to_json() for m in self.mismatches]}  # fmt: skip
 
 
@@ -82,7 +84,7 @@ class TestSession:
         result = TestResult(case.id, bundle.name, "pass", 0.0, case.where())
         iso = isolate(bundle, f"t{uuid.uuid4().hex[:10]}")
         try:
-            rows = self._execute(case, iso)
+            rows = self._execute(case, iso, result.phases)
             for name, exp in case.spec.expect.items():
                 got = rows[name]
                 result.rows[name] = len(got)
@@ -101,12 +103,22 @@ class TestSession:
 
     # ------------------------------------------------------------------ steps
 
-    def _execute(self, case: Case, iso: Isolated) -> dict[str, list[dict]]:
+    def _execute(self, case: Case, iso: Isolated, phases: dict[str, float]) -> dict[str, list[dict]]:
         from flinksql_gen.kafka_io import JsonProducer, create_topics
         from flinksql_gen.run import run_pipeline
 
         bundle, bootstrap = iso.bundle, self.state.bootstrap
-        create_topics(sorted(set(iso.topics.values())), bootstrap=bootstrap, partitions=1)
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            phases[name] = now - mark
+            mark = now
+
+        topics = sorted(set(iso.topics.values()))
+        create_topics(topics, bootstrap=bootstrap, partitions=1)
+        _await_topics(bootstrap, topics)
         self._create_lookups(case, iso)
         with JsonProducer(bootstrap) as producer:
             for source, records in case.inputs.items():
@@ -114,9 +126,12 @@ class TestSession:
                     producer.send(iso.topics[source], r.value, key=r.key, timestamp_ms=r.timestamp_ms)
         env = {name: "unset-in-tests" for name in bundle.env}
         env.update(self.env)
+        phase("prepare")
         timeout_s = parse_offset("+" + case.spec.timeout.lstrip("+")) / 1000
         run = run_pipeline(bundle, env, table_env=self.table_env, wait=False, workdir=self.workdir)
+        phase("submit")
         status, failure = _wait(run.job_client, timeout_s)
+        phase("job")
         if status == "TIMEOUT":
             run.cancel()
             raise FlinksqlGenError(f"the job did not end within {case.spec.timeout} (are all sources bounded? "
@@ -133,6 +148,7 @@ class TestSession:
             records = read_topic(bootstrap, iso.topics[name])
             mode = exp.read or ("latest" if tables[name].connector == "upsert-kafka" else "records")
             out[name] = to_rows(records, raw, mode)
+        phase("read")
         return out
 
     def _create_lookups(self, case: Case, iso: Isolated) -> None:
@@ -177,6 +193,20 @@ class TestSession:
                     fut.result(30)
         except Exception as exc:  # cleanup never hides the test's own result
             self.say(f"could not clean up after the test: {exc}")
+
+
+def _await_topics(bootstrap: str, topics: list[str], timeout_s: float = 30.0) -> None:
+    """A created topic can take a moment to show in the metadata other clients read."""
+    from flinksql_gen.kafka_io import partition_count
+
+    deadline = time.monotonic() + timeout_s
+    pending = list(topics)
+    while pending:
+        pending = [t for t in pending if not partition_count(t, bootstrap=bootstrap)]
+        if pending and time.monotonic() > deadline:
+            raise FlinksqlGenError(f"topics {', '.join(pending)} were created but do not show up in the broker's metadata")
+        if pending:
+            time.sleep(0.1)
 
 
 def _wait(job_client, timeout_s: float) -> tuple[str, BaseException | None]:

@@ -230,9 +230,9 @@ def detector_forms() -> list[str]:
     from typing import get_args
 
     from flinksql_gen.detectors.registry import REGISTRY
-    from flinksql_gen.models.pipeline import STATISTICAL, Detector
+    from flinksql_gen.models.pipeline import STATISTICAL, DetectorDefinition
 
-    members = get_args(get_args(Detector)[0])
+    members = get_args(get_args(DetectorDefinition)[0])
     lines = ["## Detector types and their forms", "",
              "A detector runs as pure Flink SQL or as a PyFlink UDF (`fsg_detect`, `fsg_drilldown`). The aiven "
              "target runs no UDFs: a detector without a SQL form is refused there, with the pure-SQL types named. "
@@ -289,9 +289,9 @@ def detector_sql(kind: str, form: str) -> str:
         path = Path(tmp) / "p.yaml"
         path.write_text(yaml.safe_dump(_sample(kind, form), sort_keys=False))
         script = api.render(path, "local").pipeline("p").script
-    start = script.find("CREATE TEMPORARY VIEW `d__input`")
+    start = script.find("CREATE VIEW `d__input`")
     if start < 0:
-        start = script.find("CREATE TEMPORARY VIEW `d`")
+        start = script.find("CREATE VIEW `d`")
     return script[start : script.find("EXECUTE STATEMENT SET", start)].strip()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import get_args
 
-from flinksql_gen.models.pipeline import Detector, Pipeline
+from flinksql_gen.models.pipeline import DetectorDefinition, Pipeline
 from flinksql_gen.models.targets import TargetsFile
 from flinksql_gen.reference import generate
 
@@ -40,7 +40,7 @@ def test_every_field_of_every_model_has_a_row_with_type_and_example():
 
 def test_every_detector_type_has_its_forms_and_the_conventions_are_explained():
     text = generate()
-    for cls in get_args(get_args(Detector)[0]):
+    for cls in get_args(get_args(DetectorDefinition)[0]):
         kind = get_args(cls.model_fields["type"].annotation)[0]
         assert f"| `{kind}` | " in text, kind
     assert "`1m` (a minute)" in text and "A bare\n  number is **seconds**" in text

@@ -136,3 +136,13 @@ def test_check_cli_plans_the_aiven_bundle_on_1_20(flink120_runtime, tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["errors"] == [] and doc["pipelines"] == ["pizza"] and doc["statements"] == 4
+
+
+def test_an_unknown_flink_version_is_a_usage_error_naming_the_known_ones(tmp_path):
+    from flinksql_gen.errors import UsageError
+    from flinksql_gen.runtime_aiven import ensure_runtime, find_runtime
+
+    for call in (find_runtime, ensure_runtime):
+        with pytest.raises(UsageError, match=r"no Flink 1\.17 runtime .*known: 1\.20"):
+            call("1.17", cache=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing was created for it

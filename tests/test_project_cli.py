@@ -255,8 +255,8 @@ def test_init_writes_a_project_that_validates_and_renders(tmp_path, monkeypatch)
     assert result.exit_code == 0, result.output
     root = tmp_path / "new"
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
-        "README.md", "pipelines/host_cpu.yaml", "targets.yaml", "thresholds/host_thresholds.csv",
-        "thresholds/host_thresholds.sql"]  # fmt: skip
+        "README.md", "pipelines/host_cpu.yaml", "targets.yaml", "tests/host_cpu.test.yaml",
+        "thresholds/host_thresholds.csv", "thresholds/host_thresholds.sql"]  # fmt: skip
     monkeypatch.chdir(root)
     assert cli("validate").exit_code == 0
     for target in ("local", "cluster", "aiven"):

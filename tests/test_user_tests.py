@@ -293,3 +293,13 @@ def test_a_wrong_expectation_fails_with_the_diff_and_its_yaml_line(stack, stack_
     assert ":17:7: expect.cpu_high_alerts: exactly 2 row(s) expected, 1 received: 1 missing" in out
     assert "- missing     {occurred_ts: \"+25s\", usage: 99.0}" in out and ":20:13)" in out
     assert "1 test(s): 0 passed, 1 failed" in out
+
+
+def test_init_writes_a_starter_test_that_loads(tmp_path):
+    from flinksql_gen.cli.init import write_starter
+
+    write_starter(tmp_path)
+    proj = Project.discover(tmp_path)
+    (case,) = load_suites(find_test_files(None, proj), proj, EVERYTHING)
+    assert (case.suite.bundle.name, case.name) == ("host_cpu", "alert_above_each_hosts_threshold")
+    assert len(case.inputs["readings"]) == 4 and set(case.spec.expect) == {"cpu_alerts", "cpu_1m_out"}

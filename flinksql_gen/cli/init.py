@@ -15,6 +15,7 @@ LAYOUT = {
     "host_cpu.yaml": "pipelines/host_cpu.yaml",
     "host_thresholds.sql": "thresholds/host_thresholds.sql",
     "host_thresholds.csv": "thresholds/host_thresholds.csv",
+    "host_cpu.test.yaml": "tests/host_cpu.test.yaml",
     "README.md": "README.md",
 }
 
@@ -42,7 +43,7 @@ def write_starter(directory: Path) -> list[Path]:
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
 def init(directory: Path) -> None:
-    """Start a project in DIRECTORY (default: here): targets.yaml, one pipeline, thresholds, a README."""
+    """Start a project in DIRECTORY (default: here): targets.yaml, one pipeline, its test, thresholds, a README."""
     for path in write_starter(directory):
         click.echo(f"wrote {path}")
     where = "" if directory == Path(".") else f"cd {directory} && "

@@ -163,7 +163,7 @@ def _rows(table_env, env: dict[str, str], forms: dict[str, dict[str, str]], end:
         for r in results:
             out[r[0]].append(tuple(r)[1:])
     for source in forms:
-        table_env.execute_sql(f"DROP TEMPORARY VIEW `{source}__checked`")
+        table_env.execute_sql(f"DROP VIEW `{source}__checked`")
         table_env.execute_sql(f"DROP TEMPORARY TABLE `{source}`")
     return {source: sorted(rows) for source, rows in out.items()}
 

@@ -43,44 +43,63 @@ def test_explain_window_names_a_whole_shop_and_stays_quiet_below_min_change():
     assert quiet["root_cause"] == "" and quiet["explanation"] == []
 
 
-@pytest.mark.slow
-def test_stream_explains_an_injected_drop(stack, stack_env_vars, table_env_factory, tmp_path):
-    src, out = fresh_topics(stack, "pizzas", "explanations")
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % 10_000  # a window boundary
+WINDOWS, DROPPED_WINDOW = 6, 4
+
+
+def drilldown_copy(tmp_path: Path, src: str, out: str) -> Path:
+    """pipelines/pizza_drilldown.yaml reading `src` and writing `out`."""
     text = (ROOT / "pipelines" / "pizza_drilldown.yaml").read_text()
     definition = tmp_path / "pizza_drilldown.yaml"
     definition.write_text(text.replace("topic: pizzas\n", f"topic: {src}\n")
                           .replace("topic: pizzas_change_explanations", f"topic: {out}"))  # fmt: skip
-    pipeline = api.render_pipeline(definition, "local")
+    return definition
 
-    t0 = 1_700_000_000_000 - 1_700_000_000_000 % 10_000  # a window boundary
-    windows, per_leaf, dropped_window = 6, 10, 4
+
+def produce_drop(bootstrap: str, src: str, per_leaf: int = 10) -> None:
+    """Six 10 s windows of every shop x topping; luigis x mushroom drops to one order in window 4.
+    A last order far past the last window closes them all."""
     order_id = 0
-    with JsonProducer(stack.bootstrap) as producer:
-        for w in range(windows):
+    with JsonProducer(bootstrap) as producer:
+        for w in range(WINDOWS):
             for s in SHOPS:
                 for t in TOPPINGS:
-                    n = 1 if (w == dropped_window and (s, t) == ("luigis", "mushroom")) else per_leaf
+                    n = 1 if (w == DROPPED_WINDOW and (s, t) == ("luigis", "mushroom")) else per_leaf
                     for i in range(n):
                         order_id += 1
                         order = {"id": order_id, "shop": s,
                                  "pizzas": [{"pizzaName": "margherita", "additionalToppings": [t]}]}  # fmt: skip
-                        producer.send(src, order, key=s, timestamp_ms=t0 + w * 10_000 + 100 + i * 50)
+                        producer.send(src, order, key=s, timestamp_ms=T0 + w * 10_000 + 100 + i * 50)
         producer.flush()
-        # Move event time far past the last window so every window closes.
-        producer.send(src, {"id": 0, "shop": "luigis", "pizzas": []}, key="luigis", timestamp_ms=t0 + 120_000)
-    run_pipeline(pipeline, stack_env_vars, table_env=table_env_factory(), until_idle=8, workdir=Path(stack.workdir))
+        producer.send(src, {"id": 0, "shop": "luigis", "pizzas": []}, key="luigis", timestamp_ms=T0 + 120_000)
+
+
+def latest_explanations(records) -> list[dict]:
+    """The upsert topic's latest value per window, in window order."""
     latest = {}
-    for record in consume(out, idle_s=3, bootstrap=stack.bootstrap):
+    for record in records:
         if record.value is not None:
             latest[record.value["window_start"]] = record.value
-    by_window = [latest[k] for k in sorted(latest)]
-    assert len(by_window) == windows  # the first window has no baseline, but is still reported
+    return [latest[k] for k in sorted(latest)]
+
+
+def assert_explains_the_drop(by_window: list[dict]) -> None:
+    assert len(by_window) == WINDOWS  # the first window has no baseline, but is still reported
     explained = {i: w["root_cause"] for i, w in enumerate(by_window) if w["root_cause"]}
     # The drop, and the recovery right after it, are both explained by the one leaf that moved.
-    assert explained == {dropped_window: "shop=luigis&topping=mushroom",
-                         dropped_window + 1: "shop=luigis&topping=mushroom"}  # fmt: skip
-    drop = by_window[dropped_window]
+    assert explained == {DROPPED_WINDOW: "shop=luigis&topping=mushroom",
+                         DROPPED_WINDOW + 1: "shop=luigis&topping=mushroom"}  # fmt: skip
+    drop = by_window[DROPPED_WINDOW]
     assert drop["baseline_total"] == 90.0 and drop["current_total"] == 81.0
+
+
+@pytest.mark.slow
+def test_stream_explains_an_injected_drop(stack, stack_env_vars, table_env_factory, tmp_path):
+    src, out = fresh_topics(stack, "pizzas", "explanations")
+    pipeline = api.render_pipeline(drilldown_copy(tmp_path, src, out), "local")
+    produce_drop(stack.bootstrap, src)
+    run_pipeline(pipeline, stack_env_vars, table_env=table_env_factory(), until_idle=8, workdir=Path(stack.workdir))
+    assert_explains_the_drop(latest_explanations(consume(out, idle_s=3, bootstrap=stack.bootstrap)))
 
 
 RCA_CASE = ROOT / "tests" / "data" / "rca_case" / "B_cuboid_layer_2_n_ele_2"

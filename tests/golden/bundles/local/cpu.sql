@@ -146,7 +146,7 @@ CREATE TABLE `cpu_load_dead_letter` (
   'properties.transaction.timeout.ms' = '900000'
 );
 
-CREATE TEMPORARY VIEW `cpu_load__checked` AS
+CREATE VIEW `cpu_load__checked` AS
 SELECT
   `hostname`,
   `cpu`,
@@ -169,7 +169,7 @@ SELECT
   END AS `__error`
 FROM `cpu_load`;
 
-CREATE TEMPORARY VIEW `cpu_load__valid` AS
+CREATE VIEW `cpu_load__valid` AS
 SELECT
   `hostname`,
   `cpu`,
@@ -179,7 +179,7 @@ SELECT
 FROM `cpu_load__checked`
 WHERE `__error` IS NULL;
 
-CREATE TEMPORARY VIEW `cpu_usage` AS
+CREATE VIEW `cpu_usage` AS
 SELECT
   `s`.`occurred_ts`,
   `s`.`hostname`,
@@ -187,7 +187,7 @@ SELECT
   `s`.`usage`
 FROM `cpu_load__valid` AS `s`;
 
-CREATE TEMPORARY VIEW `cpu_usage_30s` AS
+CREATE VIEW `cpu_usage_30s` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -199,7 +199,7 @@ SELECT
 FROM TABLE(TUMBLE(TABLE `cpu_load__valid`, DESCRIPTOR(`occurred_ts`), INTERVAL '30' SECOND))
 GROUP BY `window_start`, `window_end`, `window_time`, `hostname`, `cpu`;
 
-CREATE TEMPORARY VIEW `cpu_high` AS
+CREATE VIEW `cpu_high` AS
 SELECT
   `occurred_ts`,
   `hostname`,
@@ -208,7 +208,7 @@ SELECT
 FROM `cpu_usage`
 WHERE `usage` > 80;
 
-CREATE TEMPORARY VIEW `cpu_over_host_threshold__input` AS
+CREATE VIEW `cpu_over_host_threshold__input` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -220,7 +220,7 @@ SELECT
   PROCTIME() AS `proc_time`
 FROM `cpu_usage_30s`;
 
-CREATE TEMPORARY VIEW `cpu_over_host_threshold` AS
+CREATE VIEW `cpu_over_host_threshold` AS
 SELECT
   `m`.`window_start`,
   `m`.`window_end`,

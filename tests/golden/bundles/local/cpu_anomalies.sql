@@ -139,7 +139,7 @@ CREATE TABLE `cpu_load_dead_letter` (
   'properties.transaction.timeout.ms' = '900000'
 );
 
-CREATE TEMPORARY VIEW `cpu_load__checked` AS
+CREATE VIEW `cpu_load__checked` AS
 SELECT
   `hostname`,
   `cpu`,
@@ -162,7 +162,7 @@ SELECT
   END AS `__error`
 FROM `cpu_load`;
 
-CREATE TEMPORARY VIEW `cpu_load__valid` AS
+CREATE VIEW `cpu_load__valid` AS
 SELECT
   `hostname`,
   `cpu`,
@@ -172,7 +172,7 @@ SELECT
 FROM `cpu_load__checked`
 WHERE `__error` IS NULL;
 
-CREATE TEMPORARY VIEW `host_usage_10s` AS
+CREATE VIEW `host_usage_10s` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -182,7 +182,7 @@ SELECT
 FROM TABLE(TUMBLE(TABLE `cpu_load__valid`, DESCRIPTOR(`occurred_ts`), INTERVAL '10' SECOND))
 GROUP BY `window_start`, `window_end`, `window_time`, `hostname`;
 
-CREATE TEMPORARY VIEW `host_readings` AS
+CREATE VIEW `host_readings` AS
 SELECT
   `s`.`occurred_ts`,
   `s`.`hostname`,
@@ -190,7 +190,7 @@ SELECT
   `s`.`usage`
 FROM `cpu_load__valid` AS `s`;
 
-CREATE TEMPORARY VIEW `usage_out_of_band__input` AS
+CREATE VIEW `usage_out_of_band__input` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -203,7 +203,7 @@ SELECT
 FROM `host_usage_10s`
 WHERE `usage_avg` IS NOT NULL;
 
-CREATE TEMPORARY VIEW `usage_out_of_band` AS
+CREATE VIEW `usage_out_of_band` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -218,7 +218,7 @@ SELECT
 FROM `usage_out_of_band__input`
 WHERE COALESCE(`mv_n` >= 12 AND (CAST(`usage_avg` AS DOUBLE) > (`mv_sum` / NULLIF(`mv_n`, 0)) + 1.2000000000000002 * (CASE WHEN `mv_n` >= 2 THEN SQRT(GREATEST((`mv_sumsq` - `mv_sum` * `mv_sum` / `mv_n`) / (`mv_n` - 1), 0)) ELSE 0 END) OR CAST(`usage_avg` AS DOUBLE) < (`mv_sum` / NULLIF(`mv_n`, 0)) - 1.2000000000000002 * (CASE WHEN `mv_n` >= 2 THEN SQRT(GREATEST((`mv_sumsq` - `mv_sum` * `mv_sum` / `mv_n`) / (`mv_n` - 1), 0)) ELSE 0 END)), FALSE);
 
-CREATE TEMPORARY VIEW `usage_jump__input` AS
+CREATE VIEW `usage_jump__input` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -229,7 +229,7 @@ SELECT
 FROM `host_usage_10s`
 WHERE `usage_avg` IS NOT NULL;
 
-CREATE TEMPORARY VIEW `usage_jump` AS
+CREATE VIEW `usage_jump` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -244,14 +244,14 @@ SELECT
 FROM `usage_jump__input`
 WHERE COALESCE(`baseline` IS NOT NULL AND CAST(`usage_avg` AS DOUBLE) > `baseline` + 0.5 * ABS(`baseline`), FALSE);
 
-CREATE TEMPORARY VIEW `usage_score__input` AS
+CREATE VIEW `usage_score__input` AS
 SELECT
   `hostname`,
   fsg_detect('{"band_z":3.0,"change_span":3000,"forecast_span":4.0,"hold":5,"level_span":1000,"pattern":"both","seasonality":"none","threshold":0.42,"type":"score","warmup":30}', CAST(`occurred_ts` AS TIMESTAMP(3)), CAST(`usage` AS DOUBLE)) AS `rs`
 FROM `host_readings`
 GROUP BY `hostname`;
 
-CREATE TEMPORARY VIEW `usage_score` AS
+CREATE VIEW `usage_score` AS
 SELECT
   `s`.`hostname`,
   `p`.`ts`,

@@ -106,7 +106,7 @@ CREATE TABLE `topping_trend_alerts` (
   'properties.transaction.timeout.ms' = '900000'
 );
 
-CREATE TEMPORARY VIEW `order_toppings` AS
+CREATE VIEW `order_toppings` AS
 SELECT
   `s`.`orderTimestamp`,
   `s`.`id`,
@@ -118,7 +118,7 @@ FROM `pizza_orders` AS `s`
 CROSS JOIN UNNEST(`s`.`pizzas`) AS `u1` (`pizzaName`, `additionalToppings`)
 CROSS JOIN UNNEST(`u1`.`additionalToppings`) AS `u2` (`topping`);
 
-CREATE TEMPORARY VIEW `forbidden_per_order__rows` AS
+CREATE VIEW `forbidden_per_order__rows` AS
 SELECT
   `s`.`id`,
   `s`.`shop`,
@@ -135,7 +135,7 @@ CROSS JOIN UNNEST(`s`.`pizzas`) AS `u1` (`pizzaName`, `additionalToppings`)
 CROSS JOIN UNNEST(`u1`.`additionalToppings`) AS `u2` (`topping`)
 WHERE `u2`.`topping` IN ('pineapple', 'strawberry', 'banana');
 
-CREATE TEMPORARY VIEW `forbidden_per_order` AS
+CREATE VIEW `forbidden_per_order` AS
 SELECT
   `id`,
   COUNT(*) AS `forbidden_count`,
@@ -143,7 +143,7 @@ SELECT
 FROM `forbidden_per_order__rows`
 GROUP BY `id`;
 
-CREATE TEMPORARY VIEW `topping_counts_5s__rows` AS
+CREATE VIEW `topping_counts_5s__rows` AS
 SELECT
   `s`.`id`,
   `s`.`shop`,
@@ -159,7 +159,7 @@ FROM `pizza_orders` AS `s`
 CROSS JOIN UNNEST(`s`.`pizzas`) AS `u1` (`pizzaName`, `additionalToppings`)
 CROSS JOIN UNNEST(`u1`.`additionalToppings`) AS `u2` (`topping`);
 
-CREATE TEMPORARY VIEW `topping_counts_5s` AS
+CREATE VIEW `topping_counts_5s` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -169,7 +169,7 @@ SELECT
 FROM TABLE(TUMBLE(TABLE `topping_counts_5s__rows`, DESCRIPTOR(`orderTimestamp`), INTERVAL '5' SECOND))
 GROUP BY `window_start`, `window_end`, `window_time`, `topping`;
 
-CREATE TEMPORARY VIEW `forbidden_toppings` AS
+CREATE VIEW `forbidden_toppings` AS
 SELECT
   `orderTimestamp`,
   `id`,
@@ -180,7 +180,7 @@ SELECT
 FROM `order_toppings`
 WHERE `topping` IN ('pineapple', 'strawberry', 'banana');
 
-CREATE TEMPORARY VIEW `too_many_forbidden` AS
+CREATE VIEW `too_many_forbidden` AS
 SELECT
   `id`,
   COUNT(*) AS `forbidden_count`,
@@ -189,7 +189,7 @@ FROM `forbidden_per_order__rows`
 GROUP BY `id`
 HAVING COUNT(*) > 3;
 
-CREATE TEMPORARY VIEW `busy_toppings` AS
+CREATE VIEW `busy_toppings` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -200,7 +200,7 @@ FROM TABLE(TUMBLE(TABLE `topping_counts_5s__rows`, DESCRIPTOR(`orderTimestamp`),
 GROUP BY `window_start`, `window_end`, `window_time`, `topping`
 HAVING COUNT(*) > 10;
 
-CREATE TEMPORARY VIEW `topping_trends` AS
+CREATE VIEW `topping_trends` AS
 SELECT *
 FROM `topping_counts_5s`
 MATCH_RECOGNIZE (

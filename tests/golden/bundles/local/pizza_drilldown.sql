@@ -56,7 +56,7 @@ CREATE TABLE `topping_change_explanations` (
   'properties.transaction.timeout.ms' = '900000'
 );
 
-CREATE TEMPORARY VIEW `toppings_by_shop_10s__rows` AS
+CREATE VIEW `toppings_by_shop_10s__rows` AS
 SELECT
   `s`.`id`,
   `s`.`shop`,
@@ -69,7 +69,7 @@ FROM `pizza_orders` AS `s`
 CROSS JOIN UNNEST(`s`.`pizzas`) AS `u1` (`pizzaName`, `additionalToppings`)
 CROSS JOIN UNNEST(`u1`.`additionalToppings`) AS `u2` (`topping`);
 
-CREATE TEMPORARY VIEW `toppings_by_shop_10s` AS
+CREATE VIEW `toppings_by_shop_10s` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -80,7 +80,7 @@ SELECT
 FROM TABLE(TUMBLE(TABLE `toppings_by_shop_10s__rows`, DESCRIPTOR(`orderTimestamp`), INTERVAL '10' SECOND))
 GROUP BY `window_start`, `window_end`, `window_time`, `shop`, `topping`;
 
-CREATE TEMPORARY VIEW `why_toppings_changed__input` AS
+CREATE VIEW `why_toppings_changed__input` AS
 SELECT
   `window_time` AS `leaf_time`,
   `shop`,
@@ -89,7 +89,7 @@ SELECT
   LAG(CAST(`toppings` AS DOUBLE), 1) OVER (PARTITION BY `shop`, `topping` ORDER BY `window_time`) AS `baseline_value`
 FROM `toppings_by_shop_10s`;
 
-CREATE TEMPORARY VIEW `why_toppings_changed__explained` AS
+CREATE VIEW `why_toppings_changed__explained` AS
 SELECT
   `window_start`,
   `window_end`,
@@ -97,7 +97,7 @@ SELECT
 FROM TABLE(TUMBLE(TABLE `why_toppings_changed__input`, DESCRIPTOR(`leaf_time`), INTERVAL '10' SECOND))
 GROUP BY `window_start`, `window_end`;
 
-CREATE TEMPORARY VIEW `why_toppings_changed` AS
+CREATE VIEW `why_toppings_changed` AS
 SELECT
   `window_start`,
   `window_end`,

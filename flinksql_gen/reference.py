@@ -230,9 +230,9 @@ def detector_forms() -> list[str]:
     from typing import get_args
 
     from flinksql_gen.detectors.registry import REGISTRY
-    from flinksql_gen.models.pipeline import STATISTICAL, Detector
+    from flinksql_gen.models.pipeline import STATISTICAL, DetectorDefinition
 
-    members = get_args(get_args(Detector)[0])
+    members = get_args(get_args(DetectorDefinition)[0])
     lines = ["## Detector types and their forms", "",
              "A detector runs as pure Flink SQL or as a PyFlink UDF (`fsg_detect`, `fsg_drilldown`). The aiven "
              "target runs no UDFs: a detector without a SQL form is refused there, with the pure-SQL types named. "

@@ -100,6 +100,35 @@ def _windows_of(label_map: dict[str, list[tuple[float, float]]], name: str) -> l
     return label_map[keys[0]] if len(keys) == 1 else []
 
 
+def _drilldown_section(snapshot_csv: Path, png: Path) -> list[str]:
+    """The root causes of a snapshot, and its contributions chart and table."""
+    leaves = read_snapshot(snapshot_csv)
+    contribs = contribution_analysis(leaves)
+    causes = localize(leaves)
+    plot_contributions(contribs, f"Drill-down of {snapshot_csv.name}", png)
+    return [
+        "<h2>Root causes</h2>",
+        _table(
+            ["element", "baseline", "current", "change", "share of total change"],
+            [
+                ["&".join(f"{k}={v}" for k, v in e.dims.items()), f"{e.baseline:.1f}", f"{e.current:.1f}", f"{e.change:+.1f}", f"{e.share:.0%}"]
+                for e in causes
+            ]
+            or [["(none found)", "", "", "", ""]],
+        ),
+        "<h2>Contributions by dimension value</h2>",
+        _img(png),
+        _table(
+            ["dimension", "value", "baseline", "current", "value change %", "contribution change %", "contribution to overall change %", "cost"],
+            [
+                [c.dimension, c.value, f"{c.baseline:.1f}", f"{c.current:.1f}", f"{c.value_change_pct:+.1f}",
+                 f"{c.contribution_change_pct:+.2f}", f"{c.contribution_to_overall_change_pct:+.1f}", f"{c.cost:.1f}"]
+                for c in contribs[:15]
+            ],
+        ),
+    ]
+
+
 def render_report(
     detector_spec: dict[str, Any],
     series_csv: Path | str,
@@ -140,32 +169,8 @@ def render_report(
             f"detection events: {score.events}, outside any window: {score.false_events}.</p>"
         )
     if snapshot_csv:
-        leaves = read_snapshot(Path(snapshot_csv))
-        contribs = contribution_analysis(leaves)
-        causes = localize(leaves)
         paths["contributions_png"] = out / "contributions.png"
-        plot_contributions(contribs, f"Drill-down of {Path(snapshot_csv).name}", paths["contributions_png"])
-        parts += [
-            "<h2>Root causes</h2>",
-            _table(
-                ["element", "baseline", "current", "change", "share of total change"],
-                [
-                    ["&".join(f"{k}={v}" for k, v in e.dims.items()), f"{e.baseline:.1f}", f"{e.current:.1f}", f"{e.change:+.1f}", f"{e.share:.0%}"]
-                    for e in causes
-                ]
-                or [["(none found)", "", "", "", ""]],
-            ),
-            "<h2>Contributions by dimension value</h2>",
-            _img(paths["contributions_png"]),
-            _table(
-                ["dimension", "value", "baseline", "current", "value change %", "contribution change %", "contribution to overall change %", "cost"],
-                [
-                    [c.dimension, c.value, f"{c.baseline:.1f}", f"{c.current:.1f}", f"{c.value_change_pct:+.1f}",
-                     f"{c.contribution_change_pct:+.2f}", f"{c.contribution_to_overall_change_pct:+.1f}", f"{c.cost:.1f}"]
-                    for c in contribs[:15]
-                ],
-            ),
-        ]
+        parts += _drilldown_section(Path(snapshot_csv), paths["contributions_png"])
     parts.append("</body></html>")
     paths["html"] = out / "report.html"
     paths["html"].write_text("\n".join(parts))

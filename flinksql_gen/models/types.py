@@ -157,43 +157,9 @@ class _Parser:
             self.take(">")
             result = FlinkType("MAP", key=key, element=value)
         elif name == "ROW":
-            self.take("<")
-            fields: list[tuple[str, FlinkType]] = []
-            while True:
-                k, fname, fpos = self.take()
-                if k == "quoted":
-                    fname = fname[1:-1].replace("``", "`")
-                    if has_control_character(fname):
-                        raise TypeSyntaxError("ROW field names cannot contain control characters")
-                elif k != "word":
-                    raise TypeSyntaxError(f"expected a field name at position {fpos + 1}, found {fname!r}")
-                if fname in (f for f, _ in fields):
-                    raise TypeSyntaxError(f"ROW field {fname!r} appears twice")
-                fields.append((fname, self.type_()))
-                if self.peek() and self.peek()[1] == ",":
-                    self.take(",")
-                    continue
-                self.take(">")
-                break
-            result = FlinkType("ROW", fields=tuple(fields))
+            result = FlinkType("ROW", fields=self._row_fields())
         elif name in _SIMPLE:
-            lo, hi = _SIMPLE[name]
-            params: list[int] = []
-            if self.peek() and self.peek()[1] == "(":
-                self.take("(")
-                while True:
-                    k, num, npos = self.take()
-                    if k != "int":
-                        raise TypeSyntaxError(f"expected a number at position {npos + 1}, found {num!r}")
-                    params.append(int(num))
-                    if self.peek() and self.peek()[1] == ",":
-                        self.take(",")
-                        continue
-                    self.take(")")
-                    break
-            if not lo <= len(params) <= hi:
-                raise TypeSyntaxError(f"{name} takes {hi if lo == hi else f'{lo} to {hi}'} parameter(s), got {len(params)}")
-            result = FlinkType(name, tuple(params))
+            result = FlinkType(name, self._parameters(name))
         else:
             known = ", ".join(sorted(set(_SIMPLE) - {"INTEGER"} | {"ARRAY<T>", "MAP<K, V>", "ROW<name T, ...>"}))
             raise TypeSyntaxError(f"unknown type {word!r}; known types: {known}")
@@ -202,6 +168,47 @@ class _Parser:
             self.take("NULL")
             result = FlinkType(result.name, result.params, result.element, result.key, result.fields, True)
         return result
+
+    def _row_fields(self) -> tuple[tuple[str, FlinkType], ...]:
+        """`<name T, ...>` of a ROW; names may be backquoted."""
+        self.take("<")
+        fields: list[tuple[str, FlinkType]] = []
+        while True:
+            k, fname, fpos = self.take()
+            if k == "quoted":
+                fname = fname[1:-1].replace("``", "`")
+                if has_control_character(fname):
+                    raise TypeSyntaxError("ROW field names cannot contain control characters")
+            elif k != "word":
+                raise TypeSyntaxError(f"expected a field name at position {fpos + 1}, found {fname!r}")
+            if fname in (f for f, _ in fields):
+                raise TypeSyntaxError(f"ROW field {fname!r} appears twice")
+            fields.append((fname, self.type_()))
+            if self.peek() and self.peek()[1] == ",":
+                self.take(",")
+                continue
+            self.take(">")
+            return tuple(fields)
+
+    def _parameters(self, name: str) -> tuple[int, ...]:
+        """The optional `(n, ...)` of a simple type, checked against how many it takes."""
+        lo, hi = _SIMPLE[name]
+        params: list[int] = []
+        if self.peek() and self.peek()[1] == "(":
+            self.take("(")
+            while True:
+                k, num, npos = self.take()
+                if k != "int":
+                    raise TypeSyntaxError(f"expected a number at position {npos + 1}, found {num!r}")
+                params.append(int(num))
+                if self.peek() and self.peek()[1] == ",":
+                    self.take(",")
+                    continue
+                self.take(")")
+                break
+        if not lo <= len(params) <= hi:
+            raise TypeSyntaxError(f"{name} takes {hi if lo == hi else f'{lo} to {hi}'} parameter(s), got {len(params)}")
+        return tuple(params)
 
 
 def parse_type(text: str) -> FlinkType:

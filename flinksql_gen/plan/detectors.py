@@ -147,6 +147,8 @@ def plan_trend(ctx: PlanContext, name: str, d: TrendDetector, metric: PlannedMet
     return PlannedDetector(name, (view,), False, (), tuple(partition))
 
 
+# Over 60 lines: the join columns, value, threshold and extra columns are each checked against
+# both schemas and reported in one pass (every problem at once), then one view is written.
 def plan_lookup_threshold(
     ctx: PlanContext, name: str, d: LookupThresholdDetector, metric: PlannedMetric, lookup: PlannedTable
 ) -> PlannedDetector | None:

@@ -156,23 +156,10 @@ def plan_metric(ctx: PlanContext, name: str, m: Metric, source: PlannedTable) ->
     dim_cols = [schema.get(d) for d in dims]
     if not _plan_derived(ctx, name, m, schema, dim_cols, out_cols, agg_sql, agg_cols, fill):
         return None
-    if m.window is not None:
-        for d in dims:
-            if d in WINDOW_COLUMNS:
-                ctx.error((*path, "dimensions"), f"{d!r} is a window column and cannot be a dimension")
-                return None
-        group = tuple(q(c) for c in WINDOW_COLUMNS) + tuple(q(d) for d in dims)
-        if fill is not None:
-            select = filled_select(m.window, base_q, rowtime.name, dims, agg_cols, m.fill_for)
-        else:
-            select = Select(group + tuple(agg_cols), _window_tvf(m.window, base_q, rowtime.name), group_by=group)
-        win_cols = (Column("window_start", TIMESTAMP3), Column("window_end", TIMESTAMP3),
-                    Column("window_time", rowtime.type, rowtime=True))  # fmt: skip
-        out_schema = Schema(win_cols + tuple(Column(c.name, c.type) for c in dim_cols) + tuple(out_cols))
-    else:
-        group = tuple(q(d) for d in dims)
-        select = Select(group + tuple(agg_cols), f"{base_q}", group_by=group)
-        out_schema = Schema(tuple(Column(c.name, c.type) for c in dim_cols) + tuple(out_cols))
+    grouped = _grouped(ctx, path, m, base_q, rowtime, dim_cols, agg_cols, out_cols, fill)
+    if grouped is None:
+        return None
+    select, out_schema = grouped
     value = m.value
     if value is not None and value not in agg_sql and value not in dims:
         ctx.error((*path, "value"), f"unknown aggregate {value!r}", f"aggregates: {', '.join(agg_sql)}")
@@ -187,6 +174,29 @@ def plan_metric(ctx: PlanContext, name: str, m: Metric, source: PlannedTable) ->
         select = carried_forward(filled.name, out_schema, dims, [c.name for c in out_cols])
     view = PlannedView(q(name), name, select, origin, out_schema, stateful=True, depends_on=depends)
     return PlannedMetric(name, (*views, view), base, schema, m.window, True, dims, agg_sql, value, m.fill)
+
+
+def _grouped(ctx: PlanContext, path: tuple, m: Metric, base_q: str, rowtime: Column | None, dim_cols: list,
+             agg_cols: list, out_cols: list, fill) -> tuple[Select, Schema] | None:  # fmt: skip
+    """The aggregation by window (a window TVF, or the filled form) and dimensions, and its schema."""
+    dims = tuple(m.dimensions)
+    if m.window is None:
+        group = tuple(q(d) for d in dims)
+        select = Select(group + tuple(agg_cols), f"{base_q}", group_by=group)
+        return select, Schema(tuple(Column(c.name, c.type) for c in dim_cols) + tuple(out_cols))
+    for d in dims:
+        if d in WINDOW_COLUMNS:
+            ctx.error((*path, "dimensions"), f"{d!r} is a window column and cannot be a dimension")
+            return None
+    assert rowtime is not None  # checked by the caller: a window needs event time
+    group = tuple(q(c) for c in WINDOW_COLUMNS) + tuple(q(d) for d in dims)
+    if fill is not None:
+        select = filled_select(m.window, base_q, rowtime.name, dims, agg_cols, m.fill_for)
+    else:
+        select = Select(group + tuple(agg_cols), _window_tvf(m.window, base_q, rowtime.name), group_by=group)
+    win_cols = (Column("window_start", TIMESTAMP3), Column("window_end", TIMESTAMP3),
+                Column("window_time", rowtime.type, rowtime=True))  # fmt: skip
+    return select, Schema(win_cols + tuple(Column(c.name, c.type) for c in dim_cols) + tuple(out_cols))
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from flinksql_gen.plan.plan import (
     Select,
     Setting,
 )
-from flinksql_gen.plan.statistical import DETECT_UDF, plan_statistical
+from flinksql_gen.plan.statistical import DETECT_UDF, MODEL_SERVICE_UDF, plan_statistical
 from flinksql_gen.plan.tables import plan_lookup, plan_sink
 from flinksql_gen.sql.quoting import option_string, quote_string
 from flinksql_gen.sql.quoting import quote_identifier as q
@@ -165,7 +165,49 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
             pm = plan_metric(ctx, name, m, sources[m.source])
             if pm is not None:
                 metrics[name] = _reads(pm, planned_sources[m.source].views)
+    detectors = _plan_detectors(ctx, p, metrics, lookups)
+    producers = [
+        _Producer("metrics", n, pm.view, pm.updating, pm.unique_key, pm.dims, tuple(p.metrics[n].sinks))
+        for n, pm in metrics.items()
+    ] + [
+        _Producer("detectors", n, pd.view, pd.updating, pd.unique_key, pd.key_hint, tuple(p.detectors[n].sinks))
+        for n, pd in detectors.items()
+    ]
+    sink_tables, inserts = _plan_outputs(ctx, p, producers)
 
+    _check_sinks_fed(ctx, p)
+    if ctx.problems:
+        return None
+
+    views: list[PlannedView] = [v for ps in planned_sources.values() for v in ps.views]
+    for pm in metrics.values():
+        views.extend(pm.views)
+    for pd in detectors.values():
+        views.extend(pd.views)
+    tables = [*(ps.table for ps in planned_sources.values()), *lookups.values(), *sink_tables,
+              *(t for ps in planned_sources.values() for t in ps.sinks)]
+    inserts += [i for ps in planned_sources.values() for i in ps.inserts]  # bad records, late events
+    calls = [c for v in views if isinstance(v.query, Select) for c in v.query.columns]
+    udfs = tuple(u for u in (DETECT_UDF, MODEL_SERVICE_UDF, DRILLDOWN_UDF) if any(f"{u.name}(" in c for c in calls))
+    extra = _udf_settings(ctx, udfs)
+    settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in extra if k not in p.settings)
+    return PlannedPipeline(
+        name=ctx.pipeline,
+        source_file=ctx.file,
+        target=ctx.target_name,
+        description=p.description,
+        settings=settings,
+        tables=tuple(tables),
+        views=tuple(views),
+        inserts=tuple(inserts),
+        inline_views=ctx.aiven,
+        udfs=udfs,
+    )
+
+
+def _plan_detectors(ctx: PlanContext, p: Pipeline, metrics: dict[str, PlannedMetric],
+                    lookups: dict[str, PlannedTable]) -> dict[str, PlannedDetector]:  # fmt: skip
+    """Every detector whose metric and lookups were planned; the others are reported."""
     detectors: dict[str, PlannedDetector] = {}
     for name, d in p.detectors.items():
         if d.metric not in p.metrics:
@@ -182,41 +224,26 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         pd = _plan_detector(ctx, name, d, metrics, lookups)
         if pd is not None:
             detectors[name] = pd
+    return detectors
 
-    producers = [
-        _Producer("metrics", n, pm.view, pm.updating, pm.unique_key, pm.dims, tuple(p.metrics[n].sinks))
-        for n, pm in metrics.items()
-    ] + [
-        _Producer("detectors", n, pd.view, pd.updating, pd.unique_key, pd.key_hint, tuple(p.detectors[n].sinks))
-        for n, pd in detectors.items()
-    ]
-    sink_tables, inserts = _plan_outputs(ctx, p, producers)
 
+def _check_sinks_fed(ctx: PlanContext, p: Pipeline) -> None:
     for name in p.sinks:
         fed = any(name in prod_sinks for prod_sinks in
                   [m.sinks for m in p.metrics.values()] + [d.sinks for d in p.detectors.values()])  # fmt: skip
         if not fed:
             ctx.error(("sinks", name), f"sink {name!r} is never written",
                       "list it under `sinks:` of a metric or detector, or remove it", value=False)  # fmt: skip
-    if ctx.problems:
-        return None
 
-    views: list[PlannedView] = [v for ps in planned_sources.values() for v in ps.views]
-    for pm in metrics.values():
-        views.extend(pm.views)
-    for pd in detectors.values():
-        views.extend(pd.views)
-    tables = [*(ps.table for ps in planned_sources.values()), *lookups.values(), *sink_tables,
-              *(t for ps in planned_sources.values() for t in ps.sinks)]
-    inserts += [i for ps in planned_sources.values() for i in ps.inserts]  # bad records, late events
-    calls = [c for v in views if isinstance(v.query, Select) for c in v.query.columns]
-    udfs = tuple(u for u in (DETECT_UDF, DRILLDOWN_UDF) if any(f"{u.name}(" in c for c in calls))
+
+def _udf_settings(ctx: PlanContext, udfs: tuple) -> list[tuple[str, str]]:
+    """The Flink settings a pipeline with these Python UDFs needs."""
     extra: list[tuple[str, str]] = []
     if udfs:
         # PyFlink 2.0's Python aggregates restore only some keys' state from the HashMap backend
         # after a savepoint or failover (measured: 3 of 4 keys lost); RocksDB restores them all.
         extra.append(("state.backend.type", "rocksdb"))
-    if DETECT_UDF in udfs:
+    if DETECT_UDF in udfs or MODEL_SERVICE_UDF in udfs:
         # fsg_detect returns one array of judgements per key per bundle; bounded bundles keep
         # those arrays (and the state that holds the last one) small. Flink's default is 100,000.
         extra.append(("python.fn-execution.bundle.size", "1000"))
@@ -230,19 +257,7 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
             extra += [("python.executable", python.executable), ("python.client.executable", python.executable)]
         if python.files:
             extra.append(("python.files", ",".join(python.files)))
-    settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in extra if k not in p.settings)
-    return PlannedPipeline(
-        name=ctx.pipeline,
-        source_file=ctx.file,
-        target=ctx.target_name,
-        description=p.description,
-        settings=settings,
-        tables=tuple(tables),
-        views=tuple(views),
-        inserts=tuple(inserts),
-        inline_views=ctx.aiven,
-        udfs=udfs,
-    )
+    return extra
 
 
 def _reads(pm: PlannedMetric, source_views: tuple[PlannedView, ...]) -> PlannedMetric:

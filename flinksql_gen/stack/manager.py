@@ -52,6 +52,8 @@ def _check_port(kind: str, wanted: int | None, running: int | None) -> None:
         raise UsageError(f"{kind} is already running on port {running}: run `flinksql-gen down` to change its port")
 
 
+# Over 60 lines: one try block covers every part, so a part that fails to start stops exactly
+# the parts this call started; each part is a short, similar step in start order.
 def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path | None = None,
        topics: Iterable[str] = (), *, kafka_port: int | None = None, pg_port: int | None = None,
        rest_port: int | None = None, taskmanager_memory: str = "1280m", download: bool = True,

@@ -90,22 +90,14 @@ def _pg_problem(path: Path, text: str | None, exc: Exception, line: int = 0) -> 
     return Problem(Location(relative(path), line), "", message)
 
 
-def load_thresholds(dsn: str, folder: Path, replace: tuple[str, ...] = ()) -> list[str]:
-    """Load the folder; first drops the tables named in `replace` (a previous load).
-
-    Returns the tables the schema files created (to pass as `replace` on a reload).
-    """
-    from psycopg2 import Error as PgError
-    from psycopg2 import sql
-
-    folder = Path(folder)
+def _read_folder(folder: Path) -> tuple[dict[Path, str], list[SeedFile]]:
+    """The folder's schema files (*.sql, by name) and seed files (*.csv); every problem at once."""
     if not folder.is_dir():
         raise UsageError(f"thresholds folder {folder} does not exist")
-    schema_files = sorted(folder.glob("*.sql"))
     seeds: list[SeedFile] = []
     problems: list[Problem] = []
     schema_texts: dict[Path, str] = {}
-    for path in schema_files:
+    for path in sorted(folder.glob("*.sql")):
         text, found = read_text(path)
         problems += found
         schema_texts[path] = text or ""
@@ -116,7 +108,19 @@ def load_thresholds(dsn: str, folder: Path, replace: tuple[str, ...] = ()) -> li
             seeds.append(seed)
     if problems:
         raise DefinitionError(problems)
+    return schema_texts, seeds
 
+
+def load_thresholds(dsn: str, folder: Path, replace: tuple[str, ...] = ()) -> list[str]:
+    """Load the folder; first drops the tables named in `replace` (a previous load).
+
+    Returns the tables the schema files created (to pass as `replace` on a reload).
+    """
+    from psycopg2 import Error as PgError
+    from psycopg2 import sql
+
+    schema_texts, seeds = _read_folder(Path(folder))
+    schema_files = list(schema_texts)
     conn = connect(dsn)
     try:
         with conn, conn.cursor() as cur:  # one transaction: commit on success, rollback on error

@@ -67,9 +67,8 @@ class AdvanceStep(Strict):
     """A sentinel event appended after a source's inputs: it moves that source's watermark to `to`.
 
     The end of the bounded input already moves every watermark to the end of time, closing every
-    window; a sentinel is for a watermark that must move before later events (late-event tests)
-    or for pipelines that must see one more event. It is an ordinary event: its row reaches the
-    pipeline like any other."""
+    window, and late events need none (the watermark follows each event). A sentinel is for a
+    pipeline that must see one more event at a given time; it is an ordinary event."""
 
     source: Name = Field(description="the source whose watermark moves")
     to: TimeText = Field(description="the sentinel's event time (`+10m` or absolute)")

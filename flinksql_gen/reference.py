@@ -247,6 +247,8 @@ def detector_forms() -> list[str]:
                      else "always a UDF (keyed state in Flink)")
             if kind == "mean_variance":
                 notes += "; UDF when `seasonality` is a number of points (daily/weekly stay SQL)"
+            if kind == "model_service":
+                notes = "always a UDF (`fsg_model_service`); the per-key state lives in the user's service"
             lines.append(f"| `{kind}` | {sql} | yes | {notes} |")
         else:
             udf = kind == "drilldown"

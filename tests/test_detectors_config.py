@@ -20,7 +20,7 @@ from flinksql_gen.errors import DefinitionError
 def test_registry_and_typed_configs():
     assert detector_types() == sorted(
         ["threshold", "percentage_change", "absolute_change", "mean_variance", "ewma", "holt_winters", "score",
-             "windowed_gaussian"]
+             "windowed_gaussian", "model_service"]
     )
     cfg = parse_detector_config({"type": "mean_variance", "lookback": 12, "sensitivity": 5})
     assert isinstance(cfg, MeanVarianceConfig) and cfg.lookback == 12

@@ -100,7 +100,7 @@ def test_score_step_from_constant():
 
 
 def test_missing_values_are_skipped():
-    for name in REGISTRY:
+    for name in set(REGISTRY) - {"model_service"}:  # (judged by a service: tests/test_model_service.py)
         spec = {"type": name, "max": 1} if name == "threshold" else {"type": name, "threshold": 0.5} if "change" in name else {"type": name}
         r = build_detector(spec).update(0, None)
         assert not r.is_anomaly and math.isnan(r.score)

@@ -14,7 +14,18 @@ from pathlib import Path
 
 import click
 
-from flinksql_gen.cli import aiven, cluster, definitions, demo, detect, init, produce, stack, usertests
+from flinksql_gen.cli import (
+    aiven,
+    cluster,
+    definitions,
+    demo,
+    detect,
+    init,
+    model_service,
+    produce,
+    stack,
+    usertests,
+)
 from flinksql_gen.cli.output import usage_error_json, wants_json
 from flinksql_gen.errors import DefinitionError, FlinksqlGenError
 from flinksql_gen.project import Project
@@ -74,6 +85,6 @@ def main(ctx: click.Context, project_dir: Path | None) -> None:
     ctx.obj = Project.discover(project_dir=project_dir, how=how)
 
 
-for _module in (definitions, init, stack, produce, demo, detect, cluster, aiven, usertests):
+for _module in (definitions, init, stack, produce, demo, detect, model_service, cluster, aiven, usertests):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from flinksql_gen.detectors import model_service_config
+from flinksql_gen.detectors.model_service_config import ModelServiceConfig
 from flinksql_gen.durations import parse_duration
 from flinksql_gen.errors import DefinitionError, Location, Problem
 
@@ -202,7 +204,8 @@ DetectorConfig = Annotated[
     | EwmaConfig
     | HoltWintersConfig
     | ScoreConfig
-    | WindowedGaussianConfig,
+    | WindowedGaussianConfig
+    | ModelServiceConfig,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(DetectorConfig)
@@ -234,3 +237,6 @@ def parse_detector_config(data: Any, source: str = "<detector>") -> Any:
                 msg = f"unknown or missing detector type {data.get('type')!r}; known: {', '.join(config_types())}"
             problems.append(Problem(Location(source), ".".join(loc), msg))
         raise DefinitionError(problems) from None
+
+
+model_service_config.FALLBACK_PARSER = parse_detector_config

@@ -6,12 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from flinksql_gen.detectors import model_service
 from flinksql_gen.detectors.base import Detector
 from flinksql_gen.detectors.change import AbsoluteChangeDetector, PercentageChangeDetector
 from flinksql_gen.detectors.config import parse_detector_config
 from flinksql_gen.detectors.ewma import EwmaDetector
 from flinksql_gen.detectors.holt_winters import HoltWintersDetector
 from flinksql_gen.detectors.mean_variance import MeanVarianceDetector
+from flinksql_gen.detectors.model_service import ModelServiceDetector
 from flinksql_gen.detectors.score import ScoreDetector
 from flinksql_gen.detectors.sql import SqlBand, SqlRow
 from flinksql_gen.detectors.threshold import ThresholdDetector
@@ -28,6 +30,7 @@ REGISTRY: dict[str, type[Detector]] = {
         HoltWintersDetector,
         ScoreDetector,
         WindowedGaussianDetector,
+        ModelServiceDetector,
     )
 }
 
@@ -61,3 +64,6 @@ def restore_detector(spec: BaseModel | dict[str, Any], state: dict[str, Any]) ->
     det = build_detector(spec)
     det.load_state(state)
     return det
+
+
+model_service.BUILD = build_detector

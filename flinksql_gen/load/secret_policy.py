@@ -39,11 +39,18 @@ def _secret_named_entry(prefix: tuple[Any, ...]) -> Rule:
     return lambda path: base(path) and bool(_SECRET_KEY.search(str(path[-1])))
 
 
-# Pipeline definitions: connector properties of a source, and a Slack sink's token.
-PIPELINE_ALLOWED: tuple[Rule, ...] = (_match(("sources", _ANY, "properties", _ANY)), _match(("sinks", _ANY, "token")))
+# Pipeline definitions: connector properties of a source, a Slack sink's token, and a model service
+# detector's URL and HTTP headers (every header is a secret: the model config takes only references).
+PIPELINE_ALLOWED: tuple[Rule, ...] = (
+    _match(("sources", _ANY, "properties", _ANY)),
+    _match(("sinks", _ANY, "token")),
+    _match(("detectors", _ANY, "url")),
+    _match(("detectors", _ANY, "headers", _ANY)),
+)
 PIPELINE_SECRETS: tuple[Rule, ...] = (
     _secret_named_entry(("sources", _ANY, "properties")),
     _match(("sinks", _ANY, "token")),
+    _match(("detectors", _ANY, "headers", _ANY)),
 )
 
 _T = ("targets", _ANY)
@@ -64,7 +71,7 @@ TARGETS_SECRETS: tuple[Rule, ...] = (
 
 
 _SECRET_FIELDS = frozenset({"token", "password"})
-_SECRET_MAPS = frozenset({"properties", "settings"})
+_SECRET_MAPS = frozenset({"properties", "settings", "headers"})
 
 
 def check_pipeline(loaded: LoadedYaml) -> list[Problem]:

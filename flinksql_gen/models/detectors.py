@@ -150,8 +150,12 @@ class ScoreRule(_StatisticalBase, dconf.ScoreConfig):
     pass
 
 
+class ModelServiceRule(_StatisticalBase, dconf.ModelServiceConfig):
+    """Scored by the user's HTTP model service (docs/model_service.md); always the UDF form."""
+
+
 STATISTICAL = (ThresholdRule, PercentageChangeRule, AbsoluteChangeRule, MeanVarianceRule, EwmaRule, HoltWintersRule,
-               ScoreRule)  # fmt: skip
+               ScoreRule, ModelServiceRule)  # fmt: skip
 
 # One detector of a definition file (not to be confused with flinksql_gen.detectors.base.Detector,
 # the incremental algorithm that a statistical definition runs).
@@ -168,6 +172,7 @@ DetectorDefinition = Annotated[
     | MeanVarianceRule
     | EwmaRule
     | HoltWintersRule
-    | ScoreRule,
+    | ScoreRule
+    | ModelServiceRule,
     Field(discriminator="type"),
 ]

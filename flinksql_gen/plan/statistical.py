@@ -16,7 +16,7 @@ import json
 from flinksql_gen.bundle import UdfInfo
 from flinksql_gen.detectors.registry import detector_class, sql_band
 from flinksql_gen.detectors.sql import RESULT_COLUMNS, RESULT_NAMES, SqlBand, SqlRow
-from flinksql_gen.models.types import DOUBLE, TIMESTAMP3, parse_type
+from flinksql_gen.models.types import DOUBLE, STRING, TIMESTAMP3, parse_type
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.detectors import PlannedDetector
 from flinksql_gen.plan.metrics import PlannedMetric
@@ -26,6 +26,8 @@ from flinksql_gen.sql.quoting import quote_identifier as q
 from flinksql_gen.sql.quoting import quote_string
 
 DETECT_UDF = UdfInfo("fsg_detect", "flinksql_gen.udfs.detect:fsg_detect")
+# model_service: the same shape, batched calls of the user's service, plus a `reason` column.
+MODEL_SERVICE_UDF = UdfInfo("fsg_model_service", "flinksql_gen.udfs.model_service:fsg_model_service")
 
 
 def _config_json(d) -> str:
@@ -71,6 +73,11 @@ def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric,
     if form == "sql" and not sql_ok:
         ctx.error((*path, "form"), f"{d.type} has no pure-SQL form with these settings",
                   f"pure-SQL detectors: {alternatives} without postprocess")  # fmt: skip
+        return None
+    if form == "udf" and ctx.aiven and d.type == "model_service":
+        ctx.error((*path, "type"), f"detector {name!r} calls an HTTP model service from a Python UDF "
+                  "(fsg_model_service), and Aiven's managed Flink runs no UDFs",
+                  f"run it on a local or cluster target, or use a pure-SQL detector on Aiven: {alternatives}")  # fmt: skip
         return None
     if form == "udf" and ctx.aiven:
         ctx.error((*path, "type"), f"detector {name!r} ({d.type}) needs a Python UDF, and Aiven's managed Flink "
@@ -161,17 +168,25 @@ def _udf_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
     keys = tuple(q(k) for k in metric.dims)
     # fsg_detect returns the judgements of each bundle's points as an array; UNNEST gives each
     # point its own row (flinksql_gen/udfs/detect.py explains why).
-    call = (f"{DETECT_UDF.name}({quote_string(_config_json(d))}, CAST({q(stamp)} AS TIMESTAMP(3)), "
+    udf, extra, results = DETECT_UDF, "", ("ts", "value", *RESULT_NAMES)
+    if d.type == "model_service":
+        # The service keeps each key's state, so it is told the key: one dimension as text, several as
+        # a JSON array of texts.
+        texts = [f"CAST({k} AS STRING)" for k in keys]
+        key = texts[0] if len(texts) == 1 else f"JSON_ARRAY({', '.join(texts)} NULL ON NULL)" if texts else "''"
+        udf, extra, results = MODEL_SERVICE_UDF, f"{key}, ", (*results, "reason")
+    call = (f"{udf.name}({quote_string(_config_json(d))}, {extra}CAST({q(stamp)} AS TIMESTAMP(3)), "
             f"CAST({q(value)} AS DOUBLE)) AS {q('rs')}")  # fmt: skip
     input_name = f"{name}__input"
     inner = Select((*keys, call), metric.view.name, group_by=keys)
-    fields = ", ".join(q(f) for f in ("ts", "value", *RESULT_NAMES))
+    fields = ", ".join(q(f) for f in results)
     unnest = f"CROSS JOIN UNNEST({q('s')}.{q('rs')}) AS {q('p')} ({fields})"
-    outer_cols = (*(f"{q('s')}.{k}" for k in keys), *(f"{q('p')}.{q(f)}" for f in ("ts", "value", *RESULT_NAMES)))
+    outer_cols = (*(f"{q('s')}.{k}" for k in keys), *(f"{q('p')}.{q(f)}" for f in results))
     dim_cols = tuple(Column(k, schema.get(k).type) for k in metric.dims)
     inner_view = PlannedView(q(input_name), input_name, inner, ctx.loc(path), Schema(dim_cols), stateful=True,
                              depends_on=(metric.view.raw_name,))  # fmt: skip
-    out = Schema(dim_cols + (Column("ts", TIMESTAMP3), Column("value", DOUBLE)) + _result_schema())
+    out = Schema(dim_cols + (Column("ts", TIMESTAMP3), Column("value", DOUBLE)) + _result_schema()
+                 + ((Column("reason", STRING),) if udf is MODEL_SERVICE_UDF else ()))  # fmt: skip
     view = PlannedView(q(name), name, Select(outer_cols, f"{q(input_name)} AS {q('s')}", (unnest,)), ctx.loc(path),
                        out, stateful=True, depends_on=(input_name,))  # fmt: skip
     return PlannedDetector(name, (inner_view, view), True, tuple(metric.dims), metric.dims)

@@ -50,14 +50,22 @@ PIPELINE = textwrap.dedent(
     """
 )
 COLUMNS = ["id", "host", "v", "usage", "f", "d", "b", "day", "tags", "names", "ts"]
+# Only types the format converts itself: typed mode (the format emits typed columns and every reason).
+TYPED_COLUMNS = {"id": "INT NOT NULL", "host": "STRING", "usage": "DOUBLE", "f": "FLOAT", "d": "DECIMAL(6, 2)",
+                 "b": "BOOLEAN", "t": "TINYINT", "s": "SMALLINT", "ts": "BIGINT"}  # fmt: skip
+TYPED_PIPELINE = PIPELINE.replace(
+    PIPELINE[PIPELINE.index("      id: INT NOT NULL"): PIPELINE.index("    event_time")],
+    "".join(f'      {k}: "{v}"\n' for k, v in TYPED_COLUMNS.items()),
+)
 
 
-def _render(folder: Path, source: str, topic: str, sql_form: bool, monkeypatch) -> dict[str, str]:
+def _render(folder: Path, source: str, topic: str, sql_form: bool, monkeypatch,
+            pipeline: str = PIPELINE) -> dict[str, str]:  # fmt: skip
     targets = {"aiven", "local"} if sql_form else {"aiven"}
     monkeypatch.setattr(bad_records, "SQL_TARGETS", frozenset(targets))
     monkeypatch.chdir(folder)
     path = folder / f"{source}.yaml"
-    path.write_text(PIPELINE.format(name=source, source=source, topic=topic))
+    path.write_text(pipeline.format(name=source, source=source, topic=topic))
     bundle = api.render_pipeline(path.name, "local")
     return {s.name: s.sql for s in bundle.statements}
 
@@ -84,6 +92,21 @@ def test_format_form_reads_each_record_once(tmp_path, monkeypatch):
     path = tmp_path / "s.yaml"
     aiven = api.render_pipeline(path.name, "aiven")
     assert "flinksql-gen-json" not in aiven.script and "'value.format' = 'raw'" in aiven.script
+
+
+def test_typed_mode_emits_typed_columns_and_every_reason(tmp_path, monkeypatch):
+    sql = _render(tmp_path, "s", "t", sql_form=False, monkeypatch=monkeypatch, pipeline=TYPED_PIPELINE)
+    table, checked = sql["s"], sql["s__checked"]
+    assert "`usage` DOUBLE," in table and "`id` INT," in table and "`d` DECIMAL(6, 2)," in table  # nullable
+    assert "TRY_CAST" not in table and "__json_" not in table
+    fields = json.loads(table.split("'value.flinksql-gen-json.fields' = '")[1].split("'")[0])
+    assert fields[0] == ["id", "id", "value", 'missing or null field "id"', 'field "id" is not an INT', None]
+    assert fields[1] == ["host", "host", "value", None, None, None]
+    assert ["usage", "usage", "value", None, 'field "usage" is not a DOUBLE', 'field "usage" is not a finite DOUBLE'] in fields
+    assert "`event_time` AS COALESCE(TO_TIMESTAMP_LTZ(`ts`, 3), TO_TIMESTAMP_LTZ(0, 3))" in table
+    assert fields[-1] == ["ts", "ts", "value", 'missing or null field "ts"', 'field "ts" is not a BIGINT', None,
+                          'event time "ts" is out of range', 3]  # fmt: skip
+    assert "CASE" not in checked and "  `__error`\nFROM `s`" in checked  # no check left in SQL
 
 
 def test_text_columns_avoid_declared_names():
@@ -147,16 +170,18 @@ def _bounded(create: str, end: int) -> str:
             f"  'scan.bounded.specific-offsets' = 'partition:0,offset:{end}'\n){tail}")
 
 
-def _rows(table_env, env: dict[str, str], forms: dict[str, dict[str, str]], end: int) -> dict[str, list[tuple]]:
-    """Both forms' `__checked` rows (offset, error, typed columns as text, value bytes), read in ONE job."""
+def _rows(table_env, env: dict[str, str], forms: dict[str, tuple[dict[str, str], list[str]]],
+          end: int) -> dict[str, list[tuple]]:  # fmt: skip
+    """Each form's `__checked` rows (offset, error, typed columns as text, value bytes), read in ONE job."""
     from flinksql_gen.secrets import resolve
 
     selects = []
-    for source, sql in forms.items():
+    width = max(len(columns) for _, columns in forms.values())
+    for source, (sql, columns) in forms.items():
         create = resolve(sql[source], env).replace("CREATE TABLE", "CREATE TEMPORARY TABLE", 1)
         table_env.execute_sql(_bounded(create, end))
         table_env.execute_sql(sql[f"{source}__checked"])
-        shown = ", ".join(f"CAST(`{c}` AS STRING)" for c in COLUMNS)
+        shown = ", ".join([f"CAST(`{c}` AS STRING)" for c in columns] + ["CAST(NULL AS STRING)"] * (width - len(columns)))
         selects.append(f"SELECT '{source}' AS form, `__offset`, `__error`, {shown}, `__value` FROM `{source}__checked`")
     out: dict[str, list[tuple]] = {source: [] for source in forms}
     with table_env.execute_sql(" UNION ALL ".join(selects)).collect() as results:
@@ -166,6 +191,36 @@ def _rows(table_env, env: dict[str, str], forms: dict[str, dict[str, str]], end:
         table_env.execute_sql(f"DROP VIEW `{source}__checked`")
         table_env.execute_sql(f"DROP TEMPORARY TABLE `{source}`")
     return {source: sorted(rows) for source, rows in out.items()}
+
+
+# Fixed cases for typed mode's own parsing (streamed, not mapped): number forms, duplicate keys,
+# unknown nested fields, trailing content, whitespace, escapes, huge exponents.
+EDGES = [
+    b'{"id": 1, "ts": 5, "usage": -0.0, "f": -0, "d": "-0", "host": -0.0}',
+    b'{"id": 1, "ts": 5, "usage": 1e400, "f": 3.4e39, "d": 1e2, "host": 1.50E+2}',
+    b'{"id": 1, "ts": 5, "usage": 1e99999999999, "host": "x"}',
+    b'{"id": 1, "ts": 5, "extra": 1e99999999999}',
+    b'{"id": 1, "ts": 5, "extra": {"a": [1, {"b": "\\u00e9\\n"}], "c": 1.5e3}, "host": "y"}',
+    b'{"id": 1, "ts": 5, "extra": "\\uZZZZ"}',
+    b'{"id": 1, "ts": 5, "usage": 1.5, "usage": null}',
+    b'{"id": 1, "ts": 5, "usage": null, "usage": "2.5"}',
+    b'{"id": 7.9, "ts": "5", "b": 1, "t": 300, "s": "12", "usage": " 12.5 "}',
+    b'{"id": 3000000000, "ts": 92233720368547758070, "b": "yes", "t": "7"}',
+    b'{"id": 1, "ts": 5, "host": {"z": 1, "a": [true, null]}, "usage": [1], "b": {"x": 1}}',
+    b'{"id": 1, "ts": 5} trailing garbage',
+    b'  {"id": 1, "ts": 5}  ',
+    b'{"id": 1, "ts": 5',
+    b'{"id": 1, "ts": 5,}',
+    b'{"id": 1, "ts": 5, "usage": NaN}',
+    b'{"id": 1, "ts": 99999999999999999}',
+    b'{"id": null, "ts": 5}',
+    b'{"ts": 5, "host": "\xc3\xa9\xf0\x9f\x98\x80"}',
+    b'{"id": 1, "ts": 5, "host": "a\x00b"}',
+    b'\x00{"id": 1, "ts": 5}',
+    b'42 {"id": 1}',
+    b'[1, 2',
+    b'   ',
+]
 
 
 @pytest.mark.slow
@@ -184,18 +239,24 @@ def test_both_forms_split_random_records_the_same_way(records, stack, stack_env_
     values = [_good(i) if kind == "good" else None for i, (kind, *_) in enumerate(records)]
     payloads = [json.dumps(v).encode() if v else _encode(kind, obj, blob, cut)
                 for v, (kind, obj, blob, cut) in zip(values, records, strict=True)]  # fmt: skip
+    payloads += EDGES
     with JsonProducer(stack.bootstrap) as producer:
         for i, value in enumerate(payloads):
             producer.send(topic, value, key=f"k{i}", partition=0)
     folder = tmp_path_factory.mktemp("forms")
     table_env = table_env_factory()
     suffix = topic.rsplit("_", 1)[1]
-    sql_name, format_name = f"q{suffix}", f"j{suffix}"
-    forms = {sql_name: _render(folder, sql_name, topic, True, monkeypatch),
-             format_name: _render(folder, format_name, topic, False, monkeypatch)}  # fmt: skip
+    typed = list(TYPED_COLUMNS)
+    forms = {f"q{suffix}": (_render(folder, f"q{suffix}", topic, True, monkeypatch), COLUMNS),
+             f"j{suffix}": (_render(folder, f"j{suffix}", topic, False, monkeypatch), COLUMNS),
+             f"tq{suffix}": (_render(folder, f"tq{suffix}", topic, True, monkeypatch, TYPED_PIPELINE), typed),
+             f"tj{suffix}": (_render(folder, f"tj{suffix}", topic, False, monkeypatch, TYPED_PIPELINE), typed)}  # fmt: skip
+    assert '"value"' in forms[f"tj{suffix}"][0][f"tj{suffix}"]  # typed mode
     rows = _rows(table_env, stack_env_vars, forms, len(payloads))
-    by_sql, by_format = rows[sql_name], rows[format_name]
-    assert [r[0] for r in by_sql] == list(range(len(payloads)))  # every record, once
-    assert [r[-1] for r in by_format] == payloads  # the value bytes unchanged (dead letters are byte-exact)
-    assert by_format == by_sql
-    assert any(r[1] is None for r in by_sql) and any(r[1] is not None for r in by_sql)
+    for sql_name, format_name in ((f"q{suffix}", f"j{suffix}"), (f"tq{suffix}", f"tj{suffix}")):
+        by_sql, by_format = rows[sql_name], rows[format_name]
+        assert [r[0] for r in by_sql] == list(range(len(payloads)))  # every record, once
+        assert [r[-1] for r in by_format] == payloads  # the value bytes unchanged (dead letters are byte-exact)
+        for a, b in zip(by_format, by_sql, strict=True):
+            assert a == b, f"{format_name} vs {sql_name}: {a[-1]!r}"
+        assert any(r[1] is None for r in by_sql) and any(r[1] is not None for r in by_sql)

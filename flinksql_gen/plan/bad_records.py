@@ -278,13 +278,42 @@ def from_text(text: str, t: FlinkType) -> str:
     return f"TRY_CAST({text} AS {plain.sql()})"
 
 
-def format_options(r: RecordColumns, columns: list[Column], texts: dict[str, str]) -> list[tuple[str, str]]:
+def format_options(r: RecordColumns, columns: list[Column], texts: dict[str, str],
+                   fields: list[list[str | int | None]] | None = None) -> list[tuple[str, str]]:  # fmt: skip
     import json
 
-    fields = [[texts[c.name], c.name, "json" if c.type.name == "ARRAY" else "text"] for c in columns]
+    if fields is None:
+        fields = [[texts[c.name], c.name, "json" if c.type.name == "ARRAY" else "text"] for c in columns]
     prefix = f"value.{FORMAT}."
     return [("value.format", FORMAT), (prefix + "raw-column", r.value), (prefix + "error-column", r.error),
             (prefix + "fields", json.dumps(fields, ensure_ascii=False, separators=(",", ":")))]  # fmt: skip
+
+
+# Column types the format converts itself (TypedValue.java): a source whose columns are all of these is
+# read in typed mode, where the format emits the typed columns and the full reason of a bad record.
+TYPED = frozenset({"STRING", "BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL"})
+
+
+def typed_mode(columns: list[Column], et: EventTimeSpec | None) -> bool:
+    return all(c.type.name in TYPED for c in columns) and (et is None or et.origin != "column")
+
+
+def typed_fields(columns: list[Column], et: EventTimeSpec | None) -> list[list[str | int | None]]:
+    """The format's `fields` in typed mode: [column, field, "value", missing, not-a-type, not-finite]
+    with the reasons of the checks the format runs (the same words and order as `format_checks`); the
+    epoch event-time column adds [out-of-range, precision] (TO_TIMESTAMP_LTZ's range, the last check)."""
+    out: list[list[str | int | None]] = []
+    for c in columns:
+        kind = c.type.nullable().sql()
+        required = c.type.not_null or (et is not None and c.name == et.column)
+        field: list[str | int | None] = [
+            c.name, c.name, "value", f'missing or null field "{c.name}"' if required else None,
+            None if c.type.name == "STRING" else f'field "{c.name}" is not {_article(kind)} {kind}',
+            f'field "{c.name}" is not a finite {kind}' if c.type.name in ("FLOAT", "DOUBLE") else None]  # fmt: skip
+        if et is not None and et.origin == "epoch" and c.name == et.column:
+            field += [f'event time "{c.name}" is out of range', et.precision]
+        out.append(field)
+    return out
 
 
 def format_checks(r: RecordColumns, columns: list[Column], typed: dict[str, str], texts: dict[str, str],
@@ -409,20 +438,29 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
     taken = {*src.columns, *(n for n in (src.proctime, et and et.attr) if n)}
     r = RecordColumns.avoiding(taken)
     fmt = uses_format(ctx)
-    texts = text_columns(r, columns, taken) if fmt else {}
+    typed_cols = fmt and typed_mode(columns, et)  # the format emits the typed columns and every reason
+    texts = text_columns(r, columns, taken) if fmt and not typed_cols else {}
     lines = [f"{r.q_key} BYTES", f"{r.q_value} BYTES"]
-    if fmt:  # the format's physical columns: the value bytes, each field's text, the structural reason
+    if typed_cols:
+        lines += [f"{q(c.name)} {c.type.nullable().sql()}" for c in columns] + [f"{r.q_error} STRING"]
+    elif fmt:  # the format's physical columns: the value bytes, each field's text, the structural reason
         lines += [f"{q(texts[c.name])} STRING" for c in columns] + [f"{r.q_error} STRING"]
     lines += [f"{q(col)} {typ} METADATA FROM '{key}' VIRTUAL"
               for col, typ, key in ((r.topic, "STRING", "topic"), (r.partition, "INT", "partition"),
                                     (r.offset, "BIGINT", "offset"), (r.timestamp, "TIMESTAMP_LTZ(3)", "timestamp"))]
 
     def value_of(c: Column) -> str:
+        if typed_cols:
+            return q(c.name)
         return from_text(q(texts[c.name]), c.type) if fmt else extract(r, c.name, c.type)
 
     schema_cols: list[Column] = []
     typed: dict[str, str] = {}  # what the checks read for each column
     for c in columns:
+        if typed_cols:  # a physical column of the format
+            schema_cols.append(c)
+            typed[c.name] = q(c.name)
+            continue
         expr = value_of(c)
         if et is not None and et.origin == "column" and c.name == et.attr:
             lines.append(f"{q(c.name)} AS COALESCE({expr}, {_floor(c.type)})")
@@ -442,7 +480,10 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
         schema_cols.append(Column(et.attr, TIMESTAMP_LTZ3, rowtime=True))
     if not time_attributes(ctx, name, src, et, lines, schema_cols):
         return None
-    value_format = format_options(r, columns, texts) if fmt else [("value.format", "raw")]
+    if typed_cols:
+        value_format = format_options(r, columns, texts, typed_fields(columns, et))
+    else:
+        value_format = format_options(r, columns, texts) if fmt else [("value.format", "raw")]
     opts = source_options(ctx, name, src, [("key.format", "raw"), ("key.fields", r.key), *value_format,
                                            ("value.fields-include", "EXCEPT_KEY")])  # fmt: skip
     origin = ctx.loc(path)
@@ -453,7 +494,12 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
     names = [q(c.name) for c in schema_cols]
     record = r.columns()
     checked_name, valid_name = f"{name}__checked", f"{name}__valid"
-    error = case_sql(r, format_checks(r, columns, typed, texts, et)) if fmt else error_sql(r, checks(r, columns, typed, et))
+    if typed_cols:
+        error = r.q_error  # the format names every reason itself
+    elif fmt:
+        error = case_sql(r, format_checks(r, columns, typed, texts, et))
+    else:
+        error = error_sql(r, checks(r, columns, typed, et))
     checked_select = Select((*names, *(q(c.name) for c in record[:-1]), error), q(name))
     checked = PlannedView(q(checked_name), checked_name, checked_select, origin, Schema((*schema_cols, *record)))
     valid = PlannedView(q(valid_name), valid_name, Select(tuple(names), q(checked_name), where=(f"{r.q_error} IS NULL",)),

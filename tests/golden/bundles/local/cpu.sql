@@ -18,20 +18,16 @@ SET 'restart-strategy.fixed-delay.delay' = '5000 ms';
 CREATE TABLE `cpu_load` (
   `__key` BYTES,
   `__value` BYTES,
-  `__json_hostname` STRING,
-  `__json_cpu` STRING,
-  `__json_usage` STRING,
-  `__json_occurred_at` STRING,
+  `hostname` STRING,
+  `cpu` STRING,
+  `usage` DOUBLE,
+  `occurred_at` BIGINT,
   `__error` STRING,
   `__topic` STRING METADATA FROM 'topic' VIRTUAL,
   `__partition` INT METADATA FROM 'partition' VIRTUAL,
   `__offset` BIGINT METADATA FROM 'offset' VIRTUAL,
   `__timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-  `hostname` AS `__json_hostname`,
-  `cpu` AS `__json_cpu`,
-  `usage` AS TRY_CAST(`__json_usage` AS DOUBLE),
-  `occurred_at` AS TRY_CAST(`__json_occurred_at` AS BIGINT),
-  `occurred_ts` AS COALESCE(TO_TIMESTAMP_LTZ(TRY_CAST(`__json_occurred_at` AS BIGINT), 3), TO_TIMESTAMP_LTZ(0, 3)),
+  `occurred_ts` AS COALESCE(TO_TIMESTAMP_LTZ(`occurred_at`, 3), TO_TIMESTAMP_LTZ(0, 3)),
   WATERMARK FOR `occurred_ts` AS `occurred_ts` - INTERVAL '10' SECOND
 ) WITH (
   'connector' = 'kafka',
@@ -44,7 +40,7 @@ CREATE TABLE `cpu_load` (
   'value.format' = 'flinksql-gen-json',
   'value.flinksql-gen-json.raw-column' = '__value',
   'value.flinksql-gen-json.error-column' = '__error',
-  'value.flinksql-gen-json.fields' = '[["__json_hostname","hostname","text"],["__json_cpu","cpu","text"],["__json_usage","usage","text"],["__json_occurred_at","occurred_at","text"]]',
+  'value.flinksql-gen-json.fields' = '[["hostname","hostname","value",null,null,null],["cpu","cpu","value",null,null,null],["usage","usage","value",null,"field \"usage\" is not a DOUBLE","field \"usage\" is not a finite DOUBLE"],["occurred_at","occurred_at","value","missing or null field \"occurred_at\"","field \"occurred_at\" is not a BIGINT",null,"event time \"occurred_at\" is out of range",3]]',
   'value.fields-include' = 'EXCEPT_KEY',
   'properties.isolation.level' = 'read_committed'
 );
@@ -159,14 +155,7 @@ SELECT
   `__partition`,
   `__offset`,
   `__timestamp`,
-  CASE
-    WHEN `__error` IS NOT NULL THEN `__error`
-    WHEN `__json_occurred_at` IS NULL THEN 'missing or null field "occurred_at"'
-    WHEN `usage` IS NULL AND `__json_usage` IS NOT NULL THEN 'field "usage" is not a DOUBLE'
-    WHEN `usage` * 0 <> 0 THEN 'field "usage" is not a finite DOUBLE'
-    WHEN `occurred_at` IS NULL AND `__json_occurred_at` IS NOT NULL THEN 'field "occurred_at" is not a BIGINT'
-    WHEN TO_TIMESTAMP_LTZ(`occurred_at`, 3) IS NULL THEN 'event time "occurred_at" is out of range'
-  END AS `__error`
+  `__error`
 FROM `cpu_load`;
 
 CREATE VIEW `cpu_load__valid` AS

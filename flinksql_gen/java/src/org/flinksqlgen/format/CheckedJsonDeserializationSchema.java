@@ -9,16 +9,23 @@ import org.apache.flink.util.Collector;
 
 import org.apache.flink.shaded.com.jayway.jsonpath.spi.json.JacksonJsonProvider;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.DeserializationFeature;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.SerializationFeature;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -27,6 +34,14 @@ import java.util.Map;
  * provider, as in Flink 2.0's SqlJsonUtils), so that the columns equal what the pure-SQL checked
  * path computes with JSON_VALUE / JSON_QUERY / IS JSON: the two paths split records the same way.
  * Never throws on bad input: every record becomes a row, bad ones carry their reason.
+ *
+ * <p>Two modes. With TEXT/JSON columns, each field's text is emitted and SQL casts and checks it.
+ * With VALUE columns (typed mode: every declared column of a type {@link TypedValue} converts), the
+ * format emits the typed values itself, cast from the same text with the runtime functions of
+ * Flink's CAST, and names the first failing check in the error column, in the order the SQL form
+ * checks: structure, then missing required fields, then per column "not a TYPE" and "not a finite
+ * TYPE", then the epoch event time's range. Typed mode streams through the top-level object with the same Jackson parser instead of
+ * building a map, so a valid record costs one tokenisation and one parse per typed field.
  */
 public class CheckedJsonDeserializationSchema implements DeserializationSchema<RowData> {
 
@@ -36,18 +51,51 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
     static final int ERROR = 1;
     static final int TEXT = 2;
     static final int JSON = 3;
+    static final int VALUE = 4;
+
+    private static final String MALFORMED = "malformed JSON";
 
     private final int[] roles;
     private final String[] jsonFields;
     private final TypeInformation<RowData> producedType;
+    // typed mode, per physical column (null elsewhere): the conversion and the reasons of its checks
+    private final TypedValue[] converters;
+    private final String[] missingReasons;
+    private final String[] typeReasons;
+    private final String[] finiteReasons;
+    // the event-time column (epoch numbers): reason when TO_TIMESTAMP_LTZ(value, precision) is NULL
+    private final String[] rangeReasons;
+    private final int[] rangePrecisions;
+    private final boolean typed;
 
     private transient JacksonJsonProvider provider;
+    private transient ObjectMapper mapper;
     private transient CharsetDecoder utf8;
+    private transient Map<String, Integer> columnOf;
+    private transient boolean[] present;
 
     CheckedJsonDeserializationSchema(int[] roles, String[] jsonFields, TypeInformation<RowData> producedType) {
+        this(roles, jsonFields, producedType, new TypedValue[roles.length], new String[roles.length],
+                new String[roles.length], new String[roles.length], new String[roles.length], new int[roles.length]);
+    }
+
+    CheckedJsonDeserializationSchema(int[] roles, String[] jsonFields, TypeInformation<RowData> producedType,
+            TypedValue[] converters, String[] missingReasons, String[] typeReasons, String[] finiteReasons,
+            String[] rangeReasons, int[] rangePrecisions) {
+        this.rangeReasons = rangeReasons;
+        this.rangePrecisions = rangePrecisions;
         this.roles = roles;
         this.jsonFields = jsonFields;
         this.producedType = producedType;
+        this.converters = converters;
+        this.missingReasons = missingReasons;
+        this.typeReasons = typeReasons;
+        this.finiteReasons = finiteReasons;
+        boolean anyValue = false;
+        for (int role : roles) {
+            anyValue |= role == VALUE;
+        }
+        this.typed = anyValue;
     }
 
     @Override
@@ -56,7 +104,7 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
     }
 
     private void init() {
-        final ObjectMapper mapper =
+        mapper =
                 new ObjectMapper(new JsonFactory())
                         .configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true)
                         .configure(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS, true);
@@ -64,6 +112,13 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
         utf8 = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
+        columnOf = new HashMap<>();
+        for (int i = 0; i < roles.length; i++) {
+            if (roles[i] == VALUE) {
+                columnOf.put(jsonFields[i], i);
+            }
+        }
+        present = new boolean[roles.length];
     }
 
     @Override
@@ -72,7 +127,7 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
             init();
         }
         final GenericRowData row = new GenericRowData(roles.length);
-        final String error = fill(message, row);
+        final String error = typed ? fillTyped(message, row) : fill(message, row);
         for (int i = 0; i < roles.length; i++) {
             if (roles[i] == RAW) {
                 row.setField(i, message);
@@ -96,17 +151,15 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
         if (message.length == 0) {
             return "empty message";
         }
-        final String text;
-        try {
-            text = utf8.decode(ByteBuffer.wrap(message)).toString();
-        } catch (CharacterCodingException e) {
+        final String text = decode(message);
+        if (text == null) {
             return "not UTF-8 text";
         }
         final Object doc;
         try {
             doc = provider.parse(text);
         } catch (Exception e) {
-            return "malformed JSON";
+            return MALFORMED;
         }
         if (!(doc instanceof Map)) {
             return "not a JSON object";
@@ -125,6 +178,177 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
             row.setField(i, StringData.fromString(s));
         }
         return null;
+    }
+
+    /** The value as text, or null when it is not UTF-8 (the strict decoder; ASCII needs none). */
+    private String decode(byte[] message) {
+        for (byte b : message) {
+            if (b < 0) {
+                try {
+                    return utf8.decode(ByteBuffer.wrap(message)).toString();
+                } catch (CharacterCodingException e) {
+                    return null;
+                }
+            }
+        }
+        return new String(message, StandardCharsets.ISO_8859_1); // ASCII: a plain copy
+    }
+
+    private static final VarHandle LONGS = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final long ONES = 0x0101010101010101L;
+    private static final long HIGHS = 0x8080808080808080L;
+
+    /** Every byte in 1..127: eight at a time (a high bit, or a zero byte: (x - ONES) & ~x & HIGHS). */
+    private static boolean plainAscii(byte[] message) {
+        int i = 0;
+        for (; i + 8 <= message.length; i += 8) {
+            final long x = (long) LONGS.get(message, i);
+            if (((x & HIGHS) | ((x - ONES) & ~x & HIGHS)) != 0) {
+                return false;
+            }
+        }
+        for (; i < message.length; i++) {
+            if (message[i] <= 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Typed mode: sets the VALUE columns and returns null, or returns the first check the record fails. */
+    private String fillTyped(byte[] message, GenericRowData row) {
+        if (message == null) {
+            return "no value (tombstone)";
+        }
+        if (message.length == 0) {
+            return "empty message";
+        }
+        // Plain ASCII without NUL (where Jackson's encoding detection can only find UTF-8) is parsed
+        // from the bytes; anything else from the strictly decoded text, as the SQL functions do.
+        final boolean ascii = plainAscii(message);
+        final String text = ascii ? null : decode(message);
+        if (!ascii && text == null) {
+            return "not UTF-8 text";
+        }
+        Arrays.fill(present, false);
+        try (JsonParser p = ascii ? mapper.getFactory().createParser(message) : mapper.getFactory().createParser(text)) {
+            final JsonToken first = p.nextToken();
+            if (first != JsonToken.START_OBJECT) {
+                return rootIsNotObject(ascii ? new String(message, StandardCharsets.ISO_8859_1) : text);
+            }
+            // Like the untyped map the SQL functions read: a repeated key's last value wins, and
+            // anything after the root object is ignored (Jackson's FAIL_ON_TRAILING_TOKENS is off).
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                final Integer column = columnOf.get(p.currentName());
+                final JsonToken t = p.nextToken();
+                if (column == null) {
+                    consume(p, t);
+                    continue;
+                }
+                final int i = column;
+                final Object value = t == JsonToken.VALUE_NULL ? null : read(p, t, converters[i]);
+                present[i] = t != JsonToken.VALUE_NULL;
+                row.setField(i, value);
+            }
+        } catch (Exception e) {
+            for (int i = 0; i < roles.length; i++) {
+                if (roles[i] == VALUE) {
+                    row.setField(i, null); // as JSON_VALUE of a malformed document: NULL
+                }
+            }
+            return MALFORMED;
+        }
+        for (int i = 0; i < roles.length; i++) {
+            if (roles[i] == VALUE && missingReasons[i] != null && !present[i]) {
+                return missingReasons[i];
+            }
+        }
+        for (int i = 0; i < roles.length; i++) {
+            if (roles[i] != VALUE || !present[i]) {
+                continue;
+            }
+            final Object value = row.getField(i);
+            if (value == null && typeReasons[i] != null) {
+                return typeReasons[i];
+            }
+            if (finiteReasons[i] != null && value != null && !TypedValue.isFinite(value)) {
+                return finiteReasons[i];
+            }
+        }
+        for (int i = 0; i < roles.length; i++) { // the last check (its column is required: never NULL here)
+            final Object value = row.getField(i);
+            if (rangeReasons[i] != null && value != null && TypedValue.outOfRange(value, rangePrecisions[i])) {
+                return rangeReasons[i];
+            }
+        }
+        return null;
+    }
+
+    /** A declared field's typed value, from the text JSON_VALUE / JSON_QUERY would give. */
+    private Object read(JsonParser p, JsonToken t, TypedValue conv) throws Exception {
+        switch (t) {
+            case VALUE_STRING:
+                return conv.fromText(p.getText());
+            case VALUE_TRUE:
+                return conv.fromText("true");
+            case VALUE_FALSE:
+                return conv.fromText("false");
+            case VALUE_NUMBER_INT:
+                if (p.getNumberType() != JsonParser.NumberType.BIG_INTEGER) {
+                    return conv.fromLong(p.getLongValue());
+                }
+                return conv.fromText(p.getBigIntegerValue().toString());
+            case VALUE_NUMBER_FLOAT: {
+                final String token = p.getText();
+                if (conv.isFloating()) {
+                    if (hasExponent(token)) {
+                        p.getDecimalValue(); // fails where the map's BigDecimal fails (exponent overflow)
+                    }
+                    return conv.fromDecimalToken(token);
+                }
+                return conv.fromText(p.getDecimalValue().toString()); // BigDecimal: USE_BIG_DECIMAL_FOR_FLOATS
+            }
+            default: // an object or array: its JSON text, as JSON_QUERY gives it (sorted keys)
+                return conv.fromText(provider.toJson(mapper.readValue(p, Object.class)));
+        }
+    }
+
+    /** Reads past an unknown field's value, converting what the untyped map would convert (so that
+     * it fails where the map fails). */
+    private static void consume(JsonParser p, JsonToken t) throws Exception {
+        int depth = 0;
+        while (true) {
+            if (t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) {
+                depth++;
+            } else if (t == JsonToken.END_OBJECT || t == JsonToken.END_ARRAY) {
+                depth--;
+            } else if (t == JsonToken.VALUE_STRING) {
+                p.getTextLength(); // decodes the string's escapes
+            } else if (t == JsonToken.VALUE_NUMBER_FLOAT && hasExponent(p.getText())) {
+                p.getDecimalValue();
+            }
+            if (depth == 0) {
+                return;
+            }
+            t = p.nextToken();
+            if (t == null) {
+                throw new IllegalStateException("unexpected end of input");
+            }
+        }
+    }
+
+    private static boolean hasExponent(String number) {
+        return number.indexOf('e') >= 0 || number.indexOf('E') >= 0;
+    }
+
+    /** Valid JSON that is not an object, or no JSON at all (decided by the full parse, as IS JSON does). */
+    private String rootIsNotObject(String text) {
+        try {
+            provider.parse(text);
+        } catch (Exception e) {
+            return MALFORMED;
+        }
+        return "not a JSON object";
     }
 
     @Override

@@ -34,11 +34,18 @@ import java.util.Set;
  *   <li>{@code raw-column}: a BYTES column that receives the value bytes unchanged (for dead letters);
  *   <li>{@code error-column}: a STRING column that names why the value is not a JSON object
  *       (no value, empty, not UTF-8, malformed JSON, not a JSON object), NULL otherwise;
- *   <li>{@code fields}: a JSON array of {@code [column, json field, kind]}: each STRING column
+ *   <li>{@code fields}: a JSON array of {@code [column, json field, kind, ...]}: each STRING column
  *       receives that top-level field of the object, NULL when it is missing or null. Kind
  *       {@code text} is what Flink's {@code COALESCE(JSON_VALUE(v, p RETURNING STRING),
  *       JSON_QUERY(v, p))} returns; kind {@code json} is the field's JSON text (for ARRAY columns,
  *       which SQL reads with {@code JSON_QUERY(text, '$' RETURNING ARRAY<STRING>)}).
+ *       Kind {@code value} (typed mode) is a column of its declared type (STRING, BOOLEAN, TINYINT,
+ *       SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL) that receives {@code TRY_CAST(text AS type)};
+ *       such an entry carries three more items, each a reason or null: the field is required
+ *       (missing or null), its value must convert, its value must be finite. The error column then
+ *       names the first check a record fails, structural ones included. The event-time column's
+ *       entry (epoch numbers) has two more: the reason when {@code TO_TIMESTAMP_LTZ(value, precision)}
+ *       is NULL, and that precision (0 or 3).
  * </ul>
  */
 public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
@@ -53,7 +60,7 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
                     .withDescription("STRING column that receives the structural error, if any.");
     static final ConfigOption<String> FIELDS =
             ConfigOptions.key("fields").stringType().noDefaultValue()
-                    .withDescription("JSON array of [column, json field, kind (text|json)].");
+                    .withDescription("JSON array of [column, json field, kind (text|json|value), reasons...].");
 
     @Override
     public DecodingFormat<DeserializationSchema<RowData>> createDecodingFormat(
@@ -71,6 +78,12 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
                 final int n = names.size();
                 final int[] roles = new int[n];
                 final String[] jsonFields = new String[n];
+                final TypedValue[] converters = new TypedValue[n];
+                final String[] missing = new String[n];
+                final String[] notType = new String[n];
+                final String[] notFinite = new String[n];
+                final String[] outOfRange = new String[n];
+                final int[] precisions = new int[n];
                 for (int i = 0; i < n; i++) {
                     final String name = names.get(i);
                     final LogicalTypeRoot root = types.get(i).getLogicalType().getTypeRoot();
@@ -80,6 +93,20 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
                     } else if (name.equals(error)) {
                         expect(root, LogicalTypeRoot.VARCHAR, name);
                         roles[i] = CheckedJsonDeserializationSchema.ERROR;
+                    } else if (fields.containsKey(name) && "value".equals(fields.get(name)[1])) {
+                        final String[] spec = fields.get(name);
+                        if (!TypedValue.supported(types.get(i).getLogicalType())) {
+                            throw new IllegalArgumentException(IDENTIFIER + ": column '" + name + "' of kind "
+                                    + "value has a type the format does not convert: " + types.get(i));
+                        }
+                        jsonFields[i] = spec[0];
+                        roles[i] = CheckedJsonDeserializationSchema.VALUE;
+                        converters[i] = new TypedValue(types.get(i).getLogicalType());
+                        missing[i] = spec[2];
+                        notType[i] = spec[3];
+                        notFinite[i] = spec[4];
+                        outOfRange[i] = spec[5];
+                        precisions[i] = spec[6] == null ? 0 : Integer.parseInt(spec[6]);
                     } else if (fields.containsKey(name)) {
                         expect(root, LogicalTypeRoot.VARCHAR, name);
                         final String[] spec = fields.get(name);
@@ -94,7 +121,8 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
                     }
                 }
                 final TypeInformation<RowData> info = ctx.createTypeInformation(physicalDataType);
-                return new CheckedJsonDeserializationSchema(roles, jsonFields, info);
+                return new CheckedJsonDeserializationSchema(roles, jsonFields, info, converters, missing,
+                        notType, notFinite, outOfRange, precisions);
             }
 
             @Override
@@ -117,6 +145,13 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
             final JsonNode array = new ObjectMapper().readTree(text);
             for (JsonNode item : array) {
                 final String kind = item.get(2).asText();
+                if (kind.equals("value")) {
+                    final boolean epoch = item.size() > 6; // the event time: [..., range reason, precision]
+                    out.put(item.get(0).asText(), new String[] {item.get(1).asText(), kind,
+                            reason(item.get(3)), reason(item.get(4)), reason(item.get(5)),
+                            epoch ? reason(item.get(6)) : null, epoch ? item.get(7).asText() : null});
+                    continue;
+                }
                 if (!kind.equals("text") && !kind.equals("json")) {
                     throw new IllegalArgumentException("unknown kind " + kind);
                 }
@@ -128,6 +163,13 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
                             + e.getMessage(), e);
         }
         return out;
+    }
+
+    private static String reason(JsonNode node) {
+        if (node == null) {
+            throw new IllegalArgumentException("an entry of kind value needs three reasons (or nulls)");
+        }
+        return node.isNull() ? null : node.asText();
     }
 
     @Override

@@ -140,6 +140,42 @@ def render_best(folder: Path, repeat: int, times: list[float] | None = None) -> 
     return best, bundle
 
 
+def gc_effect(folder: Path, pairs: int) -> dict:
+    """api.render with the cyclic collector on (as the library now runs) and paused (as the CLI's
+    render and validate commands run it), interleaved in pairs so both see the same load."""
+    from flinksql_gen import api
+    from flinksql_gen.cli.gcpause import collector_paused
+
+    on: list[float] = []
+    paused: list[float] = []
+    for _ in range(pairs):
+        for times, pause in ((on, False), (paused, True)):
+            bundle = None  # the previous bundle is freed first, as in a new process
+            began = time.perf_counter()
+            if pause:
+                with collector_paused():
+                    bundle = api.render(folder)
+            else:
+                bundle = api.render(folder)
+            times.append(time.perf_counter() - began)
+        del bundle
+    return {"on": on, "paused": paused, "on_median": statistics.median(on),
+            "paused_median": statistics.median(paused), "on_best": min(on), "paused_best": min(paused)}
+
+
+def gc_only(args: argparse.Namespace) -> dict:
+    """`--gc-only`: just the collector comparison on the generated definitions (no JVM, no doc)."""
+    load_start = load_avg()
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
+        generate(Path(tmp), args.pipelines)
+        f = gc_effect(Path(tmp) / "pipelines", args.repeat)
+    f["load"] = (load_start, load_avg())
+    say(f"render of {args.pipelines} pipelines, {args.repeat} interleaved pairs: collector on median "
+        f"{f['on_median']:.2f} s (best {f['on_best']:.2f}), paused median {f['paused_median']:.2f} s "
+        f"(best {f['paused_best']:.2f}); load {f['load'][0]:.1f} -> {f['load'][1]:.1f}")
+    return f
+
+
 def cli(*args: str, cwd: Path) -> float:
     exe = Path(sys.executable).parent / "flinksql-gen"
     began = time.perf_counter()
@@ -156,7 +192,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--check", type=int, default=24, help="pipelines to `check` after the cold one (default 24)")
     ap.add_argument("--repeat", type=int, default=5, help="repetitions of the render timings (best and median)")
     ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--gc-only", action="store_true",
+                    help="only compare rendering with the garbage collector on and paused (no JVM, no doc)")
     args = ap.parse_args(argv)
+    if args.gc_only:
+        return gc_only(args)
     load_start, busy = load_avg(), other_busy_processes()
     f: dict = {"pipelines": args.pipelines, "repeat": args.repeat}
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:

@@ -13,9 +13,6 @@ does; default: the nearest folder at or above `path` with targets.yaml or flinks
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,24 +83,6 @@ def load_target(project: Project, name: str) -> tuple[AnyTarget, list[Problem]]:
     if problems:
         return default_target("local"), problems
     return project.target(name), []
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Planning allocates many small, acyclic objects; the cyclic collector's passes over them
-    took a quarter to a third of rendering 1,000 pipelines (bench/bench_render.py). Reference
-    counting still frees everything; the collector resumes afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        # Promote what was allocated meanwhile to the oldest generation without a pass over it
-        # (the first young-generation collection would otherwise scan all of it at once).
-        gc.freeze()
-        gc.unfreeze()
-        if enabled:
-            gc.enable()
 
 
 def _declared_name(loaded: LoadedYaml | None, file: Path) -> str:
@@ -180,8 +159,7 @@ def validate(path: PathArg, target: str = "local", targets_file: Path | str | No
              project: Project | None = None, selection: Selection = EVERYTHING) -> int:  # fmt: skip
     """Check every definition; raises DefinitionError with all problems. Returns the number of pipelines."""
     defs = find_project(path, targets_file, project)
-    with _collector_paused():
-        return len(_plan_files(defs, target, selection))
+    return len(_plan_files(defs, target, selection))
 
 
 def render(path: PathArg, target: str = "local", targets_file: Path | str | None = None,
@@ -189,9 +167,8 @@ def render(path: PathArg, target: str = "local", targets_file: Path | str | None
            selection: Selection = EVERYTHING) -> Bundle:  # fmt: skip
     defs = find_project(path, targets_file, project)
     renderer = Renderer(template_environment(templates_dir or defs.templates_dir))
-    with _collector_paused():
-        plans = _plan_files(defs, target, selection)
-        pipelines = tuple(sorted((renderer.pipeline(p) for p in plans), key=lambda b: b.name))
+    plans = _plan_files(defs, target, selection)
+    pipelines = tuple(sorted((renderer.pipeline(p) for p in plans), key=lambda b: b.name))
     from flinksql_gen import __version__
 
     return Bundle(target=target, pipelines=pipelines, generator=f"flinksql-gen {__version__}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from flinksql_gen import api
+from flinksql_gen.cli.gcpause import collector_paused
 from flinksql_gen.cli.output import (
     announce,
     emit_json,
@@ -44,7 +45,8 @@ def validate(path: Path | None, target: str, targets_file: Path | None, selectio
     path, proj = _resolve(path, targets_file)
     announce(proj, fmt)
     try:
-        count = api.validate(path, target, project=proj, selection=selection)
+        with collector_paused():
+            count = api.validate(path, target, project=proj, selection=selection)
     except DefinitionError as exc:
         report_problems(exc, fmt, proj)
     if fmt == "json":
@@ -69,7 +71,8 @@ def render(path: Path | None, output: Path, target: str, targets_file: Path | No
     announce(proj, fmt)
     try:
         defs = api.find_project(path, project=proj)
-        bundle = api.render(path, target, project=proj, selection=selection)
+        with collector_paused():
+            bundle = api.render(path, target, project=proj, selection=selection)
     except DefinitionError as exc:
         report_problems(exc, fmt, proj)
     files = bundle.write(output, protected=defs.protected_paths())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
@@ -63,23 +63,6 @@ class DefinitionError(FlinksqlGenError):
 
 class UsageError(FlinksqlGenError):
     """A command was called wrongly or its environment is not ready; exit code 2."""
-
-
-@dataclass
-class ProblemCollector:
-    """Collects problems across a whole run so they can be reported all at once."""
-
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, location: Location, path: str, message: str, hint: str = "") -> None:
-        self.problems.append(Problem(location, path, message, hint))
-
-    def extend(self, problems: list[Problem]) -> None:
-        self.problems.extend(problems)
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise DefinitionError(self.problems)
 
 
 def relative(path: Path) -> str:

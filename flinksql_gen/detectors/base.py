@@ -170,12 +170,6 @@ class Detector(ABC):
         """The judgement of one row in pure SQL (only when `sql_form_available(config)`)."""
         raise NotImplementedError(f"{cls.type_name} has no pure-SQL form")
 
-    @classmethod
-    def from_state(cls, config: BaseModel | dict[str, Any], state: dict[str, Any]) -> Detector:
-        det = cls(config)
-        det.load_state(state)
-        return det
-
     def run(self, series: Any) -> list[Result]:
         """Feed a whole series through `update` (causal). See `iter_points` for accepted inputs."""
         return [self.update(t, v) for t, v in iter_points(series)]
@@ -192,12 +186,3 @@ def iter_points(series: Any) -> Iterable[tuple[Any, Any]]:
     if items and isinstance(items[0], (tuple, list)):
         return [(p[0], p[1]) for p in items]
     return list(enumerate(items))
-
-
-def clean_float(x: float) -> float | None:
-    """For JSON: NaN -> None."""
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
-
-
-def from_json_float(x: float | None) -> float:
-    return NAN if x is None else float(x)

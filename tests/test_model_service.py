@@ -313,3 +313,13 @@ def test_concurrent_callers_share_one_client_limit(server):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_udf_takes_the_header_values_the_runner_resolved_into_its_sql():
+    # The bundle holds ${env:NAME}; the runner puts the value into the statement when the job starts.
+    with Scripted(healthy) as s:
+        cfg = json.dumps({"type": "model_service", "url": s.server.url, "headers": {"Authorization": "Bearer x1"}})
+        agg = ModelServiceAggregate()
+        agg.open(None)
+        rows = bundle(agg, agg.create_accumulator(), cfg, "k", series(2))
+        assert [r[7] for r in rows] == [None, None] and s.calls[0]["headers"]["Authorization"] == "Bearer x1"

@@ -44,7 +44,11 @@ _EPOCH = dt.datetime(1970, 1, 1)
 
 @lru_cache(maxsize=64)
 def _config(config_json: str) -> ModelServiceConfig:
-    return ModelServiceConfig.model_validate(json.loads(config_json))
+    data = json.loads(config_json)
+    # The runner has already put the header values in (the bundle holds ${env:NAME} references,
+    # which validation insists on): they skip validation here, and so never appear in its errors.
+    headers = data.pop("headers", {})
+    return ModelServiceConfig.model_validate(data).model_copy(update={"headers": headers})
 
 
 def epoch_millis(ts: Any) -> int:

@@ -254,6 +254,8 @@ def test_config_errors_are_definition_errors():
         config("http://x", headers={"Authorization": "Bearer plain"})
     with pytest.raises(DefinitionError, match=r"fallback\.detector: alpha"):
         config("http://x", fallback={"detector": {"type": "ewma", "alpha": 3}})
+    with pytest.raises(DefinitionError, match=r"url: .*must start with http://"):
+        config("scorer:8000/score")
     with pytest.raises(DefinitionError, match="in-process detector"):
         config("http://x", fallback={"detector": {"type": "model_service", "url": "http://y"}})
 

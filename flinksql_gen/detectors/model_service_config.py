@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _REFERENCE = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$")
 
@@ -82,6 +82,13 @@ class ModelServiceConfig(_Strict):
         "fails), or {detector: {type: ewma, ...}}: an in-process detector judges those records",
     )
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig, description="stop calling a failing service for a while")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^(https?://|\$\{env:)", value):
+            raise ValueError("the url must start with http:// or https:// (or be an ${env:NAME} reference)")
+        return value
 
     @model_validator(mode="after")
     def _fallback(self) -> ModelServiceConfig:

@@ -148,6 +148,8 @@ class ServiceClient:
             raise _Retryable(f"timeout after {self.config.timeout:g} s") from None
         except httpx.TransportError as exc:
             raise _Retryable(f"service unreachable: {type(exc).__name__}") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # e.g. a URL that resolved to nonsense
+            raise ScoringError(f"request failed: {type(exc).__name__}") from None
         if resp.status_code >= 500 or resp.status_code == 429:
             raise _Retryable(f"HTTP {resp.status_code}")
         if resp.status_code != 200:

@@ -19,9 +19,11 @@ from flinksql_gen.project import Selection
 @selection_options
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="the embedded stack's folder (default: FLINKSQL_WORKDIR or .flinksql); started if it is not up")  # fmt: skip
+@click.option("--cluster", is_flag=True,
+              help="run the jobs on the stack's Flink session cluster (started if needed) instead of a local mini-cluster each")  # fmt: skip
 @click.option("--schema", "schema", is_flag=True, help="print the JSON Schema of the test-file format and exit")
 @format_option
-def test(path: Path | None, selection: Selection, workdir: Path | None, schema: bool, fmt: str) -> None:
+def test(path: Path | None, selection: Selection, workdir: Path | None, cluster: bool, schema: bool, fmt: str) -> None:
     """Run pipeline tests: given these events and lookup rows, exactly these rows in each sink.
 
     PATH is a *.test.yaml file or a folder (default: the project's tests/ and pipelines/).
@@ -51,7 +53,7 @@ def test(path: Path | None, selection: Selection, workdir: Path | None, schema: 
 
     say = (lambda m: click.echo(m, err=True)) if fmt == "text" else (lambda m: None)
     began = time.monotonic()
-    session = TestSession.open((workdir or default_workdir()).resolve(), say)
+    session = TestSession.open((workdir or default_workdir()).resolve(), say, cluster=cluster)
     startup = time.monotonic() - began
     say(f"running {len(cases)} test(s) (start-up {startup:.1f} s)")
     results = []

@@ -41,7 +41,7 @@ class TestResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     error: str | None = None
     rows: dict[str, int] = field(default_factory=dict)  # sink -> rows read
-    phases: dict[str, float] = field(default_factory=dict)  # prepare, submit, job, read -> seconds
+    phases: dict[str, float] = field(default_factory=dict)  # prepare, ddl, submit, job, read -> seconds
 
     def to_json(self) -> dict:
         return {"test": self.id, "pipeline": self.pipeline, "status": self.status, "seconds": round(self.seconds, 3),
@@ -66,15 +66,19 @@ class TestSession:
         self.env = stack_env(state)
 
     @classmethod
-    def open(cls, workdir: Path, say: Say = _quiet) -> TestSession:
-        """Start the stack if it is not up (like `demo`), and one TableEnvironment."""
+    def open(cls, workdir: Path, say: Say = _quiet, cluster: bool = False) -> TestSession:
+        """Start the stack if it is not up (like `demo`), and one TableEnvironment: jobs run on
+        a local mini-cluster each, or with `cluster` on the stack's session cluster (started
+        if needed; no mini-cluster start per job)."""
         from flinksql_gen.run.table_env import open_table_env
         from flinksql_gen.stack import up
         from flinksql_gen.stack.jars import ensure_jars
 
-        state = up(workdir, on_step=say)
+        state = up(workdir, cluster=cluster, on_step=say)
         say("starting PyFlink (once for the whole run)")
-        table_env = open_table_env("streaming", jars=ensure_jars(workdir), checkpoint_dir=workdir / "checkpoints",
+        remote = state.cluster.rest_url if cluster else None
+        table_env = open_table_env("streaming", jars=ensure_jars(workdir), remote=remote,
+                                   checkpoint_dir=None if remote else workdir / "checkpoints",
                                    log_dir=workdir / "logs" / "flink")  # fmt: skip
         return cls(state, table_env, workdir, say)
 
@@ -128,7 +132,11 @@ class TestSession:
         env.update(self.env)
         phase("prepare")
         timeout_s = parse_offset("+" + case.spec.timeout.lstrip("+")) / 1000
-        run = run_pipeline(bundle, env, table_env=self.table_env, wait=False, workdir=self.workdir)
+        def on_event(message: str) -> None:
+            if message.startswith("submitting"):
+                phase("ddl")  # catalog, UDFs and CREATE statements; then planning and job start
+
+        run = run_pipeline(bundle, env, table_env=self.table_env, wait=False, workdir=self.workdir, on_event=on_event)
         phase("submit")
         status, failure = _wait(run.job_client, timeout_s)
         phase("job")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from flinksql_gen.bundle import UdfInfo
 from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import (
     Condition,
@@ -31,6 +32,7 @@ class PlannedDetector:
     updating: bool
     unique_key: tuple[str, ...]
     key_hint: tuple[str, ...]  # columns to key Kafka records by
+    udfs: tuple[UdfInfo, ...] = ()  # the Python UDFs its views call
 
     @property
     def view(self) -> PlannedView:

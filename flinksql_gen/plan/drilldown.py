@@ -81,4 +81,5 @@ def plan_drilldown(ctx: PlanContext, name: str, d: DrilldownDetector, metric: Pl
                  + tuple(Column(f, DOUBLE) for f in OUTPUT[:3]) + tuple(Column(f, STRING) for f in OUTPUT[3:]))  # fmt: skip
     view = PlannedView(q(name), name, Select(out_cols, f"{q(explained_name)} AS {q('e')}"), ctx.loc(path), out,
                        stateful=True, depends_on=(explained_name,))  # fmt: skip
-    return PlannedDetector(name, (leaves_view, explained, view), True, ("window_start", "window_end"), ())
+    return PlannedDetector(name, (leaves_view, explained, view), True, ("window_start", "window_end"), (),
+                           (DRILLDOWN_UDF,))

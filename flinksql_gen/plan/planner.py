@@ -187,8 +187,8 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     tables = [*(ps.table for ps in planned_sources.values()), *lookups.values(), *sink_tables,
               *(t for ps in planned_sources.values() for t in ps.sinks)]
     inserts += [i for ps in planned_sources.values() for i in ps.inserts]  # bad records, late events
-    calls = [c for v in views if isinstance(v.query, Select) for c in v.query.columns]
-    udfs = tuple(u for u in (DETECT_UDF, MODEL_SERVICE_UDF, DRILLDOWN_UDF) if any(f"{u.name}(" in c for c in calls))
+    used = {u for pd in detectors.values() for u in pd.udfs}  # declared by the step that calls them
+    udfs = tuple(u for u in (DETECT_UDF, MODEL_SERVICE_UDF, DRILLDOWN_UDF) if u in used)
     extra = _udf_settings(ctx, udfs)
     settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in extra if k not in p.settings)
     return PlannedPipeline(

@@ -189,4 +189,4 @@ def _udf_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
                  + ((Column("reason", STRING),) if udf is MODEL_SERVICE_UDF else ()))  # fmt: skip
     view = PlannedView(q(name), name, Select(outer_cols, f"{q(input_name)} AS {q('s')}", (unnest,)), ctx.loc(path),
                        out, stateful=True, depends_on=(input_name,))  # fmt: skip
-    return PlannedDetector(name, (inner_view, view), True, tuple(metric.dims), metric.dims)
+    return PlannedDetector(name, (inner_view, view), True, tuple(metric.dims), metric.dims, (udf,))

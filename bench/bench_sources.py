@@ -23,6 +23,18 @@ shut-down are excluded. The ratios, not the absolute rates, are the result (18 p
 
     .venv/bin/python bench/bench_sources.py                              # N = 400,000 per topic
     .venv/bin/python bench/bench_sources.py --records 20000 --no-doc     # smoke run
+    .venv/bin/python bench/bench_sources.py --sinks                      # the Kafka sink's settings
+    .venv/bin/python bench/bench_sources.py --format-only                # the deserializer alone
+
+`--format-only` profiles the deserializer alone (no Flink job, no broker): bench/java/FormatMicroBench.java,
+compiled with javac against PyFlink's jars and the format jar, times Flink's `json` deserializer and the
+checked format (typed mode, with the `fields` option rendered for this benchmark's source) over the same
+N records in one JVM, interleaved, best of 15 passes.
+
+`--sinks` profiles the sink instead (issue 15's sink part): one clean topic read by plain `json`
+sources into Kafka sinks that differ only in their producer settings (the rendered exactly-once sink,
+plus linger/batch and compression variants, an at-least-once and a blackhole reference), side by side
+in one job with checkpoints every 10 s as rendered pipelines have them (transactions commit on them).
 """
 
 from __future__ import annotations
@@ -266,7 +278,8 @@ def run_side_by_side(statements, pipes: list[Pipe], n: int) -> float:
         # until every source has read 95 % (the per-source windows of the fallback need all of them)
         done = all(p.samples and p.samples[-1][1] >= 0.95 * n for p in pipes)
         time.sleep(0.3)
-    client.cancel()
+    with contextlib.suppress(Exception):  # a bounded job may have finished (and its mini-cluster gone)
+        client.cancel()
     with contextlib.suppress(Exception):
         result.wait()
     return time.monotonic() - began
@@ -281,12 +294,119 @@ def shared_rate(pipe: Pipe, start: float, end: float) -> float | None:
     return (b[1] - a[1]) / (b[0] - a[0]) if b[0] > a[0] else None
 
 
+# --sinks: (label, extra WITH options of the Kafka sink); "exactly-once" is what flinksql-gen renders
+EXACTLY_ONCE = ("'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = '{name}', "
+                "'properties.transaction.timeout.ms' = '900000'")
+SINK_VARIANTS = [
+    ("exactly-once, producer defaults (rendered)", EXACTLY_ONCE),
+    ("exactly-once, linger.ms 20, batch.size 128 KiB", EXACTLY_ONCE + ", 'properties.linger.ms' = '20', "
+     "'properties.batch.size' = '131072'"),
+    ("exactly-once, linger 20, batch 128 KiB, lz4", EXACTLY_ONCE + ", 'properties.linger.ms' = '20', "
+     "'properties.batch.size' = '131072', 'properties.compression.type' = 'lz4'"),
+    ("at-least-once, producer defaults", "'sink.delivery-guarantee' = 'at-least-once'"),
+    ("blackhole (no sink cost)", None),
+]
+
+
+def sink_profile(n: int, no_doc: bool) -> dict:
+    load_start = load_avg()
+    with BenchStack() as stack:
+        clean = unique("bk_clean")
+        create_topics(stack.bootstrap, [clean])
+        say(f"producing {n} readings to {clean}")
+        produce(stack.bootstrap, clean, n, None)
+        table_env = open_local_env(stack, {"parallelism.default": "1", "metrics.fetcher.update-interval": "200",
+                                           "execution.checkpointing.interval": "10 s"})  # fmt: skip
+        statements = table_env.create_statement_set()
+        pipes = []
+        for label, options in SINK_VARIANTS:
+            pipe = Pipe(label, "plain", None, "kafka" if options else "blackhole", False, name=unique("bk"))
+            (create,), relation = plain_statements(pipe.name, clean, stack.bootstrap, lenient=False)
+            table_env.execute_sql(bounded(create, n))
+            sink = f"{pipe.name}_out"
+            cols = "`hostname` STRING, `cpu` STRING, `usage` DOUBLE, `occurred_at` BIGINT"
+            if options:
+                create_topics(stack.bootstrap, [sink])
+                table_env.execute_sql(
+                    f"CREATE TEMPORARY TABLE `{sink}` ({cols}) WITH ('connector' = 'kafka', 'topic' = '{sink}', "
+                    f"'properties.bootstrap.servers' = '{stack.bootstrap}', 'key.format' = 'json', "
+                    f"'key.fields' = 'hostname;cpu', 'value.format' = 'json', {options.format(name=sink)})")
+            else:
+                table_env.execute_sql(sink_sql(sink, "blackhole", stack.bootstrap))
+            statements.add_insert_sql(f"INSERT INTO `{sink}` SELECT {COLUMNS} FROM `{relation}`")
+            pipes.append(pipe)
+        say(f"one job, {len(pipes)} sink variants side by side")
+        wall = run_side_by_side(statements, pipes, n)
+    rates = per_source_rates(pipes, n)
+    rows = [[p.label, fmt(rates[p.name]), f"{rates[p.name] / rates[pipes[0].name]:.2f}"
+             if rates[p.name] and rates[pipes[0].name] else ""] for p in pipes]  # fmt: skip
+    body = (f"{machine()}; {load_note(load_start, load_avg())}. Command: `{command_line()}`. {n:,} IoT readings "
+            f"read by plain `json` sources into Kafka sinks (JSON key `hostname;cpu` and value, as rendered alert "
+            f"sinks), side by side in one job, checkpoints every 10 s; job wall time {wall:.0f} s. Rate = each "
+            f"source's records/s while it read 5-95 % of the topic (backpressure from its sink slows it).\n\n"
+            + md_table(["sink", "rec/s", "vs rendered"], rows, align="lrr") + "\n")  # fmt: skip
+    print(body)
+    if not no_doc:
+        write_section("bench_sources_sinks", "Kafka sink settings (exactly-once)", body)
+    return {"rates": {p.label: rates[p.name] for p in pipes}, "wall": wall}
+
+
+def format_only(n: int, no_doc: bool) -> dict:
+    import json
+    import subprocess
+    import tempfile
+
+    from flinksql_gen.stack import formats
+
+    load_start = load_avg()
+    with tempfile.TemporaryDirectory(prefix="fsg-fmb-") as tmp:
+        work = Path(tmp)
+        bundle = render_yaml(work / "defs", "bf", SOURCE_YAML.format(name="bf", topic="t", mode="dead-letter"))
+        create = next(st.sql for st in bundle.statements if st.name == "bf")
+        fields = re.search(r"'value\.flinksql-gen-json\.fields' = '((?:[^']|'')*)'", create)[1].replace("''", "'")
+        jar = formats.ensure_format_jar(work)
+        cp = f"{work / 'classes'}:{jar}:{formats._flink_lib() / '*'}"
+        src = Path(__file__).resolve().parent / "java" / "FormatMicroBench.java"
+        subprocess.run([str(formats._javac()), "-nowarn", "-d", str(work / "classes"), "-cp", cp, str(src)], check=True)
+        java = formats._javac().with_name("java")
+        out = subprocess.run([str(java), "-Xmx1g", "-cp", cp, "FormatMicroBench", str(n), fields], check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+    got = json.loads(out.strip().splitlines()[-1])
+    ratio = got["plain_ns"] / got["checked_ns"]
+    body = (f"{machine()}; {load_note(load_start, load_avg())}. Command: `{command_line()}`. {n:,} IoT readings "
+            f"(4 columns), deserializer only, one JVM, interleaved passes, best of 15.\n\n"
+            + md_table(["deserializer", "ns/record", "speed vs plain"],
+                       [["Flink `json` (JsonParserRowDataDeserializationSchema)", f"{got['plain_ns']:.0f}", "1.00"],
+                        ["`flinksql-gen-json`, typed mode (every check)", f"{got['checked_ns']:.0f}",
+                         f"{ratio:.2f}"]], align="lrr") + "\n")  # fmt: skip
+    print(body)
+    if not no_doc:
+        write_section("bench_sources_format", "The checked format's deserializer alone", body)
+    return got
+
+
+def per_source_rates(pipes: list[Pipe], n: int) -> dict[str, float | None]:
+    """Each source's records/s between the moments it had read 5 % and 95 % of its topic."""
+    out = {}
+    for pipe in pipes:
+        a = next((t for t, c in pipe.samples if c >= 0.05 * n), None)
+        b = next((t for t, c in pipe.samples if c >= 0.95 * n), None)
+        out[pipe.name] = shared_rate(pipe, a, b) if a is not None and b is not None else None
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=400_000)
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
+    ap.add_argument("--sinks", action="store_true", help="profile the Kafka sink's settings instead")
+    ap.add_argument("--format-only", action="store_true", help="time the deserializers alone (no job)")
     args = ap.parse_args(argv)
     n = args.records
+    if args.sinks:
+        return sink_profile(n, args.no_doc)
+    if args.format_only:
+        return format_only(n, args.no_doc)
     load_start = load_avg()
     with BenchStack() as stack:
         from flinksql_gen.stack import load_state

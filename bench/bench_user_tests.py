@@ -8,7 +8,9 @@ that passes also checks what it timed. The suite runs through the real command,
 `flinksql-gen test DIR --format json`, on a throw-away stack that `flinksql-gen up` started
 first (timed separately). Figures: the PyFlink start-up, the first test (its first job also
 warms the JVM), the median of the others, the whole run; and, from the same run, what ten
-separate runs (start-up + a first test each) would have cost.
+separate runs (start-up + a first test each) would have cost. The suite runs twice on the same
+stack: jobs on a local mini-cluster each (the default), then with `--cluster` on the stack's
+session cluster (whose start is part of that run's start-up).
 
 Run it only on a quiet machine (load average < 3): `--force` records a run under load anyway,
 with the load in the notes.
@@ -89,10 +91,26 @@ def write_suite(folder: Path, tests: int, minutes: int) -> int:
     return total
 
 
+def _figures(doc: dict, wall: float) -> dict:
+    times = [t["seconds"] for t in doc["tests"]]
+    rest = times[1:] or times
+    others = doc["tests"][1:] or doc["tests"]
+    return {"startup_s": doc["startup_seconds"], "first_test_s": times[0], "first_phases": doc["tests"][0]["phases"],
+            "median_other_s": statistics.median(rest), "min_other_s": min(rest), "max_other_s": max(rest),
+            "phases_median": {k: statistics.median(t["phases"].get(k, 0.0) for t in others) for k in others[0]["phases"]},
+            "suite_s": doc["seconds"], "process_wall_s": wall,
+            "separate_runs_s": (doc["startup_seconds"] + times[0]) * len(times)}  # fmt: skip
+
+
+def _phases(phases: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in phases.items())
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=10)
     parser.add_argument("--minutes", type=int, default=2, help="event time per test (8 x 2 readings every 5 s)")
+    parser.add_argument("--modes", default="local,cluster", help="local, cluster or both (same stack, same suite)")
     parser.add_argument("--force", action="store_true", help="run even when the load average is 3 or more")
     parser.add_argument("--no-write", action="store_true", help="print the figures, leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
@@ -106,41 +124,42 @@ def main(argv: list[str] | None = None) -> dict:
         events = write_suite(folder, args.tests, args.minutes)
         say(f"{args.tests} tests, {events} readings; flinksql-gen test {folder}")
         exe = Path(sys.executable).parent / "flinksql-gen"
-        began = time.monotonic()
-        proc = subprocess.run([str(exe), "test", str(folder), "--format", "json", "--workdir", str(stack.workdir)],
-                              capture_output=True, text=True, timeout=3600, check=False)  # fmt: skip
-        wall = time.monotonic() - began
-        if proc.returncode != 0:
-            raise SystemExit(f"the suite did not pass (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-        doc = json.loads(proc.stdout)
+        docs: dict[str, tuple[dict, float]] = {}
+        for mode in args.modes.split(","):
+            extra = ["--cluster"] if mode == "cluster" else []
+            began = time.monotonic()
+            proc = subprocess.run([str(exe), "test", str(folder), "--format", "json", "--workdir", str(stack.workdir), *extra],
+                                  capture_output=True, text=True, timeout=3600, check=False)  # fmt: skip
+            wall = time.monotonic() - began
+            if proc.returncode != 0:
+                raise SystemExit(f"the suite did not pass ({mode}, exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+            docs[mode] = (json.loads(proc.stdout), wall)
+            say(f"{mode}: {wall:.1f} s")
     load_end = load_avg()
-    times = [t["seconds"] for t in doc["tests"]]
-    first, rest = times[0], times[1:]
-    startup = doc["startup_seconds"]
-    separate = startup + first  # one run per test: a PyFlink start-up and a cold first job every time
-    figures = {"tests": len(times), "events": events, "stack_up_s": stack.up_s, "startup_s": startup,
-               "first_test_s": first, "median_other_s": statistics.median(rest) if rest else None,
-               "suite_s": doc["seconds"], "process_wall_s": wall, "ten_separate_runs_s": separate * len(times),
-               "phases_median": {k: statistics.median(t["phases"][k] for t in doc["tests"][1:])
-                                 for k in doc["tests"][0]["phases"]} if rest else {}}  # fmt: skip
+    figures: dict = {"tests": args.tests, "events": events, "stack_up_s": stack.up_s}
+    rows = [["`flinksql-gen up` (Kafka + PostgreSQL, before the suite)", f"{stack.up_s:.1f} s", "", "not part of the runs below"]]
+    by_mode = {mode: _figures(doc, wall) for mode, (doc, wall) in docs.items()}
+    figures.update(by_mode)
+    labels = {"local": "local mini-cluster per job", "cluster": "`--cluster` (session cluster)"}
+    for mode, f in by_mode.items():
+        name = labels[mode]
+        rows += [
+            [f"{name}: start-up (stack check, PyFlink{', session cluster' if mode == 'cluster' else ''})", f"{f['startup_s']:.1f} s", "", "once per run"],
+            [f"{name}: first test", f"{f['first_test_s']:.1f} s", _phases(f["first_phases"]), "the JVM's first job"],
+            [f"{name}: each further test (median of {args.tests - 1})", f"{f['median_other_s']:.1f} s", _phases(f["phases_median"]),
+             f"min {f['min_other_s']:.1f} s, max {f['max_other_s']:.1f} s"],
+            [f"{name}: whole run ({args.tests} tests, one process)", f"{f['process_wall_s']:.1f} s", "",
+             f"baseline from the same run: {args.tests} separate runs (start-up + first test each) = "
+             f"{f['separate_runs_s']:.0f} s, {f['separate_runs_s'] / f['process_wall_s']:.1f}x"],
+        ]  # fmt: skip
     print(json.dumps(figures, indent=2))
     if not args.no_write:
-        phases = ", ".join(f"{k} {v:.1f} s" for k, v in figures["phases_median"].items())
-        rows = [
-            ["`flinksql-gen up` (Kafka + PostgreSQL, before the suite)", f"{stack.up_s:.1f} s", "not part of the run below"],
-            ["PyFlink start-up of the run (one TableEnvironment)", f"{startup:.1f} s", "once per run"],
-            ["first test", f"{first:.1f} s", "includes the JVM's first job (class loading, first mini-cluster)"],
-            [f"each further test (median of {len(rest)})", f"{figures['median_other_s']:.1f} s",
-             f"min {min(rest):.1f} s, max {max(rest):.1f} s; median phases: {phases}"],
-            [f"whole run: {len(times)} tests, `flinksql-gen test` process", f"{wall:.1f} s",
-             f"suite {doc['seconds']:.1f} s inside the process"],
-            [f"baseline, same run: {len(times)} separate runs (start-up + first test each)",
-             f"{figures['ten_separate_runs_s']:.0f} s", f"{figures['ten_separate_runs_s'] / wall:.1f}x the shared run"],
-        ]  # fmt: skip
         body = (section_header("`flinksql-gen test` (bench_user_tests.py)", load_note(load_start, load_end, busy))
-                + f"\n{len(times)} tests of pipelines/cpu.yaml, {events} readings in all ({events // len(times)} per test), "
-                "each test with its own topics, lookup table and expected counts (computed by the script; the suite passed).\n\n"
-                + md_table(["step", "time", "notes"], rows, "lrl"))  # fmt: skip
+                + f"\n{args.tests} tests of pipelines/cpu.yaml, {events} readings in all ({events // args.tests} per test), "
+                "each test with its own topics, lookup table and expected counts (computed by the script; every run passed). "
+                "Phases: prepare (topics, tables, produce), ddl, submit (planning, job start), job (until it finished), "
+                "read (sinks to their end).\n\n"
+                + md_table(["step", "time", "phases", "notes"], rows, "lrll"))  # fmt: skip
         write_section("user_tests", "`flinksql-gen test`: a 10-test suite (bench_user_tests.py)", body)
     return figures
 

@@ -303,3 +303,15 @@ def test_init_writes_a_starter_test_that_loads(tmp_path):
     (case,) = load_suites(find_test_files(None, proj), proj, EVERYTHING)
     assert (case.suite.bundle.name, case.name) == ("host_cpu", "alert_above_each_hosts_threshold")
     assert len(case.inputs["readings"]) == 4 and set(case.spec.expect) == {"cpu_alerts", "cpu_1m_out"}
+
+
+def test_every_field_of_the_format_is_described():
+    from flinksql_gen.testing import models
+
+    for model in (models.TestFile, models.PipelineTest, models.SourceInput, models.LookupRows, models.AdvanceStep,
+                  models.Expectation):
+        assert model.model_config.get("extra") == "forbid", model
+        for name, f in model.model_fields.items():
+            assert f.description and len(f.description) > 10, f"{model.__name__}.{name}"
+    schema = CliRunner().invoke(main, ["test", "--schema"])
+    assert schema.exit_code == 0 and "PipelineTest" in json.loads(schema.output)["$defs"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yaml"
-SERVICES = {"kafka", "jobmanager", "taskmanager", "sql-gateway", "postgres"}
+SERVICES = {"kafka", "jobmanager", "taskmanager", "sql-gateway", "postgres", "prometheus", "grafana"}
 FLINK = ("jobmanager", "taskmanager", "sql-gateway")
 
 
@@ -45,7 +46,7 @@ def test_services_and_images(services):
 
 def test_flink_image_is_2_0_with_python_and_connectors():
     dockerfile = (REPO / "docker" / "flink" / "Dockerfile").read_text()
-    assert re.search(r"^FROM flink:2\.0\b", dockerfile, re.M)
+    assert re.search(r"^FROM flink:2\.0\.0$", dockerfile, re.M)  # the runtime stage, pinned
     assert "apache-flink==${PYFLINK_VERSION}" in dockerfile and "ARG PYFLINK_VERSION=2.0.0" in dockerfile
     for jar in (
         "flink-sql-connector-kafka",
@@ -58,6 +59,9 @@ def test_flink_image_is_2_0_with_python_and_connectors():
     # the UDF modules a bundle's CREATE FUNCTION statements name are installed in the image's python
     assert "COPY flinksql_gen /opt/flinksql-gen/flinksql_gen" in dockerfile
     assert 'pip install --no-cache-dir "/opt/flinksql-gen"' in dockerfile
+    # the checked JSON format, compiled from the package's Java sources in a JDK stage
+    assert "COPY flinksql_gen/java/src /src" in dockerfile and "/flinksql-gen-formats.jar /opt/flink/lib/" in dockerfile
+    assert (REPO / "flinksql_gen/java/src/META-INF/services/org.apache.flink.table.factories.Factory").is_file()
     for copied in ("pyproject.toml", "README.md", "flinksql_gen", "sql_templates"):
         assert (REPO / copied).exists(), copied
 
@@ -69,6 +73,8 @@ def test_documented_ports(services):
         "jobmanager": (8081, 8081),
         "sql-gateway": (8083, 8083),
         "postgres": (5432, 5432),
+        "prometheus": (9090, 9090),
+        "grafana": (3000, 3000),
     }
     for name, (host, container) in expected.items():
         assert host_ports(services[name]) == {host: container}
@@ -145,3 +151,30 @@ def test_gateway_target_matches_compose_network():
         pytest.skip("targets.yaml defines no gateway target")
     assert gateway["kafka"]["bootstrap_servers"] == "kafka:9092"
     assert gateway["postgres"]["url"].startswith("jdbc:postgresql://postgres:5432/")
+
+
+def test_prometheus_scrapes_the_flink_reporter_and_grafana_shows_the_dashboard(compose, services):
+    props = yaml.safe_load(compose["x-flink-properties"]["FLINK_PROPERTIES"])
+    assert props["metrics.reporter.prom.factory.class"] == (
+        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
+    port = props["metrics.reporter.prom.port"]
+    scrape = yaml.safe_load((REPO / "docker" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = scrape["scrape_configs"]
+    assert sorted(job["static_configs"][0]["targets"]) == [f"jobmanager:{port}", f"taskmanager:{port}"]
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in services["prometheus"]["volumes"]}
+    assert mounts["./docker/prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    for image in (services["prometheus"]["image"], services["grafana"]["image"]):
+        assert re.search(r":v?\d+\.\d+\.\d+$", image), f"{image}: pin a release"
+    grafana = {m.split(":")[0]: m.split(":")[1] for m in services["grafana"]["volumes"]}
+    provider = yaml.safe_load((REPO / "docker/grafana/provisioning/dashboards/flinksql-gen.yaml").read_text())
+    assert grafana["./docs/observability"] == provider["providers"][0]["options"]["path"]
+    datasource = yaml.safe_load((REPO / "docker/grafana/provisioning/datasources/prometheus.yaml").read_text())
+    (source,) = datasource["datasources"]
+    dashboard = json.loads((REPO / "docs/observability/flinksql-gen-dashboard.json").read_text())
+    titles = {p["title"] for p in dashboard["panels"]}
+    for what in ("Records in per source", "Records out per sink", "Dead letters", "Late events",
+                 "Checkpoint duration", "Checkpoint size", "Backpressure", "Detector anomaly rate"):
+        assert any(t.startswith(what) for t in titles), what
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == source["uid"]
+        assert all(t["expr"].startswith(("sum", "max")) and "flink_" in t["expr"] for t in panel["targets"])

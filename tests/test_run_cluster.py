@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import textwrap
+import time
 
 import httpx
 import pytest
@@ -74,3 +76,64 @@ def test_taskmanager_can_be_killed_and_restarted(cluster):
     info = flink_cluster.start_taskmanager(info)
     assert flink_cluster.taskmanager_running(info)
     assert flink_cluster.overview(info.rest_url)["slots-available"] >= 1
+
+
+def _scrape(urls: list[str]) -> str:
+    text = []
+    for url in urls:
+        with contextlib.suppress(httpx.HTTPError):  # a port of the range no process took
+            text.append(httpx.get(url, timeout=5).text)
+    return "\n".join(text)
+
+
+def _series(metrics: str, name: str, job: str) -> list[str]:
+    return [line for line in metrics.splitlines() if line.startswith(name + "{") and f'job_name="{job}"' in line]
+
+
+def _records_in(metrics: str, job: str) -> float:
+    """The job's records in, summed over its operators' Prometheus series."""
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("flink_taskmanager_job_task_operator_numRecordsIn{") and f'job_name="{job}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_the_cluster_reports_a_running_jobs_metrics_to_prometheus(cluster, stack_env_vars, table_env_factory):
+    info = cluster.cluster
+    assert info.metrics_port and len(info.metrics_urls) == flink_cluster.METRICS_PORTS
+    src, out = fresh_topics(cluster, "metered", "metered_out")
+    with JsonProducer(cluster.bootstrap) as producer:
+        for i in range(40):
+            producer.send(src, {"w": f"w{i}"})
+    here = Location("pipelines/metered.yaml", 1)
+    options = "'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}', 'format' = 'json'"
+    job = "flinksql_test_metrics"  # the reporter turns characters outside [a-zA-Z0-9:_] of label values into _
+    pipeline = PipelineBundle(
+        "metered", "pipelines/metered.yaml", "cluster",
+        (Statement("set", "pipeline.name", f"SET 'pipeline.name' = '{job}'", here),
+         Statement("create_table", "src", f"CREATE TABLE src (w STRING) WITH ('connector' = 'kafka', "
+                   f"'topic' = '{src}', 'scan.startup.mode' = 'earliest-offset', "
+                   f"'properties.group.id' = 'metered', {options})", here),
+         Statement("create_table", "sink", f"CREATE TABLE sink (w STRING) WITH ('connector' = 'kafka', "
+                   f"'topic' = '{out}', {options})", here),
+         Statement("insert", "metered", "INSERT INTO sink SELECT w FROM src WHERE w <> 'w0'", here)),
+        tables=(TableInfo("src", "source", "kafka", src), TableInfo("sink", "sink", "kafka", out)),
+        env=("FLINKSQL_KAFKA_BOOTSTRAP",),
+    )
+    result = run_pipeline(pipeline, {**stack_env_vars}, table_env=table_env_factory(cluster.rest_url),
+                          workdir=cluster.workdir, wait=False)
+    try:
+        deadline, metrics = time.monotonic() + 120, ""
+        while time.monotonic() < deadline:
+            metrics = _scrape(info.metrics_urls)
+            if _records_in(metrics, job) >= 40 and _series(metrics, "flink_jobmanager_job_uptime", job):
+                break
+            time.sleep(2)
+        assert _records_in(metrics, job) >= 40, [m for m in metrics.splitlines() if job in m][:5]
+        # the JobManager reports the job, the TaskManager its checkpointing and JVM
+        assert _series(metrics, "flink_jobmanager_job_uptime", job)
+        assert "flink_taskmanager_Status_JVM_Memory_Heap_Used" in metrics
+    finally:
+        with httpx.Client(timeout=10) as client:
+            client.patch(f"{cluster.rest_url}/jobs/{result.job_id}?mode=cancel")

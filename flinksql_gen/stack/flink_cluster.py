@@ -26,6 +26,9 @@ from flinksql_gen.stack.java import java_env
 IDENT = "flinksql"
 
 
+METRICS_PORTS = 4  # the reporter port range: the JobManager and up to three TaskManagers
+
+
 @dataclass(frozen=True)
 class ClusterInfo:
     rest_port: int
@@ -35,10 +38,20 @@ class ClusterInfo:
     jobmanager_pid: int = 0
     jobmanager_start: int = 0
     taskmanager_pids: tuple[tuple[int, int], ...] = field(default=())  # (pid, start time)
+    # First port of the Prometheus reporters' range (the JobManager takes the first free port of
+    # it, each TaskManager the next); 0 for a cluster started before the reporter was configured.
+    metrics_port: int = 0
 
     @property
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def metrics_urls(self) -> list[str]:
+        """Where Prometheus scrapes the cluster (one endpoint per process, in start order)."""
+        if not self.metrics_port:
+            return []
+        return [f"http://127.0.0.1:{p}/metrics" for p in range(self.metrics_port, self.metrics_port + METRICS_PORTS)]
 
     @property
     def conf_dir(self) -> Path:
@@ -73,9 +86,9 @@ def _java_opts() -> str:
 
 
 def write_config(workdir: Path, rest_port: int, rpc_port: int, blob_port: int,
-                 taskmanager_memory: str = "1280m", slots: int = 2) -> ClusterInfo:
+                 taskmanager_memory: str = "1280m", slots: int = 2, metrics_port: int = 0) -> ClusterInfo:
     workdir = Path(workdir).resolve()
-    info = ClusterInfo(rest_port, rpc_port, blob_port, str(workdir / "flink"))
+    info = ClusterInfo(rest_port, rpc_port, blob_port, str(workdir / "flink"), metrics_port=metrics_port)
     home = pyflink_home()
     lib = Path(info.root) / "lib"
     for d in (info.conf_dir, lib, info.log_dir, info.pid_dir, Path(info.root) / "tmp"):
@@ -108,6 +121,11 @@ def write_config(workdir: Path, rest_port: int, rpc_port: int, blob_port: int,
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
     }
+    if metrics_port:
+        # Flink's own Prometheus reporter (the metrics-prometheus plugin ships in the distribution's
+        # plugins/ folder): records in/out per operator, checkpoints, backpressure, per process.
+        config["metrics.reporter.prom.factory.class"] = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+        config["metrics.reporter.prom.port"] = f"{metrics_port}-{metrics_port + METRICS_PORTS - 1}"
     (info.conf_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True, width=100000))
     (info.conf_dir / "masters").write_text(f"127.0.0.1:{rest_port}\n")
     (info.conf_dir / "workers").write_text("127.0.0.1\n")
@@ -170,7 +188,7 @@ def start_cluster(workdir: Path, rest_port: int, rpc_port: int | None = None, bl
         if port and not procs.port_free(port):
             raise UsageError(f"port 127.0.0.1:{port} is already in use: pick another {what} port or free it")
     info = write_config(workdir, rest_port, rpc_port or procs.free_port(), blob_port or procs.free_port(),
-                        taskmanager_memory, slots)
+                        taskmanager_memory, slots, metrics_port=procs.free_port())
     try:
         proc = _script(info, "start-cluster.sh")
         if proc.returncode != 0:
@@ -188,7 +206,7 @@ def refresh_pids(info: ClusterInfo) -> ClusterInfo:
     jm_pid = jm[-1] if jm else 0
     tms = tuple((p, procs.start_time(p) or 0) for p in _pids(info, "taskexecutor") if procs.alive(p))
     return ClusterInfo(info.rest_port, info.rpc_port, info.blob_port, info.root, jm_pid,
-                       procs.start_time(jm_pid) or 0 if jm_pid else 0, tms)
+                       procs.start_time(jm_pid) or 0 if jm_pid else 0, tms, info.metrics_port)
 
 
 def stop_cluster(info: ClusterInfo, timeout: float = 30.0) -> None:

@@ -69,6 +69,7 @@ class StackState:
         data["dsn"] = self.dsn
         data["rest_url"] = self.rest_url
         data["gateway_url"] = self.gateway_url
+        data["metrics_urls"] = self.cluster.metrics_urls if self.cluster else []
         return data
 
     @classmethod

@@ -146,3 +146,15 @@ def test_an_unknown_flink_version_is_a_usage_error_naming_the_known_ones(tmp_pat
         with pytest.raises(UsageError, match=r"no Flink 1\.17 runtime .*known: 1\.20"):
             call("1.17", cache=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing was created for it
+
+
+def test_a_runtime_without_its_jars_asks_for_setup_aiven(tmp_path):
+    from flinksql_gen.errors import UsageError
+    from flinksql_gen.runtime_aiven import find_runtime
+
+    folder = tmp_path / "flink-1.20.5"
+    (folder / "venv" / "bin").mkdir(parents=True)
+    (folder / "venv" / "bin" / "python").write_text("")
+    (folder / ".installed").write_text("1.20.5\n")
+    with pytest.raises(UsageError, match=r"connector jars are missing .*flinksql-gen setup --aiven"):
+        find_runtime("1.20", cache=tmp_path)

@@ -59,8 +59,10 @@ def find_runtime(name: str, cache: Path | None = None) -> Runtime:
     if not _installed(folder, version):
         raise UsageError(f"the Flink {name} runtime is not installed: run `flinksql-gen setup --aiven` "
                          f"(about 0.6 GB in {folder})")
-    jars = maven.fetch_all(version.connectors, cache=cache, download=False, what=f"Flink {name} connector jars")
-    return Runtime(version, _venv_python(folder), tuple(jars))
+    if not all(maven.is_cached(a, cache) for a in version.connectors):
+        raise UsageError(f"the Flink {name} connector jars are missing from {(cache or maven.cache_dir()) / 'maven'}: "
+                         "run `flinksql-gen setup --aiven`")
+    return Runtime(version, _venv_python(folder), tuple(maven.cached_path(a, cache) for a in version.connectors))
 
 
 def _base_python() -> str:

@@ -17,6 +17,7 @@ import contextlib
 import json
 import math
 import socket
+import sys
 import threading
 from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -150,6 +151,10 @@ class ModelServer(ThreadingHTTPServer):
         self._thread = threading.Thread(target=self.serve_forever, name="model-service", daemon=True)
         self._thread.start()
         return self
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up (timed out) is no error
+            super().handle_error(request, client_address)
 
     def stop(self) -> None:
         """Stop listening and drop every open connection (clients see the service gone, as after a kill)."""

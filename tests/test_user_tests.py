@@ -130,7 +130,7 @@ def test_shape_errors_name_the_key(tmp_path):
 def test_select_by_test_or_pipeline_name():
     files = find_test_files(EXAMPLES, Project.discover(ROOT))
     everything = load_suites(files, Project.discover(ROOT), EVERYTHING)
-    assert {c.suite.bundle.name for c in everything} == {"cpu", "pizza", "cpu_anomalies"}
+    assert {c.suite.bundle.name for c in everything} == {"cpu", "pizza", "cpu_anomalies", "late_readings"}
     assert [c.name for c in load_suites(files, Project.discover(ROOT), Selection(("pizza",)))] == [
         "window_having", "trend_and_near_miss"]
     assert [c.name for c in load_suites(files, Project.discover(ROOT), Selection(("score_*",)))] == ["score_spike"]
@@ -253,11 +253,12 @@ def test_the_shipped_example_tests_pass_on_the_real_stack(stack, stack_workdir, 
     results = [session.run(c) for c in cases]
     failed = {r.id: (r.error, [m.to_json() for m in r.mismatches]) for r in results if r.status != "pass"}
     assert not failed, "\n".join(f"{k}: {v}" for k, v in failed.items())
-    assert len(results) == 6
+    assert len(results) == 7
     rows = {r.id.split("::")[1]: r.rows for r in results}
     assert rows["threshold_alert"] == {"cpu_high_alerts": 2}
     assert rows["malformed_record_dead_letter"] == {"cpu_load_dead_letter": 2, "cpu_high_alerts": 2}
     assert rows["trend_and_near_miss"] == {"topping_trend_alerts": 1}
+    assert rows["late_reading_is_dropped_and_copied"] == {"counts": 2, "readings_late_events": 2}
 
 
 @slow

@@ -316,3 +316,32 @@ def test_every_field_of_the_format_is_described():
             assert f.description and len(f.description) > 10, f"{model.__name__}.{name}"
     schema = CliRunner().invoke(main, ["test", "--schema"])
     assert schema.exit_code == 0 and "PipelineTest" in json.loads(schema.output)["$defs"]
+
+
+def test_csv_and_jsonl_inputs_with_problems_at_their_own_lines(tmp_path):
+    (tmp_path / "r.csv").write_text("occurred_at,hostname,cpu,usage\n+0s,doc,cpu1,81.5\n+5s,doc,cpu1,7,extra\n")
+    (tmp_path / "r.jsonl").write_text('{"occurred_at": "+10s", "hostname": "doc", "usage": 90}\n\n[1]\n{oops\n')
+    path = write(tmp_path, """\
+        pipeline: PIPELINES/cpu.yaml
+        tests:
+          csv:
+            inputs: {cpu_load: {key: hostname, file: r.csv}}
+            expect: {cpu_high_alerts: {count: 1}}
+          jsonl:
+            inputs: {cpu_load: {file: r.jsonl}}
+            expect: {cpu_high_alerts: {count: 1}}
+        """)
+    with pytest.raises(DefinitionError) as info:
+        load(path)
+    got = sorted((Path(p.location.file).name, p.location.line, p.message.split(":")[0]) for p in info.value.problems)
+    assert got == [("r.csv", 3, "more values than header columns"), ("r.jsonl", 3, "each line must be a JSON object of column values"),
+                   ("r.jsonl", 4, "not JSON")]
+    (tmp_path / "r.csv").write_text("occurred_at,hostname,cpu,usage\n+0s,doc,cpu1,81.5\n")
+    (tmp_path / "r.jsonl").write_text('{"occurred_at": "+10s", "hostname": "doc", "usage": 90}\n')
+    csv_case, jsonl_case = load(path)
+    (record,) = csv_case.inputs["cpu_load"]
+    assert json.loads(record.value) == {"occurred_at": BASE, "hostname": "doc", "cpu": "cpu1", "usage": 81.5}
+    assert record.key == "doc"
+    (record,) = jsonl_case.inputs["cpu_load"]
+    assert json.loads(record.value) == {"occurred_at": BASE + 10_000, "hostname": "doc", "usage": 90}
+    assert (record.key, record.timestamp_ms) == (None, BASE + 10_000)

@@ -7,8 +7,6 @@ runs exactly what it says.
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,23 +21,16 @@ from flinksql_gen.load.validate import validate_model
 from flinksql_gen.load.yaml_loader import LoadedYaml, Positions, dotted, load_yaml
 from flinksql_gen.models.pipeline import KafkaSource, Pipeline
 from flinksql_gen.project import Project, Selection
+from flinksql_gen.testing.inputs import InputRecord, listing, read_rows, to_record
 from flinksql_gen.testing.models import PipelineTest, TestFile
-from flinksql_gen.testing.times import format_sql_timestamp, is_offset, looks_like_time, parse_time
+from flinksql_gen.testing.times import parse_time
 
 SUFFIXES = (".test.yaml", ".test.yml")
-RESERVED = ("_key", "_at", "_raw")
 READABLE = ("kafka", "upsert-kafka")
 # The columns of a dead-letter or late-events record as a test sees them: the record's key and
 # value text, and its flinksql-gen.* headers without the prefix.
 RECORD_COLUMNS = ("key", "value", "reason", "topic", "partition", "offset", "pipeline", "source")
 _COLUMN_LINE = re.compile(r"^  `((?:[^`]|``)+)` ", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class InputRecord:
-    key: str | None
-    value: bytes
-    timestamp_ms: int
 
 
 @dataclass
@@ -201,8 +192,7 @@ def _problem(case: Case, path: tuple, message: str, hint: str = "", value: bool 
 
 
 def _listing(what: str, names: Iterable[str]) -> str:
-    names = sorted(names)
-    return f"{what}: {', '.join(names)}" if names else f"the pipeline has no {what}"
+    return listing(what, names).replace("there are no", "the pipeline has no")
 
 
 def _check_case(case: Case) -> list[Problem]:
@@ -296,110 +286,22 @@ def _read_file(case: Case, path: tuple, name: str, src: KafkaSource) -> tuple[li
     shown = relative(file)
     if not file.is_file():
         return [], [_problem(case, path, f"no such input file: {shown}", "give the path relative to the test file", value=True)]
-    rows: list[tuple[Location, dict]] = []
-    problems: list[Problem] = []
+    if file.suffix not in (".jsonl", ".csv"):
+        return [], [_problem(case, path, f"{shown}: input files are .csv or .jsonl", value=True)]
     try:
-        text = file.read_text(encoding="utf-8")
+        return read_rows(file, shown, src)
     except (OSError, UnicodeDecodeError) as exc:
         return [], [_problem(case, path, f"cannot read {shown}: {exc}", value=True)]
-    if file.suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                problems.append(Problem(Location(shown, n), "", f"not JSON: {exc}"))
-                continue
-            if not isinstance(row, dict):
-                problems.append(Problem(Location(shown, n), "", "each line must be a JSON object of column values"))
-                continue
-            rows.append((Location(shown, n), row))
-    elif file.suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        for row in reader:
-            loc = Location(shown, reader.line_num)
-            if None in row:
-                problems.append(Problem(loc, "", "more values than header columns"))
-                continue
-            rows.append((loc, {k: _csv_value(v, src.columns.get(k, "STRING")) for k, v in row.items()
-                               if v is not None and v != ""}))
-    else:
-        problems.append(_problem(case, path, f"{shown}: input files are .csv or .jsonl", value=True))
-    return rows, problems
-
-
-def _csv_value(text: str, type_text: str) -> Any:
-    """CSV text -> the JSON value the column's type expects (times stay text: they are converted later)."""
-    kind = type_text.strip().upper().split("(")[0].split()[0]
-    if is_offset(text) or looks_like_time(text):
-        return text
-    try:
-        if kind in ("TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT"):
-            return int(text)
-        if kind in ("FLOAT", "DOUBLE", "DECIMAL", "NUMERIC", "REAL"):
-            return float(text)
-    except ValueError:
-        return text  # a wrong value is the test's business (e.g. a bad record on purpose)
-    if kind == "BOOLEAN" and text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return text
 
 
 def _record(case: Case, loc: Location, path: tuple, row: dict, src: KafkaSource, key_column: str | None,
             problems: list[Problem]) -> InputRecord:
-    """One input row -> the Kafka record it stands for (problems are collected, not raised)."""
-    base = case.suite.base_ms
+    """One input row -> its record; problems at the row's key in the test file, or its file line."""
 
-    def bad(col: str | None, message: str, hint: str = "") -> None:
+    def bad(col: str | None, message: str, hint: str) -> None:
         if path:
             problems.append(_problem(case, (*path, col) if col else path, message, hint))
         else:
             problems.append(Problem(loc, col or "", message, hint))
 
-    et = src.event_time
-    et_column = et.column if et is not None else None
-    value: dict[str, Any] = {}
-    event_ms: int | None = None
-    for col, v in row.items():
-        if col.startswith("_") and col not in src.columns:
-            if col not in RESERVED:
-                bad(col, f"unknown reserved key {col!r}", f"reserved keys: {', '.join(RESERVED)}")
-            continue
-        if col not in src.columns:
-            bad(col, f"{col!r} is not a column of the source", _listing("columns", src.columns))
-            continue
-        type_text = src.columns[col].strip().upper()
-        if col == et_column and v is not None:
-            try:
-                event_ms = parse_time(v, base)
-            except ValueError as exc:
-                bad(col, str(exc))
-                continue
-            fmt = et.format or ("timestamp" if type_text.startswith("TIMESTAMP") else "epoch_millis")
-            if fmt == "timestamp":
-                value[col] = format_sql_timestamp(event_ms)
-            else:
-                value[col] = event_ms // 1000 if fmt == "epoch_seconds" else event_ms
-        elif type_text.startswith("TIMESTAMP") and looks_like_time(v):
-            try:
-                value[col] = format_sql_timestamp(parse_time(v, base))
-            except ValueError as exc:
-                bad(col, str(exc))
-        else:
-            value[col] = v
-    at = row.get("_at")
-    try:
-        ts = parse_time(at, base) if at is not None else (event_ms if event_ms is not None else base)
-    except ValueError as exc:
-        bad("_at", str(exc))
-        ts = base
-    key = row.get("_key")
-    if key is None and key_column is not None and row.get(key_column) is not None:
-        key = row[key_column]
-    raw = row.get("_raw")
-    if raw is not None and not isinstance(raw, str):
-        bad("_raw", "`_raw` is the record's value as text", "quote it: '_raw: \"{\\\"usage\\\": 1\"'")
-        raw = None
-    body = raw.encode() if raw is not None else json.dumps(value, separators=(",", ":")).encode()
-    return InputRecord(None if key is None else str(key), body, ts)
+    return to_record(row, src, key_column, case.suite.base_ms, bad)

@@ -112,7 +112,7 @@ class PipelineTest(Strict):
     lookups: dict[Name, LookupRows] = Field(default_factory=dict, description="lookup name -> its table's rows (a lookup left out is an empty table)")
     advance: list[AdvanceStep] = Field(default_factory=list, description="sentinel events that move a source's watermark, after its inputs")
     expect: dict[str, Expectation] = Field(min_length=1, description="sink name (or <source>_dead_letter, <source>_late_events) -> what it holds")
-    timeout: Timeout = Field(default="300s", description="fail the test when the job has not ended after this long (wall clock)")
+    timeout: Timeout = Field(default="600s", description="fail the test when the job has not ended after this long (wall clock)")
 
 
 class TestFile(Strict):

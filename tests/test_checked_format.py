@@ -107,6 +107,7 @@ def test_typed_mode_emits_typed_columns_and_every_reason(tmp_path, monkeypatch):
     assert fields[-1] == ["ts", "ts", "value", 'missing or null field "ts"', 'field "ts" is not a BIGINT', None,
                           'event time "ts" is out of range', 3]  # fmt: skip
     assert "CASE" not in checked and "  `__error`\nFROM `s`" in checked  # no check left in SQL
+    assert sql["s__valid"].endswith("FROM `s`\nWHERE `__error` IS NULL")  # the table itself: no shared Calc
 
 
 def test_text_columns_avoid_declared_names():

@@ -165,7 +165,7 @@ SELECT
   `usage`,
   `occurred_at`,
   `occurred_ts`
-FROM `cpu_load__checked`
+FROM `cpu_load`
 WHERE `__error` IS NULL;
 
 CREATE VIEW `cpu_usage` AS

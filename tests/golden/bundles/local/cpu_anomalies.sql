@@ -158,7 +158,7 @@ SELECT
   `usage`,
   `occurred_at`,
   `occurred_ts`
-FROM `cpu_load__checked`
+FROM `cpu_load`
 WHERE `__error` IS NULL;
 
 CREATE VIEW `host_usage_10s` AS

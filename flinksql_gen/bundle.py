@@ -14,15 +14,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from flinksql_gen.bundle_writer import MANIFEST, write_files
 from flinksql_gen.errors import Location
-
-MANIFEST_VERSION = 1
-
-StatementKind = Literal["set", "create_function", "create_table", "create_view", "insert"]
-TableRole = Literal["source", "sink", "lookup"]
+from flinksql_gen.manifest import MANIFEST_VERSION, StatementKind, TableRole, read_manifest
 
 
 @dataclass(frozen=True)
@@ -154,35 +149,30 @@ class Bundle:
 
     @classmethod
     def load(cls, directory: Path) -> Bundle:
-        """Read a bundle written by `write` (the manifest carries every statement)."""
+        """Read a bundle written by `write` (the manifest carries every statement; see manifest.py)."""
         directory = Path(directory)
-        data = json.loads((directory / MANIFEST).read_text())
+        data = read_manifest(directory)
         pipelines = []
-        for p in data["pipelines"]:
-            script = (directory / p["sql_file"]).read_text()
+        for p in data.pipelines:
+            script = (directory / p.sql_file).read_text()
             statements = tuple(
-                Statement(
-                    kind=s["kind"],
-                    name=s["name"],
-                    sql=s["sql"],
-                    origin=_parse_location(s["origin"]),
-                    state_signature=s.get("state_signature", ""),
-                )
-                for s in p["statements"]
+                Statement(kind=s.kind, name=s.name, sql=s.sql, origin=_parse_location(s.origin),
+                          state_signature=s.state_signature)
+                for s in p.statements
             )
             pipelines.append(
                 PipelineBundle(
-                    name=p["name"],
-                    source_file=p["source_file"],
-                    target=data["target"],
+                    name=p.name,
+                    source_file=p.source_file,
+                    target=data.target,
                     statements=statements,
-                    tables=tuple(TableInfo(**{**t, "key": tuple(t["key"])}) for t in p["tables"]),
-                    udfs=tuple(UdfInfo(**u) for u in p["udfs"]),
-                    env=tuple(p["env"]),
+                    tables=tuple(TableInfo(**t.model_dump()) for t in p.tables),
+                    udfs=tuple(UdfInfo(**u.model_dump()) for u in p.udfs),
+                    env=p.env,
                     script=script,
                 )
             )
-        return cls(target=data["target"], pipelines=tuple(pipelines), generator=data.get("generator", ""))
+        return cls(target=data.target, pipelines=tuple(pipelines), generator=data.generator)
 
 
 def _parse_location(text: str) -> Location:

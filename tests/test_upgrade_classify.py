@@ -112,3 +112,31 @@ def test_wrong_argument_types_raise_type_error():
     # Callers probing for another signature (e.g. classify(old_sql, new_sql)) get a TypeError.
     with pytest.raises(TypeError):
         classify("INSERT INTO a SELECT 1", "INSERT INTO a SELECT 2")
+
+
+def test_the_manifest_is_typed_and_versioned(tmp_path):
+    import json
+
+    from flinksql_gen.bundle import Bundle
+    from flinksql_gen.manifest import MANIFEST_VERSION, read_manifest
+
+    bundle = sample_bundle(sample_pipeline())
+    bundle.write(tmp_path / "b")
+    typed = read_manifest(tmp_path / "b")
+    assert typed.manifest_version == MANIFEST_VERSION and typed.pipelines[0].statements
+    assert Bundle.load(tmp_path / "b").files() == bundle.files()  # the typed read loses nothing
+    path = tmp_path / "b" / "manifest.json"
+    data = json.loads(path.read_text())
+    for version, words in ((MANIFEST_VERSION + 1, "newer than the version"), (0, "render the bundle again")):
+        path.write_text(json.dumps({**data, "manifest_version": version}))
+        with pytest.raises(UsageError, match=words):
+            Bundle.load(tmp_path / "b")
+    data["pipelines"][0]["statements"][0]["kind"] = "drop_table"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match=r"manifest.json: pipelines\.0\.statements\.0\.kind: .*render the bundle again"):
+        Bundle.load(tmp_path / "b")
+    del data["pipelines"][0]["statements"][0]["kind"]
+    data["pipelines"][0]["surprise"] = 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="manifest.json: pipelines"):
+        load_manifest(tmp_path / "b")

@@ -14,14 +14,13 @@ job's state (filled in by the renderer; empty means the insert keeps no state). 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from flinksql_gen.bundle import MANIFEST, MANIFEST_VERSION, Bundle, PipelineBundle
-from flinksql_gen.errors import UsageError
+from flinksql_gen.bundle import Bundle, PipelineBundle
+from flinksql_gen.manifest import read_manifest
 
 ChangeKind = Literal["unchanged", "stateless", "stateful_compatible", "state_breaking", "added", "removed"]
 
@@ -46,24 +45,9 @@ class Change:
 
 
 def load_manifest(path: Path | str) -> dict:
-    """A manifest.json (or a bundle folder holding one) as written by Bundle.write."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MANIFEST
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such manifest (give a bundle folder or its {MANIFEST})") from None
-    except ValueError as exc:
-        raise UsageError(f"{path}: not a JSON manifest ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("pipelines"), list):
-        raise UsageError(f"{path}: not a flinksql-gen manifest (no 'pipelines' list)")
-    if data.get("manifest_version") != MANIFEST_VERSION:
-        raise UsageError(
-            f"{path}: manifest version {data.get('manifest_version')!r} is not {MANIFEST_VERSION}; "
-            "render the old version again with this flinksql-gen"
-        )
-    return data
+    """A manifest.json (or a bundle folder holding one) as written by Bundle.write, checked
+    against the typed, versioned model (flinksql_gen/manifest.py)."""
+    return read_manifest(path).model_dump(mode="json")
 
 
 def classify(old_manifest: dict, new_bundle: Bundle) -> list[Change]:

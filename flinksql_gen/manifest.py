@@ -1,0 +1,98 @@
+"""The bundle's manifest.json as a typed, versioned model: what `render` writes and what run,
+submit, plan and deploy read back (bundle.Bundle.load, deploy/upgrade.load_manifest).
+
+Reading checks the schema version first, so a bundle written by an older or newer flinksql-gen
+gets a message saying which and what to do, instead of a KeyError somewhere later.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flinksql_gen.bundle_writer import MANIFEST
+from flinksql_gen.errors import UsageError
+
+MANIFEST_VERSION = 1
+
+StatementKind = Literal["set", "create_function", "create_table", "create_view", "insert"]
+TableRole = Literal["source", "sink", "lookup"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatementEntry(_Model):
+    kind: StatementKind
+    name: str
+    sql: str = Field(description="the statement, with ${env:NAME} references left in")
+    origin: str = Field(description="file:line:col of the definition that produced it")
+    state_signature: str = Field(default="", description="digest of what shapes an insert's state")
+
+
+class TableEntry(_Model):
+    name: str
+    role: TableRole
+    connector: str
+    topic: str | None = None
+    key: tuple[str, ...] = ()
+    changelog: str = "append"
+
+
+class UdfEntry(_Model):
+    name: str
+    python: str = Field(description="module:attribute of the PyFlink UDF")
+
+
+class PipelineEntry(_Model):
+    name: str
+    source_file: str
+    sql_file: str
+    sha256: str
+    tables: tuple[TableEntry, ...] = ()
+    topics: tuple[str, ...] = ()
+    udfs: tuple[UdfEntry, ...] = ()
+    env: tuple[str, ...] = Field(default=(), description="the ${env:NAME} names the statements reference")
+    statements: tuple[StatementEntry, ...]
+
+
+class Manifest(_Model):
+    manifest_version: int
+    generator: str
+    target: str
+    pipelines: tuple[PipelineEntry, ...]
+
+
+def read_manifest(path: Path | str) -> Manifest:
+    """The manifest at `path` (a bundle folder or its manifest.json), checked and typed."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such manifest (give a bundle folder or its {MANIFEST})") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a JSON manifest ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("pipelines"), list):
+        raise UsageError(f"{path}: not a flinksql-gen manifest (no 'pipelines' list)")
+    version = data.get("manifest_version")
+    if version != MANIFEST_VERSION:
+        newer = isinstance(version, int) and version > MANIFEST_VERSION
+        raise UsageError(
+            f"{path}: manifest version {version!r} is {'newer than' if newer else 'not'} the version "
+            f"{MANIFEST_VERSION} this flinksql-gen reads; "
+            + ("upgrade flinksql-gen, or render the bundle again with this one" if newer
+               else "render the bundle again with this flinksql-gen")
+        )
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{path}: {where}: {first['msg']} (the manifest was edited or is damaged; "
+                         "render the bundle again)") from None

@@ -10,7 +10,7 @@ and the bodies `deploy aiven` sends are never changed: this works on copies of t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from flinksql_gen.deploy.aiven_bodies import AppPlan, TableUse
@@ -60,7 +60,7 @@ def fill_table(table: TableUse, sql: str, connections: Mapping[str, Mapping[str,
     return sql
 
 
-def local_apps(plans: list[AppPlan], connections: Mapping[str, Mapping[str, str]],
+def local_apps(plans: Iterable[AppPlan], connections: Mapping[str, Mapping[str, str]],
                env: Mapping[str, str]) -> list[LocalApp]:
     """Each plan's body (as `deploy aiven` builds it, ${env:...} resolved from `env`), filled in."""
     out = []

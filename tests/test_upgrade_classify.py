@@ -133,10 +133,10 @@ def test_the_manifest_is_typed_and_versioned(tmp_path):
             Bundle.load(tmp_path / "b")
     data["pipelines"][0]["statements"][0]["kind"] = "drop_table"
     path.write_text(json.dumps(data))
-    with pytest.raises(UsageError, match=r"manifest.json: pipelines\.0\.statements\.0\.kind: .*render the bundle again"):
+    with pytest.raises(UsageError, match=r"manifest\.json: pipelines\.0\.statements\.0\.kind: .*render the bundle again"):
         Bundle.load(tmp_path / "b")
     del data["pipelines"][0]["statements"][0]["kind"]
     data["pipelines"][0]["surprise"] = 1
     path.write_text(json.dumps(data))
-    with pytest.raises(UsageError, match="manifest.json: pipelines"):
+    with pytest.raises(UsageError, match=r"manifest\.json: pipelines"):
         load_manifest(tmp_path / "b")

@@ -137,6 +137,8 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
     `max_records` sink records, or until Ctrl-C; the last three cancel the job.
     A shared `table_env` is left as it was (each run uses its own in-memory catalog).
     """
+    # Over 60 lines on purpose: it reads as the four steps of a run, prepare (resolve, sink
+    # monitor, TableEnvironment) -> apply_statements -> submit -> _watch, each a call below.
     t0 = time.monotonic()
     env = dict(os.environ if env is None else env)
     from flinksql_gen.stack.state import default_workdir
@@ -155,16 +157,9 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
         raise UsageError(f"pipeline {pipeline.name} ({pipeline.source_file}) has no INSERT statement to run")
     udfs = [(u, *load_udf(u)) for u in pipeline.udfs]
 
-    monitor = None
     if until_idle:
         until_idle = _idle_past_checkpoints(pipeline, until_idle)
-    if wait and (until_idle or max_records):
-        sinks = [t.topic for t in pipeline.tables if t.role == "sink" and t.topic]
-        if sinks:
-            servers = bootstrap or env.get("FLINKSQL_KAFKA_BOOTSTRAP")
-            if not servers:
-                raise UsageError("--until-idle/--max-records need the Kafka bootstrap (FLINKSQL_KAFKA_BOOTSTRAP)")
-            monitor = SinkMonitor(resolve(servers, env), [resolve(t, env) for t in sinks])
+    monitor = _sink_monitor(pipeline, env, bootstrap) if wait and (until_idle or max_records) else None
 
     shared = table_env is not None
     if table_env is None:
@@ -178,44 +173,7 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
                                    log_dir=log_dir / "flink")
     restore = _isolate(table_env) if shared else None
     try:
-        conf = table_env.get_config()
-        for s in pipeline.statements:
-            if s.kind == "set":
-                conf.set(s.name, _set_value(resolved[id(s)]))
-        declared = {s.name for s in pipeline.statements if s.kind == "create_function"}
-        for info, function, module in udfs:
-            ship = _ship_path(module)
-            if ship:
-                table_env.add_python_file(ship)
-            if info.name in declared:  # the bundle's own CREATE FUNCTION registers it (with the DDL below)
-                table_env.drop_temporary_system_function(info.name)
-                continue
-            try:
-                table_env.drop_temporary_system_function(info.name)
-                table_env.create_temporary_system_function(info.name, function)
-            except Exception as exc:
-                raise fail(exc, None, f"registering UDF {info.name} ({info.python})") from None
-        for s in pipeline.ddl:
-            on_event(f"{s.kind} {s.name}")
-            try:
-                table_env.execute_sql(resolved[id(s)])
-            except Exception as exc:
-                raise fail(exc, s, f"{s.kind.replace('_', ' ')} {s.name}") from None
-        statement_set = table_env.create_statement_set()
-        for s in pipeline.inserts:
-            try:
-                statement_set.add_insert_sql(resolved[id(s)])
-            except Exception as exc:
-                raise fail(exc, s, f"insert {s.name}") from None
-        on_event(f"submitting {len(pipeline.inserts)} insert(s) as one job")
-        try:
-            reset_planner_metadata(table_env)
-            result = statement_set.execute()
-        except Exception as exc:
-            culprit = _failing_insert(table_env, pipeline, resolved)
-            if culprit is not None:
-                raise fail(exc, culprit, f"insert {culprit.name}") from None
-            raise fail(exc, None, f"submitting pipeline {pipeline.name}") from None
+        result = apply_statements(table_env, pipeline, resolved, udfs, fail, on_event)
     finally:
         if restore:
             restore()
@@ -225,6 +183,77 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
     out = RunResult(pipeline.name, job_id, "RUNNING", job_client=job_client, table_env=table_env)
     if not wait or job_client is None:
         return out
+    outcome = _watch(out, job_client, monitor, remote, until_idle, max_records, poll_s, on_event, fail, t0)
+    out.status, failure = _outcome(outcome)
+    if failure is not None:
+        only = pipeline.inserts[0] if len(pipeline.inserts) == 1 else None
+        raise fail(failure, None, f"job {job_id} of pipeline {pipeline.name}",
+                   origin=only.origin if only else None) from None
+    return out
+
+
+def _sink_monitor(pipeline: PipelineBundle, env: Mapping[str, str], bootstrap: str | None) -> SinkMonitor | None:
+    """A reader of the pipeline's Kafka sink topics (for --until-idle / --max-records)."""
+    sinks = [t.topic for t in pipeline.tables if t.role == "sink" and t.topic]
+    if not sinks:
+        return None
+    servers = bootstrap or env.get("FLINKSQL_KAFKA_BOOTSTRAP")
+    if not servers:
+        raise UsageError("--until-idle/--max-records need the Kafka bootstrap (FLINKSQL_KAFKA_BOOTSTRAP)")
+    return SinkMonitor(resolve(servers, env), [resolve(t, env) for t in sinks])
+
+
+def apply_statements(table_env, pipeline: PipelineBundle, resolved: dict[int, str], udfs: list, fail: Callable,
+                     on_event: Event = _quiet):
+    """Apply the pipeline to `table_env` (SETs, UDFs, DDL) and submit its inserts as one job: the
+    TableResult. `resolved` maps each statement to its SQL with ${env:...} filled in; `fail` turns
+    an engine exception into the RunError naming the statement's YAML line."""
+    conf = table_env.get_config()
+    for s in pipeline.statements:
+        if s.kind == "set":
+            conf.set(s.name, _set_value(resolved[id(s)]))
+    declared = {s.name for s in pipeline.statements if s.kind == "create_function"}
+    for info, function, module in udfs:
+        ship = _ship_path(module)
+        if ship:
+            table_env.add_python_file(ship)
+        if info.name in declared:  # the bundle's own CREATE FUNCTION registers it (with the DDL below)
+            table_env.drop_temporary_system_function(info.name)
+            continue
+        try:
+            table_env.drop_temporary_system_function(info.name)
+            table_env.create_temporary_system_function(info.name, function)
+        except Exception as exc:
+            raise fail(exc, None, f"registering UDF {info.name} ({info.python})") from None
+    for s in pipeline.ddl:
+        on_event(f"{s.kind} {s.name}")
+        try:
+            table_env.execute_sql(resolved[id(s)])
+        except Exception as exc:
+            raise fail(exc, s, f"{s.kind.replace('_', ' ')} {s.name}") from None
+    statement_set = table_env.create_statement_set()
+    for s in pipeline.inserts:
+        try:
+            statement_set.add_insert_sql(resolved[id(s)])
+        except Exception as exc:
+            raise fail(exc, s, f"insert {s.name}") from None
+    on_event(f"submitting {len(pipeline.inserts)} insert(s) as one job")
+    try:
+        reset_planner_metadata(table_env)
+        result = statement_set.execute()
+    except Exception as exc:
+        culprit = _failing_insert(table_env, pipeline, resolved)
+        if culprit is not None:
+            raise fail(exc, culprit, f"insert {culprit.name}") from None
+        raise fail(exc, None, f"submitting pipeline {pipeline.name}") from None
+    return result
+
+
+def _watch(out: RunResult, job_client, monitor: SinkMonitor | None, remote: str | None, until_idle: float | None,
+           max_records: int | None, poll_s: float, on_event: Event, fail: Callable, t0: float):
+    """Wait for the job to end, or stop it on idle sinks, a record count or Ctrl-C; the job's
+    execution-result future. Fills out.stopped_by, out.records and out.first_output_s."""
+    job_id = out.job_id
     if monitor:
         monitor.start()
     watchdog = _ClusterWatch(remote) if remote else None
@@ -248,7 +277,7 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
         on_event("cancelling the job (Ctrl-C)")
         cancel_job(job_client)
     except Exception as exc:  # the cluster went away while we watched
-        raise fail(exc, None, f"watching job {job_id} of pipeline {pipeline.name}") from None
+        raise fail(exc, None, f"watching job {job_id} of pipeline {out.pipeline}") from None
     finally:
         if monitor:
             monitor.stop()
@@ -256,12 +285,7 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
             out.records = monitor.count
             if monitor.first_at:
                 out.first_output_s = monitor.first_at - t0
-    out.status, failure = _outcome(outcome)
-    if failure is not None:
-        only = pipeline.inserts[0] if len(pipeline.inserts) == 1 else None
-        raise fail(failure, None, f"job {job_id} of pipeline {pipeline.name}",
-                   origin=only.origin if only else None) from None
-    return out
+    return outcome
 
 
 class _ClusterWatch:

@@ -198,3 +198,14 @@ def test_file_names_and_descriptions_never_change_the_statement_list(table_env, 
 
     assert semicolons(script) == semicolons(plain_script)
     assert "${env:" not in script.split("\n\n")[0]  # nothing a resolver would fill in
+
+
+@pytest.mark.parametrize(("names", "option"), [
+    (["host", "cpu"], "host;cpu"),
+    (['"'], '""""'),
+    (["a;b", "it's", 'x"y', " pad"], '"a;b";"it\'s";"x""y";" pad"'),
+])
+def test_list_options_are_written_as_flinks_splitter_reads_them(names, option):
+    from flinksql_gen.sql.quoting import list_option
+
+    assert list_option(names) == option

@@ -25,7 +25,7 @@ from flinksql_gen.models.pipeline import (
 from flinksql_gen.models.types import TIMESTAMP3, TIMESTAMP_LTZ3, FlinkType, TypeSyntaxError, parse_type
 from flinksql_gen.plan.context import PlanContext
 from flinksql_gen.plan.plan import Column, PlannedTable, Schema
-from flinksql_gen.sql.quoting import option_string, quote_identifier
+from flinksql_gen.sql.quoting import list_option, option_string, quote_identifier
 
 _STARTUP = {"earliest": "earliest-offset", "latest": "latest-offset", "group-offsets": "group-offsets"}
 
@@ -230,10 +230,9 @@ def plan_sink(
         topic = sink.topic
         options = [("connector", "kafka"), ("topic", sink.topic), *kafka_connection(ctx)]
         present = [k for k in key_hint if schema.get(k)]
-        # Key records by the dimensions so each key's alerts stay in order in one partition
-        # (only when the names fit Flink's ';'-separated key.fields option).
-        if present and all(";" not in k and k.isprintable() for k in present):
-            options += [("key.format", "json"), ("key.fields", ";".join(present))]
+        # Key records by the dimensions so each key's alerts stay in order in one partition.
+        if present:
+            options += [("key.format", "json"), ("key.fields", list_option(present))]
         options += [("value.format", "json"), *exactly_once(ctx, name)]
     elif isinstance(sink, UpsertKafkaSink):
         topic, key = sink.topic, list(sink.key)

@@ -77,6 +77,18 @@ def option_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def list_option(values: list[str]) -> str:
+    """A list-valued connector option (e.g. key.fields), as Flink's StructuredOptionsSplitter reads
+    it: ';'-separated, an element holding ';', a quote or edge spaces wrapped in double quotes with
+    inner double quotes doubled. Verified on Flink 2.0 with key fields named `"`, `a;b`, `it's`, `x"y`."""
+    def element(v: str) -> str:
+        if v and v == v.strip() and not any(c in v for c in ";'\""):
+            return v
+        return '"' + v.replace('"', '""') + '"'
+
+    return ";".join(element(v) for v in values)
+
+
 def number_literal(value: int | float | Decimal) -> str:
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")

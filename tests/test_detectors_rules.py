@@ -153,7 +153,10 @@ def test_detectors_give_their_sql_band_through_the_registry():
         assert sql_band(parse_detector_config(spec), row) is None, spec
     threshold = sql_band(parse_detector_config({"type": "threshold", "max": 2}), row)
     assert threshold == SqlBand("LEAST(CAST(`v` AS DOUBLE), 2.0)", "CAST(NULL AS DOUBLE)", "2.0",
-                                anomaly="(CAST(`v` AS DOUBLE) > 2.0)")
+                                anomaly="(CAST(`v` AS DOUBLE) > 2.0)", score=threshold.score)
+    # its own score (1 + the overshoot relative to the bound), not the generic distance to the edge
+    assert threshold.score.endswith("ELSE 1.0 + ABS(CAST(`v` AS DOUBLE) - LEAST(CAST(`v` AS DOUBLE), 2.0)) / "
+                                    "GREATEST(ABS(LEAST(CAST(`v` AS DOUBLE), 2.0)), 1e-12) END")
     lagged = sql_band(parse_detector_config({"type": "absolute_change", "threshold": 3, "offset": 2}), row)
     assert lagged.offset is None and lagged.helpers[0].startswith("LAG(CAST(`v` AS DOUBLE), 2) OVER (PARTITION BY")
     daily = sql_band(parse_detector_config({"type": "percentage_change", "threshold": 0.5, "offset": "1d"}), row)

@@ -155,10 +155,9 @@ def test_the_sql_form_on_flink_1_20_judges_like_the_python_detector(detectors_12
     got, want = rows(out.records[sink], window_ms), offline(name, data)
     missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
     assert not missing and not extra, f"{name}: SQL on 1.20 missed {missing}, added {extra}"
-    # The threshold SQL form's score is NULL on every Flink version (its shared score formula
-    # divides by bound - expected, which is 0 past the bound; the Python form gives 1 + overshoot):
-    # a generator divergence left to the detectors' owners, so only its judgement and band compare.
-    columns = ("usage_avg", "expected", "lower", "upper") + (("score",) if name != "usage_over_60" else ())
+    # the threshold's score too: 1 + the overshoot relative to the bound, as the Python form
+    # (SqlBand.score; the generic distance-to-the-edge ratio was NULL past a threshold's bound)
+    columns = ("usage_avg", "expected", "lower", "upper", "score")
     for key, w in want.items():
         for col in columns:
             assert close(got[key][col], mv.finite(w[col]), rel), (name, key, col, got[key][col], w[col])

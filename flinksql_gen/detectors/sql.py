@@ -59,6 +59,8 @@ class SqlBand:
     offset: the helpers read the same key's row at exactly `t - offset` (an SQL interval),
     joined as alias `b` to the current row `a` (a LEFT interval self-join keeps state bounded).
     anomaly: the anomaly condition; None means the pattern check of the value against the band.
+    score: the score when the band's own formula differs from the generic distance-to-the-edge
+    ratio (a threshold's expected value sits on the edge it is judged against).
     """
 
     expected: str
@@ -68,6 +70,7 @@ class SqlBand:
     helpers: tuple[str, ...] = ()
     offset: str | None = None
     anomaly: str | None = None
+    score: str | None = None
 
     def is_anomalous(self, value: str, pattern: str) -> str:
         if self.anomaly is not None:

@@ -43,7 +43,12 @@ class ThresholdDetector(Detector):
             expected = f"COALESCE({expected}, {v})"
         gt, lt = (">=", "<=") if config.inclusive else (">", "<")
         checks = [*([f"{v} {gt} {hi}"] if hi is not None else []), *([f"{v} {lt} {lo}"] if lo is not None else [])]
-        return SqlBand(expected, lo or NULL_DOUBLE, hi or NULL_DOUBLE, anomaly="(" + " OR ".join(checks) + ")")
+        anomaly = "(" + " OR ".join(checks) + ")"
+        # As update() below: 0 inside, 1 on an inclusive edge, else 1 + the overshoot relative to the
+        # bound it crossed (the clamped value is that bound).
+        score = (f"CASE WHEN {v} = {expected} THEN CASE WHEN {anomaly} THEN 1.0 ELSE 0.0 END "
+                 f"ELSE 1.0 + ABS({v} - {expected}) / GREATEST(ABS({expected}), 1e-12) END")
+        return SqlBand(expected, lo or NULL_DOUBLE, hi or NULL_DOUBLE, anomaly=anomaly, score=score)
 
     def reset(self) -> None:
         pass

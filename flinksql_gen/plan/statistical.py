@@ -118,8 +118,11 @@ def _sql_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
     anomaly = band.is_anomalous(v, getattr(d, "pattern", "both"))
     is_anomaly = f"COALESCE({ready} AND {anomaly}, FALSE)"
     edge = f"(CASE WHEN {v} > {expected} THEN {upper} ELSE {lower} END)"
-    score = (f"CASE WHEN NOT ({ready}) OR {v} IS NULL THEN CAST(NULL AS DOUBLE) WHEN {v} = {expected} THEN 0.0 "
-             f"ELSE ABS({v} - {expected}) / NULLIF(ABS({edge} - {expected}), 0) END")  # fmt: skip
+    if band.score is None:
+        score = (f"CASE WHEN NOT ({ready}) OR {v} IS NULL THEN CAST(NULL AS DOUBLE) WHEN {v} = {expected} THEN 0.0 "
+                 f"ELSE ABS({v} - {expected}) / NULLIF(ABS({edge} - {expected}), 0) END")  # fmt: skip
+    else:
+        score = f"CASE WHEN NOT ({ready}) OR {v} IS NULL THEN CAST(NULL AS DOUBLE) ELSE {band.score} END"
     results = {"expected": f"CASE WHEN {ready} THEN {expected} END", "lower": f"CASE WHEN {ready} THEN {lower} END",
                "upper": f"CASE WHEN {ready} THEN {upper} END", "score": score, "is_anomaly": is_anomaly}  # fmt: skip
     columns = (*base_cols, *(f"{results[c]} AS {q(c)}" for c in RESULT_NAMES))

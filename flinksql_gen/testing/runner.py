@@ -151,9 +151,10 @@ class TestSession:
                                log_dir=self.workdir / "logs", env=env, secret_names=bundle.env)  # fmt: skip
         tables = {t.name: t for t in bundle.tables}
         out: dict[str, list[dict]] = {}
+        read = read_topics(bootstrap, sorted({iso.topics[name] for name in case.spec.expect}))
         for name, exp in case.spec.expect.items():
             raw = sink_columns(case.suite.bundle, name) == RECORD_COLUMNS
-            records = read_topic(bootstrap, iso.topics[name])
+            records = read[iso.topics[name]]
             mode = exp.read or ("latest" if tables[name].connector == "upsert-kafka" else "records")
             out[name] = to_rows(records, raw, mode)
         phase("read")
@@ -242,25 +243,31 @@ class SinkRecord:
     headers: tuple[tuple[str, bytes], ...]
 
 
-def read_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[SinkRecord]:
-    """Every committed record of a one-partition topic, from the beginning to its end."""
+def read_topics(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> dict[str, list[SinkRecord]]:
+    """Every committed record of one-partition topics, each from its beginning to its end (one
+    consumer for all: a consumer's start-up is most of the time a small topic takes)."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+    out: dict[str, list[SinkRecord]] = {t: [] for t in topics}
+    if not topics:
+        return out
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"flinksql-gen-test-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
                          "enable.partition.eof": True, "log.connection.close": False})  # fmt: skip
-    out: list[SinkRecord] = []
+    pending = set(topics)
     try:
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        consumer.assign([TopicPartition(t, 0, OFFSET_BEGINNING) for t in topics])
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1000, timeout=0.2):
+        while pending and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=1000, timeout=0.1):
                 if msg.error():
                     if msg.error().code() == KafkaError._PARTITION_EOF:
-                        return out
+                        pending.discard(msg.topic())
                     continue
-                out.append(SinkRecord(msg.key(), msg.value(), tuple(msg.headers() or ())))
-        raise FlinksqlGenError(f"could not read topic {topic} to its end within {timeout_s:.0f} s")
+                out[msg.topic()].append(SinkRecord(msg.key(), msg.value(), tuple(msg.headers() or ())))
+        if pending:
+            raise FlinksqlGenError(f"could not read topic(s) {', '.join(sorted(pending))} to the end within {timeout_s:.0f} s")
+        return out
     finally:
         consumer.close()
 

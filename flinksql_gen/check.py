@@ -8,6 +8,7 @@ that Flink would reject.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 
 from flinksql_gen.bundle import PipelineBundle, Statement
@@ -16,8 +17,6 @@ from flinksql_gen.render.quoting import quote_identifier
 from flinksql_gen.run.errors import root_cause, summarize
 from flinksql_gen.run.table_env import reset_planner_metadata
 from flinksql_gen.secrets import resolve
-
-_RUNS = 0
 
 
 class _PlaceholderEnv(Mapping[str, str]):
@@ -61,9 +60,7 @@ def register_udfs(table_env, udfs) -> None:
 def check_pipeline(pipeline: PipelineBundle, table_env, register_udfs=register_udfs) -> list[Problem]:
     """Plan every statement of one pipeline in its own database of `table_env`."""
     env = _PlaceholderEnv()
-    global _RUNS
-    _RUNS += 1
-    database = f"check_{_RUNS}_{pipeline.name}"  # a fresh namespace each time: nothing clashes
+    database = f"check_{uuid.uuid4().hex[:12]}_{pipeline.name}"  # a fresh namespace each time: nothing clashes
     table_env.execute_sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
     table_env.use_database(database)
     try:

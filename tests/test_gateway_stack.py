@@ -21,7 +21,7 @@ from test_e2e_pizza import (
     window_counts,
 )
 
-from flinksql_gen.deploy.gateway import GatewayTarget
+from flinksql_gen.deploy.gateway import GatewayDeployTarget
 from flinksql_gen.deploy.jobmanager import JobManagerClient
 from flinksql_gen.kafka_io import Record, end_offsets, iter_records
 from flinksql_gen.stack import stack_env
@@ -64,7 +64,7 @@ def test_pizza_through_the_real_gateway_exactly_then_stop_and_resume(gateway, st
                           "pizzas": [{"pizzaName": "Marinara", "additionalToppings": []}]}, last + i)
                 for i, k in enumerate(trailer_keys("trailing shop ", prepared.partitions))]
     produce(gateway, prepared.sources["pizza_orders"], data + trailers)
-    target = GatewayTarget(gateway.gateway_url)
+    target = GatewayDeployTarget(gateway.gateway_url)
     submitted = target.submit(prepared.bundle)
     assert submitted.job_id
 

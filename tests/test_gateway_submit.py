@@ -12,7 +12,7 @@ from fakes.sql_gateway import FakeSqlGateway, flink_exception
 from flinksql_gen.bundle import UdfInfo
 from flinksql_gen.deploy import get_target
 from flinksql_gen.deploy.base import DeployError, root_cause
-from flinksql_gen.deploy.gateway import GatewayTarget, statement_set
+from flinksql_gen.deploy.gateway import GatewayDeployTarget, statement_set
 
 FAST = {"poll_interval": 0.005, "max_poll_interval": 0.02, "timeout": 5.0}
 
@@ -24,8 +24,8 @@ def gateway():
         gw.check()
 
 
-def target(gw: FakeSqlGateway, **options) -> GatewayTarget:
-    return GatewayTarget(gw.url, **{**FAST, **options})
+def target(gw: FakeSqlGateway, **options) -> GatewayDeployTarget:
+    return GatewayDeployTarget(gw.url, **{**FAST, **options})
 
 
 def test_happy_path_opens_session_runs_ddl_and_one_statement_set(gateway, monkeypatch):
@@ -224,7 +224,7 @@ def test_connection_refused():
     with pytest.raises(
         DeployError, match=r"cannot connect to the Flink SQL Gateway at http://127.0.0.1:\d+ \("
     ):
-        GatewayTarget(f"http://127.0.0.1:{port}", **FAST).submit(sample_pipeline())
+        GatewayDeployTarget(f"http://127.0.0.1:{port}", **FAST).submit(sample_pipeline())
 
 
 def test_secret_values_never_reach_error_messages(gateway, monkeypatch):
@@ -272,7 +272,7 @@ def test_jobs_stop_and_cancel_by_name_over_sql(gateway):
 
 def test_registry_builds_gateway_target(gateway):
     t = get_target("gateway", url=gateway.url, **FAST)
-    assert isinstance(t, GatewayTarget)
+    assert isinstance(t, GatewayDeployTarget)
     with pytest.raises(Exception, match="unknown deployment target 'nope'"):
         get_target("nope")
 

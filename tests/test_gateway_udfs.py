@@ -37,7 +37,7 @@ from test_gateway_stack import collect
 
 from flinksql_gen import api
 from flinksql_gen.deploy.base import DeployError
-from flinksql_gen.deploy.gateway import GatewayTarget
+from flinksql_gen.deploy.gateway import GatewayDeployTarget
 from flinksql_gen.deploy.jobmanager import JobManagerClient
 from flinksql_gen.kafka_io import iter_records
 from flinksql_gen.stack import stack_env, up
@@ -90,7 +90,7 @@ def test_udf_pipelines_through_the_real_gateway_register_their_own_functions(gat
     assert [s.name for s in drilldown.statements if s.kind == "create_function"] == ["fsg_drilldown"]
     produce_drop(gateway.bootstrap, src)
 
-    target = GatewayTarget(gateway.gateway_url)
+    target = GatewayDeployTarget(gateway.gateway_url)
     jobs = [target.submit(anomalies.bundle).job_id, target.submit(drilldown).job_id]
     assert all(jobs)
     try:
@@ -117,7 +117,7 @@ def test_cpu_through_the_real_gateway_with_its_lookup_join(gateway_env, stack_wo
     trailers = [Event(k, {"hostname": k, "cpu": "cpu1", "usage": 1.0, "occurred_at": last}, last)
                 for k in trailer_keys("trailer-", prepared.partitions)]
     produce(state, prepared.sources["cpu_load"], data + trailers)
-    job = GatewayTarget(state.gateway_url).submit(prepared.bundle).job_id
+    job = GatewayDeployTarget(state.gateway_url).submit(prepared.bundle).job_id
     assert job
     try:
         tops = csv_thresholds()
@@ -140,7 +140,7 @@ def test_cpu_through_the_real_gateway_with_its_lookup_join(gateway_env, stack_wo
 def test_script_deployment_is_refused_by_name_on_a_session_cluster(gateway_env, tmp_path):
     prepared = prepare(gateway_env, "cpu_anomalies.yaml", tmp_path)
     with pytest.raises(DeployError) as err:
-        GatewayTarget(gateway_env.gateway_url, script=True).submit(prepared.bundle)
+        GatewayDeployTarget(gateway_env.gateway_url, script=True).submit(prepared.bundle)
     assert "execution.target is 'remote'" in str(err.value) and "Submit without --script" in str(err.value)
 
 

@@ -15,7 +15,7 @@ from flinksql_gen.deploy.base import (
     register,
     target_names,
 )
-from flinksql_gen.deploy.gateway import GatewayTarget
+from flinksql_gen.deploy.gateway import GatewayDeployTarget
 from flinksql_gen.deploy.jobmanager import JobManagerTarget
 
 
@@ -26,7 +26,7 @@ def _aiven(**options: object) -> DeployTarget:
     return AivenDeployTarget(**options)  # type: ignore[arg-type]
 
 
-register("gateway", GatewayTarget)
+register("gateway", GatewayDeployTarget)
 register("jobmanager", JobManagerTarget)
 register("aiven", _aiven)
 

@@ -48,7 +48,7 @@ from flinksql_gen.secrets import resolve
 
 log = logging.getLogger(__name__)
 
-class GatewayTarget:
+class GatewayDeployTarget:
     """Deploy through a Flink SQL Gateway; jobs are controlled with SHOW JOBS / STOP JOB over SQL,
     or through the JobManager REST API when `jobmanager` is given."""
 
@@ -378,4 +378,4 @@ def _quietly_close(client: GatewayClient, session: str) -> None:
 
 
 
-register("gateway", GatewayTarget)
+register("gateway", GatewayDeployTarget)

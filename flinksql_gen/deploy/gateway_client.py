@@ -1,5 +1,5 @@
 """A client of the Flink SQL Gateway REST API (contract: rest_v{2,3,4}_sql_gateway.yml), used by
-deploy/gateway.GatewayTarget: version negotiation, sessions, statements, scripts, operations and
+deploy/gateway.GatewayDeployTarget: version negotiation, sessions, statements, scripts, operations and
 their paged results. It knows HTTP and the contract, not pipelines.
 
 An unknown or expired session answers HTTP 500 "Session '...' does not exist" (not 404): that

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from flinksql_gen.models.common import Duration
-from flinksql_gen.render.quoting import has_control_character
+from flinksql_gen.sql.quoting import has_control_character
 
 
 def _no_control_characters(value: str) -> str:

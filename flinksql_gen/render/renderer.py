@@ -23,17 +23,6 @@ from flinksql_gen.plan.plan import MatchRecognize, PlannedPipeline, PlannedView,
 from flinksql_gen.render.quoting import comment_text, quote_identifier, quote_string
 from flinksql_gen.secrets import references
 
-TEMPLATE_NAMES = (
-    "set.sql.j2",
-    "create_function.sql.j2",
-    "create_table.sql.j2",
-    "create_view.sql.j2",
-    "select.sql.j2",
-    "match_recognize.sql.j2",
-    "insert.sql.j2",
-    "script.sql.j2",
-)
-
 
 def template_environment(override_dir: Path | None = None) -> jinja2.Environment:
     """The template environment (cached: compiling templates costs more than rendering them)."""

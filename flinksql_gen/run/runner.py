@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import itertools
 import os
 import site
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,6 @@ from flinksql_gen.run.monitor import SinkMonitor
 from flinksql_gen.run.table_env import open_table_env, reset_planner_metadata
 from flinksql_gen.secrets import resolve
 
-_catalogs = itertools.count(1)
 Event = Callable[[str], None]
 
 
@@ -357,7 +356,7 @@ def _isolate(table_env) -> Callable[[], None]:
     table_conf, root_conf = j_config.getConfiguration(), j_config.getRootConfiguration()
     table_before, root_before = dict(table_conf.toMap()), dict(root_conf.toMap())
     catalog, database = table_env.get_current_catalog(), table_env.get_current_database()
-    name = f"flinksql_run_{next(_catalogs)}"
+    name = f"flinksql_run_{uuid.uuid4().hex[:12]}"  # unique without a module-level counter
     table_env.execute_sql(f"CREATE CATALOG `{name}` WITH ('type' = 'generic_in_memory')")
     table_env.use_catalog(name)
     functions_before = set(table_env.list_user_defined_functions())

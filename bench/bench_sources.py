@@ -444,6 +444,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--format-only", action="store_true", help="time the deserializers alone (no job)")
     ap.add_argument("--cpu", action="store_true",
                     help="rate = records per CPU-second of each pipeline's threads (unbounded reads, jcmd)")
+    ap.add_argument("--object-reuse", action="store_true",
+                    help="run the job with pipeline.object-reuse (no row copy per branch); not what pipelines render")
     ap.add_argument("--core", action="store_true",
                     help="only plain json, checked dead-letter and Aiven's form (10 pipelines, fewer threads)")
     args = ap.parse_args(argv)
@@ -466,7 +468,9 @@ def main(argv: list[str] | None = None) -> dict:
         produce(stack.bootstrap, clean, n, None)
         bad_count = produce(stack.bootstrap, dirty, n, 100)
         # REST metrics every 200 ms (the default caches them for 10 s)
-        table_env = open_local_env(stack, {"parallelism.default": "1", "metrics.fetcher.update-interval": "200"})
+        extra = {"pipeline.object-reuse": "true"} if args.object_reuse else {}
+        table_env = open_local_env(stack, {"parallelism.default": "1", "metrics.fetcher.update-interval": "200",
+                                           **extra})  # fmt: skip
         pipes = [Pipe(label, kind, mode, sink, bad) for sink in ("blackhole", "kafka") for bad in (False, True)
                  for label, kind, mode in VARIANTS if not (bad and mode == "fail")
                  and (not args.core or mode in (None, "dead-letter"))]  # fmt: skip

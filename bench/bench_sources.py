@@ -23,9 +23,15 @@ shut-down are excluded. The ratios, not the absolute rates, are the result (18 p
 
     .venv/bin/python bench/bench_sources.py                              # N = 400,000 per topic
     .venv/bin/python bench/bench_sources.py --records 20000 --no-doc     # smoke run
+    .venv/bin/python bench/bench_sources.py --cpu --records 300000       # records per CPU-second (loaded machines)
     .venv/bin/python bench/bench_sources.py --core                       # plain, dead-letter, Aiven only
     .venv/bin/python bench/bench_sources.py --sinks                      # the Kafka sink's settings
     .venv/bin/python bench/bench_sources.py --format-only                # the deserializer alone
+
+`--cpu` reads every topic unbounded until each source has read all N records, then takes the CPU time of
+each pipeline's task and Kafka fetcher threads from `jcmd Thread.print`: records per CPU-second, which a
+shared machine's load does not dilute as it does wall-clock rates (the producers' network threads are not
+counted).
 
 `--format-only` profiles the deserializer alone (no Flink job, no broker): bench/java/FormatMicroBench.java,
 compiled with javac against PyFlink's jars and the format jar, times Flink's `json` deserializer and the

@@ -43,7 +43,8 @@ from flinksql_gen.stack.flink_cluster import refresh_pids
 from flinksql_gen.stack.jars import ensure_jars
 from flinksql_gen.stack.state import StackState
 
-PARTS = (("Kafka", "Apache Kafka"), ("PostgreSQL", "PostgreSQL"), ("cluster", "Flink session cluster"))
+PARTS = (("Kafka", "Apache Kafka"), ("PostgreSQL", "PostgreSQL"), ("cluster", "Flink session cluster"),
+         ("SQL Gateway", "Flink SQL Gateway"))
 
 COLUMNS = "hostname STRING, cpu STRING, `usage` DOUBLE, occurred_at BIGINT"
 
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--cluster", action="store_true", help="run on the session cluster instead of locally")
+    parser.add_argument("--gateway", action="store_true", help="also start the SQL Gateway (with --cluster)")
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory (stack stopped at the end)")
     parser.add_argument("--no-verify", action="store_true", help="do not read the sink back to count it")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
         say(msg)
 
     began = time.monotonic()
-    state = up(workdir, cluster=args.cluster, on_step=step)
+    state = up(workdir, cluster=args.cluster, gateway=args.cluster and args.gateway, on_step=step)
     ended = time.monotonic()
     figures["up_s"] = round(ended - began, 2)
     figures["parts"] = part_figures(steps, ended, state)
@@ -170,6 +172,8 @@ def part_rss(state: StackState) -> dict[str, float]:
         info = refresh_pids(state.cluster)
         out["Flink session cluster"] = round(sum(_tree_rss(p) for p in
                                                  [info.jobmanager_pid, *(p for p, _ in info.taskmanager_pids)] if p), 1)
+    if state.gateway:
+        out["Flink SQL Gateway"] = _tree_rss(state.gateway.pid)
     return out
 
 
@@ -177,7 +181,8 @@ def report(f: dict, load: str) -> str:
     parts = [[name, f"{v.get('start_s', '-')} s", f"{v.get('rss_mb', '-')} MB", f"{v.get('rss_after_job_mb', '-')} MB"]
              for name, v in f.get("parts", {}).items()]
     rows = [
-        ["`up` (library call): broker + PostgreSQL" + (" + session cluster" if f["mode"] == "cluster" else ""),
+        ["`up` (library call): broker + PostgreSQL" + (" + session cluster" if f["mode"] == "cluster" else "")
+         + (" + SQL Gateway" if "Flink SQL Gateway" in f.get("parts", {}) else ""),
          f"{f['up_s']} s"],
         ["producing IoT readings (confluent-kafka, JsonProducer)", f"{f['produce_rec_per_s']:,} rec/s"],
         ["run_pipeline (new TableEnvironment: JVM start included) -> first sink record", f"{f['first_output_s']} s"],

@@ -109,6 +109,10 @@ class Service:
         self.model = ScriptedModel(SPEC)
         self.restarted = threading.Event()
         self.lock = threading.Lock()
+        # Down from the moment the kill call is answered: calls that reach the old server before
+        # it has stopped get their connection closed unanswered, as a dead service would (without
+        # this, fast calls could all land before the stop and no call would see the outage).
+        self.down = False
         self.server = self._start(0)
         self.port = self.server.server_address[1]
 
@@ -117,6 +121,9 @@ class Service:
 
         class Scripted(Handler):
             def do_POST(self) -> None:
+                if service.down:
+                    self.close_connection = True
+                    return None
                 if self.headers.get("authorization") != TOKEN:
                     return self._send(401, {"error": "bad token"})
                 model = service.model
@@ -130,9 +137,10 @@ class Service:
                 answer = model.score(data)
                 if call == MALFORMED_CALL:
                     return self._send(200, {"results": answer["results"][:-1]})
-                self._send(200, answer)
                 if call == KILL_AFTER_CALL:
+                    service.down = True
                     threading.Thread(target=service.kill_and_restart, daemon=True).start()
+                self._send(200, answer)
 
         self.handler = Scripted
         return ModelServer(self.model, port=port, handler=Scripted).start()
@@ -140,6 +148,7 @@ class Service:
     def kill_and_restart(self) -> None:
         self.server.stop()
         time.sleep(2.0)
+        self.down = False
         self.server = self._start(self.port)
         self.restarted.set()
 

@@ -103,3 +103,11 @@ def test_kafka_start_failure_names_its_log(tmp_path):
     with pytest.raises(UsageError, match=r"Kafka stopped at start-up \(exit \d+\): .*\(log: .*kafka\.log"):
         up(tmp_path)
     assert load_state(tmp_path) is None
+
+
+def test_kafka_cluster_ids_never_start_with_a_dash():
+    # StorageTool's argument parser reads `-t -abc...` as an option: 1 start in 64 failed
+    from flinksql_gen.stack.broker import _cluster_id
+
+    ids = [_cluster_id() for _ in range(5000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids) and len(set(ids)) == len(ids)

@@ -92,7 +92,12 @@ def _java(java_bin: Path, jars: list[Path], log4j: Path, *args: str) -> list[str
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id as Kafka's own Uuid.randomUuid makes it: never starting with '-', which
+    StorageTool's argument parser would read as an option (1 start in 64 failed with its usage)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def start_broker(workdir: Path, port: int, timeout: float = 60.0, download: bool = True) -> BrokerInfo:

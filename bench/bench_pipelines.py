@@ -380,15 +380,15 @@ def report(f: dict) -> str:
             r = by.get(key) or {}
             return fmt((r.get(field) or 0) / sql[field], 2) if sql.get(field) else "n/a"
 
-        def steady_note(key: str) -> str:
+        def steady_note(key: str, sep: str) -> str:
             value = vs(key, "steady_rate")
-            return f"; steady {value}x" if value != "n/a" else ""
+            return f"{sep} steady {value}x" if value != "n/a" else ""
 
         verdict = "meets" if udf["rate"] >= 0.5 * sql["rate"] else "does NOT meet"
         out.append(
             f"UDF target (the score UDF pipeline keeps >= 0.5x the SQL-threshold pipeline's throughput): "
-            f"**{vs('udf_score')}x** ({verdict} it{steady_note('udf_score')}). The trivial "
-            f"threshold through the same UDAF: {vs('udf_threshold')}x{steady_note('udf_threshold').replace(';', ',')}. "
+            f"**{vs('udf_score')}x** ({verdict} it{steady_note('udf_score', ';')}). The trivial "
+            f"threshold through the same UDAF: {vs('udf_threshold')}x{steady_note('udf_threshold', ',')}. "
             f"fsg_detect returns each bundle's judgements as an array that the view unnests "
             f"(python.fn-execution.bundle.size 1000), so every reading gets its own row. "
             f"The sinks are exactly-once (Kafka transactions committed at each checkpoint, every 10 s) and read "

@@ -12,12 +12,24 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flinksql_gen.bundle_writer import MANIFEST, write_files
 from flinksql_gen.errors import Location
-from flinksql_gen.manifest import MANIFEST_VERSION, StatementKind, TableRole, read_manifest
+from flinksql_gen.manifest import (
+    MANIFEST_VERSION,
+    Manifest,
+    PipelineEntry,
+    StatementEntry,
+    StatementKind,
+    TableInfo,
+    TableRole,
+    UdfInfo,
+    read_manifest,
+)
+
+__all__ = ["Bundle", "PipelineBundle", "Statement", "StatementKind", "TableInfo", "TableRole", "UdfInfo"]
 
 
 @dataclass(frozen=True)
@@ -30,25 +42,6 @@ class Statement:
     origin: Location
     # For inserts: a digest of everything that shapes the job's state (see plan/upgrade.py).
     state_signature: str = ""
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    name: str
-    role: TableRole
-    connector: str
-    topic: str | None = None
-    key: tuple[str, ...] = ()
-    # "append" or "upsert" for sinks; what the table accepts.
-    changelog: str = "append"
-
-
-@dataclass(frozen=True)
-class UdfInfo:
-    """A Python UDF the pipeline registers: SQL name and `module:attribute` of its definition."""
-
-    name: str
-    python: str
 
 
 @dataclass(frozen=True)
@@ -69,6 +62,13 @@ class PipelineBundle:
     @property
     def settings(self) -> dict[str, str]:
         return {s.name: _set_value(s.sql) for s in self.statements if s.kind == "set"}
+
+    @property
+    def udfs_without_ddl(self) -> tuple[UdfInfo, ...]:
+        """UDFs the script does not create itself (bundles rendered before it declared them with
+        CREATE FUNCTION): these are registered through the PyFlink API."""
+        declared = {s.name for s in self.statements if s.kind == "create_function"}
+        return tuple(u for u in self.udfs if u.name not in declared)
 
     @property
     def ddl(self) -> tuple[Statement, ...]:
@@ -110,34 +110,29 @@ class Bundle:
 
     def manifest(self, files: dict[str, bytes] | None = None) -> dict:
         files = files if files is not None else {p.sql_file: p.script.encode() for p in self.pipelines}
-        return {
-            "manifest_version": MANIFEST_VERSION,
-            "generator": self.generator,
-            "target": self.target,
-            "pipelines": [
-                {
-                    "name": p.name,
-                    "source_file": p.source_file,
-                    "sql_file": p.sql_file,
-                    "sha256": hashlib.sha256(files[p.sql_file]).hexdigest(),
-                    "tables": [asdict(t) for t in p.tables],
-                    "topics": list(p.topics),
-                    "udfs": [asdict(u) for u in p.udfs],
-                    "env": list(p.env),
-                    "statements": [
-                        {
-                            "kind": s.kind,
-                            "name": s.name,
-                            "sql": s.sql,
-                            "origin": str(s.origin),
-                            "state_signature": s.state_signature,
-                        }
-                        for s in p.statements
-                    ],
-                }
+        # model_construct: the values are already typed here; the model gives the shape, and
+        # read_manifest validates what comes back (validating on write doubled Bundle.write's time).
+        manifest = Manifest.model_construct(
+            manifest_version=MANIFEST_VERSION,
+            generator=self.generator,
+            target=self.target,
+            pipelines=tuple(
+                PipelineEntry.model_construct(
+                    name=p.name,
+                    source_file=p.source_file,
+                    sql_file=p.sql_file,
+                    sha256=hashlib.sha256(files[p.sql_file]).hexdigest(),
+                    tables=p.tables,
+                    topics=p.topics,
+                    udfs=p.udfs,
+                    env=p.env,
+                    statements=tuple(StatementEntry.model_construct(kind=s.kind, name=s.name, sql=s.sql, origin=str(s.origin),
+                                                    state_signature=s.state_signature) for s in p.statements),
+                )
                 for p in self.pipelines
-            ],
-        }
+            ),
+        )
+        return manifest.model_dump(mode="json")
 
     def write(self, out_dir: Path, protected: Iterable[Path] = ()) -> dict[str, bytes]:
         """Write the bundle into `out_dir` (see bundle_writer: only files the bundle owns change).
@@ -166,8 +161,8 @@ class Bundle:
                     source_file=p.source_file,
                     target=data.target,
                     statements=statements,
-                    tables=tuple(TableInfo(**t.model_dump()) for t in p.tables),
-                    udfs=tuple(UdfInfo(**u.model_dump()) for u in p.udfs),
+                    tables=p.tables,
+                    udfs=p.udfs,
                     env=p.env,
                     script=script,
                 )

@@ -48,7 +48,8 @@ def _problem(statement: Statement, pipeline: str, exc: BaseException) -> Problem
 
 
 def register_udfs(table_env, udfs) -> None:
-    """Register the pipeline's Python UDFs as the runner does (planning needs their signatures)."""
+    """Register UDFs a bundle does not create itself (rendered before its CREATE FUNCTION
+    statements) through the PyFlink API, as the runner does: planning needs their signatures."""
     from flinksql_gen.run.runner import load_udf
 
     for info in udfs:
@@ -64,8 +65,8 @@ def check_pipeline(pipeline: PipelineBundle, table_env, register_udfs=register_u
     table_env.execute_sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
     table_env.use_database(database)
     try:
-        if register_udfs is not None and pipeline.udfs:
-            register_udfs(table_env, pipeline.udfs)
+        if register_udfs is not None and pipeline.udfs_without_ddl:
+            register_udfs(table_env, pipeline.udfs_without_ddl)
         for statement in pipeline.ddl:
             try:
                 table_env.execute_sql(resolve(statement.sql, env, pipeline.env))

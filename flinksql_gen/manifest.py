@@ -1,5 +1,5 @@
-"""The bundle's manifest.json as a typed, versioned model: what `render` writes and what run,
-submit, plan and deploy read back (bundle.Bundle.load, deploy/upgrade.load_manifest).
+"""The bundle's manifest.json as a typed, versioned model: what `render` writes (Bundle.manifest
+builds it) and what run, submit, plan and deploy read back (Bundle.load, deploy/upgrade.load_manifest).
 
 Reading checks the schema version first, so a bundle written by an older or newer flinksql-gen
 gets a message saying which and what to do, instead of a KeyError somewhere later.
@@ -8,6 +8,7 @@ gets a message saying which and what to do, instead of a KeyError somewhere late
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -34,18 +35,25 @@ class StatementEntry(_Model):
     state_signature: str = Field(default="", description="digest of what shapes an insert's state")
 
 
-class TableEntry(_Model):
+@dataclass(frozen=True)
+class TableInfo:
+    """A table of a pipeline as the manifest lists it (pydantic validates it as it is)."""
+
     name: str
     role: TableRole
     connector: str
     topic: str | None = None
     key: tuple[str, ...] = ()
+    # "append" or "upsert" for sinks; what the table accepts.
     changelog: str = "append"
 
 
-class UdfEntry(_Model):
+@dataclass(frozen=True)
+class UdfInfo:
+    """A Python UDF the pipeline registers: SQL name and `module:attribute` of its definition."""
+
     name: str
-    python: str = Field(description="module:attribute of the PyFlink UDF")
+    python: str
 
 
 class PipelineEntry(_Model):
@@ -53,9 +61,9 @@ class PipelineEntry(_Model):
     source_file: str
     sql_file: str
     sha256: str
-    tables: tuple[TableEntry, ...] = ()
+    tables: tuple[TableInfo, ...] = ()
     topics: tuple[str, ...] = ()
-    udfs: tuple[UdfEntry, ...] = ()
+    udfs: tuple[UdfInfo, ...] = ()
     env: tuple[str, ...] = Field(default=(), description="the ${env:NAME} names the statements reference")
     statements: tuple[StatementEntry, ...]
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from e2e_helpers import PIPELINES, TARGETS_FILE
+from e2e_helpers import PIPELINES, TARGETS_FILE, Expected, read_sinks
 
 from flinksql_gen.api import render_pipeline
 from flinksql_gen.bundle import PipelineBundle
 from flinksql_gen.deploy.aiven import AivenDeployTarget
-from flinksql_gen.kafka_io import Record, create_topics, iter_records
+from flinksql_gen.kafka_io import Record, create_topics
 from flinksql_gen.models.targets import AivenTarget
 from flinksql_gen.runtime_aiven.bodies import LocalApp, local_apps
 
@@ -67,7 +67,7 @@ def prepare_aiven(stack, env: Mapping[str, str], example: str, tmp_dir: Path, so
 
 
 def run_aiven_and_collect(prepared: AivenPrepared, process, bootstrap: str,
-                          expected: Mapping[str, int | Callable[[list[Record]], bool]], idle_s: float = 90.0,
+                          expected: Expected, idle_s: float = 90.0,
                           grace_s: float = 8.0, deadline_s: float = 300.0) -> AivenOutputs:
     """Every application with a Kafka sink runs as its own job (the Slack one, a blackhole
     locally, is left out); read its sinks as e2e_helpers.run_and_collect does."""
@@ -76,22 +76,10 @@ def run_aiven_and_collect(prepared: AivenPrepared, process, bootstrap: str,
     out = AivenOutputs([], records={table: [] for table in prepared.sinks})
     table_of = {topic: table for table, topic in prepared.sinks.items()}
 
-    def complete() -> bool:
-        return all(n(out.records[t]) if callable(n) else sum(r.value is not None for r in out.records[t]) >= n
-                   for t, n in expected.items())
-
     try:
         for a in runnable:
             out.job_ids.append(process.run(a.app))
-        if not complete():
-            for r in iter_records(list(table_of), bootstrap=bootstrap, idle_s=idle_s, timeout_s=deadline_s):
-                out.records[table_of[r.topic]].append(r)
-                if complete():
-                    break
-        nxt = {(topic, 0): out.records[t][-1].offset + 1 for topic, t in table_of.items() if out.records[t]}
-        for r in iter_records(list(table_of), bootstrap=bootstrap, idle_s=grace_s, start=nxt):
-            out.records[table_of[r.topic]].append(r)
-        out.complete = complete()
+        out.complete = read_sinks(bootstrap, table_of, out.records, expected, idle_s, grace_s, deadline_s)
         out.seconds = time.monotonic() - began
         failed = [j for j in out.job_ids if process.status(j) == "FAILED"]
         assert not failed, f"Flink 1.20 jobs failed: {failed} (see {process.log_file})"

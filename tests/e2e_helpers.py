@@ -130,9 +130,33 @@ class Outputs:
     records: dict[str, list[Record]] = field(default_factory=dict)  # sink table -> records, in topic order
 
 
+Expected = Mapping[str, int | Callable[[list[Record]], bool]]
+
+
+def read_sinks(bootstrap: str, table_of: Mapping[str, str], records: dict[str, list[Record]], expected: Expected,
+               idle_s: float, grace_s: float, deadline_s: float) -> bool:
+    """Append the sinks' committed records (topic -> table in `table_of`) to `records` until each
+    table holds its expected number of non-tombstone records (or its predicate holds), then on
+    until `grace_s` without a new one (so extra rows committed at the next checkpoint show up).
+    Stops early after `idle_s` without any record. True when every expectation was met."""
+    def complete() -> bool:
+        return all(n(records[t]) if callable(n) else sum(r.value is not None for r in records[t]) >= n
+                   for t, n in expected.items())
+
+    if not complete():
+        for r in iter_records(list(table_of), bootstrap=bootstrap, idle_s=idle_s, timeout_s=deadline_s):
+            records[table_of[r.topic]].append(r)
+            if complete():
+                break
+    nxt = {(topic, 0): records[t][-1].offset + 1 for topic, t in table_of.items() if records[t]}
+    for r in iter_records(list(table_of), bootstrap=bootstrap, idle_s=grace_s, start=nxt):
+        records[table_of[r.topic]].append(r)
+    return complete()
+
+
 def run_and_collect(prepared: Prepared, env: Mapping[str, str], table_env, workdir,
-                    expected: Mapping[str, int | Callable[[list[Record]], bool]], idle_s: float = 90.0,
-                    grace_s: float = 12.0, deadline_s: float = 300.0) -> Outputs:
+                    expected: Expected, idle_s: float = 90.0, grace_s: float = 12.0,
+                    deadline_s: float = 300.0) -> Outputs:
     """Submit the pipeline (run_pipeline, wait=False), read all its Kafka sinks until each holds
     its `expected` number of non-tombstone records (or its records satisfy the given predicate,
     e.g. an upsert topic's latest values), then on until `grace_s` without a new one (longer
@@ -148,20 +172,8 @@ def run_and_collect(prepared: Prepared, env: Mapping[str, str], table_env, workd
     table_of = {topic: table for table, topic in prepared.sinks.items()}
     out = Outputs(prepared.bundle, result, "RUNNING", records={table: [] for table in prepared.sinks})
 
-    def complete() -> bool:
-        return all(n(out.records[t]) if callable(n) else sum(r.value is not None for r in out.records[t]) >= n
-                   for t, n in expected.items())
-
     try:
-        if not complete():
-            for r in iter_records(list(table_of), bootstrap=bootstrap, idle_s=idle_s, timeout_s=deadline_s):
-                out.records[table_of[r.topic]].append(r)
-                if complete():
-                    break
-        nxt = {(topic, 0): out.records[t][-1].offset + 1 for topic, t in table_of.items() if out.records[t]}
-        for r in iter_records(list(table_of), bootstrap=bootstrap, idle_s=grace_s, start=nxt):
-            out.records[table_of[r.topic]].append(r)
-        out.complete = complete()
+        out.complete = read_sinks(bootstrap, table_of, out.records, expected, idle_s, grace_s, deadline_s)
         out.seconds = time.monotonic() - began
         out.status = job_status(result.job_client)
     finally:

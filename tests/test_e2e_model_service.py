@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 from e2e_helpers import Event, produce, ts_ms
+from test_model_service import offline as offline_judgements
 
 from flinksql_gen.api import render_pipeline
-from flinksql_gen.detectors import build_detector
 from flinksql_gen.kafka_io import create_topics, iter_records
 from flinksql_gen.model_service.server import Handler, ModelServer, ScoringModel
 from flinksql_gen.run import run_pipeline
@@ -158,13 +158,7 @@ class Service:
 
 
 def offline(series: list[tuple[int, float]]) -> list[tuple]:
-    det = build_detector(SPEC)
-    out = []
-    for ts, v in series:
-        r = det.update(ts, v)
-        out.append(tuple(None if math.isnan(x) or math.isinf(x) else x for x in (r.expected, r.lower, r.upper, r.score))
-                   + (bool(r.is_anomaly),))
-    return out
+    return offline_judgements(series, SPEC)
 
 
 def close(a, b) -> bool:

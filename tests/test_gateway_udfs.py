@@ -41,7 +41,7 @@ from flinksql_gen.deploy.gateway import GatewayDeployTarget
 from flinksql_gen.deploy.jobmanager import JobManagerClient
 from flinksql_gen.kafka_io import iter_records
 from flinksql_gen.stack import stack_env, up
-from flinksql_gen.stack.jars import ensure_jars
+from flinksql_gen.stack.jars import ensure_jars, pyflink_home
 from flinksql_gen.stack.java import find_java, java_env
 from flinksql_gen.stack.sql_gateway import flink_version, gateway_jar
 
@@ -157,7 +157,7 @@ def test_a_rendered_script_runs_under_the_flink_sql_client(gateway, stack_workdi
     produce_drop(gateway.bootstrap, src)
 
     cluster = gateway.cluster
-    client_jar = Path(__import__("pyflink").__file__).parent / "opt" / f"flink-sql-client-{flink_version()}.jar"
+    client_jar = pyflink_home() / "opt" / f"flink-sql-client-{flink_version()}.jar"
     classpath = [*sorted((Path(cluster.root) / "lib").glob("*.jar")), *ensure_jars(Path(stack_workdir)),
                  gateway_jar(download=False), client_jar]
     conf = Path(cluster.root) / "gateway-conf"  # the cluster's config + execution.target remote + pipeline.jars

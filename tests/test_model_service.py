@@ -32,8 +32,10 @@ def series(n: int, phase: float = 0.0) -> list[tuple[int, float | None]]:
             for i in range(n)]  # fmt: skip
 
 
-def offline(points) -> list[tuple]:
-    det = build_detector(SPEC)
+def offline(points, spec: dict = SPEC) -> list[tuple]:
+    """(expected, lower, upper, score, is_anomaly) of the in-process detector over the points,
+    infinities and NaN as None (as they come out of JSON)."""
+    det = build_detector(spec)
     out = []
     for ts, v in points:
         r = det.update(ts, v)

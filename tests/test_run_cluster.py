@@ -12,6 +12,7 @@ import pytest
 from stack_fixtures import fresh_topics
 
 from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo, UdfInfo
+from flinksql_gen.deploy.jobmanager import JobManagerClient
 from flinksql_gen.errors import Location
 from flinksql_gen.kafka_io import JsonProducer, consume
 from flinksql_gen.run import run_pipeline
@@ -37,27 +38,34 @@ def udf_module(tmp_path_factory):
     sys.path.remove(str(folder))
 
 
+def words_pipeline(name: str, job: str, src: str, out: str, select: str, udfs: tuple[UdfInfo, ...] = ()
+                   ) -> PipelineBundle:
+    """A one-insert bundle: JSON words from Kafka topic `src` through `select` into topic `out`."""
+    here = Location(f"pipelines/{name}.yaml", 1)
+    options = "'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}', 'format' = 'json'"
+    return PipelineBundle(
+        name, f"pipelines/{name}.yaml", "cluster",
+        (Statement("set", "pipeline.name", f"SET 'pipeline.name' = '{job}'", here),
+         Statement("create_table", "src", f"CREATE TABLE src (w STRING) WITH ('connector' = 'kafka', "
+                   f"'topic' = '{src}', 'scan.startup.mode' = 'earliest-offset', "
+                   f"'properties.group.id' = '{name}', {options})", here),
+         Statement("create_table", "sink", f"CREATE TABLE sink (w STRING) WITH ('connector' = 'kafka', "
+                   f"'topic' = '{out}', {options})", here),
+         Statement("insert", name, f"INSERT INTO sink {select}", here)),
+        tables=(TableInfo("src", "source", "kafka", src), TableInfo("sink", "sink", "kafka", out)),
+        udfs=udfs,
+        env=("FLINKSQL_KAFKA_BOOTSTRAP",),
+    )
+
+
 def test_python_udf_job_on_the_session_cluster(cluster, stack_env_vars, table_env_factory, udf_module):
     src, out = fresh_topics(cluster, "words", "shouted")
     words = [f"word{i}" for i in range(25)]
     with JsonProducer(cluster.bootstrap) as producer:
         for w in words:
             producer.send(src, {"w": w})
-    here = Location("pipelines/cluster.yaml", 1)
-    options = "'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}', 'format' = 'json'"
-    pipeline = PipelineBundle(
-        "shout", "pipelines/cluster.yaml", "cluster",
-        (Statement("set", "pipeline.name", "SET 'pipeline.name' = 'flinksql-test-shout'", here),
-         Statement("create_table", "src", f"CREATE TABLE src (w STRING) WITH ('connector' = 'kafka', "
-                   f"'topic' = '{src}', 'scan.startup.mode' = 'earliest-offset', "
-                   f"'properties.group.id' = 'shout', {options})", here),
-         Statement("create_table", "sink", f"CREATE TABLE sink (w STRING) WITH ('connector' = 'kafka', "
-                   f"'topic' = '{out}', {options})", here),
-         Statement("insert", "shout", "INSERT INTO sink SELECT shout(w) FROM src", here)),
-        tables=(TableInfo("src", "source", "kafka", src), TableInfo("sink", "sink", "kafka", out)),
-        udfs=(UdfInfo("shout", f"{udf_module}:shout"),),
-        env=("FLINKSQL_KAFKA_BOOTSTRAP",),
-    )
+    pipeline = words_pipeline("shout", "flinksql-test-shout", src, out, "SELECT shout(w) FROM src",
+                              udfs=(UdfInfo("shout", f"{udf_module}:shout"),))
     te = table_env_factory(cluster.rest_url)
     result = run_pipeline(pipeline, {**stack_env_vars}, table_env=te, workdir=cluster.workdir, until_idle=3)
     assert (result.status, result.stopped_by, result.records) == ("CANCELED", "idle", 25)
@@ -106,21 +114,8 @@ def test_the_cluster_reports_a_running_jobs_metrics_to_prometheus(cluster, stack
     with JsonProducer(cluster.bootstrap) as producer:
         for i in range(40):
             producer.send(src, {"w": f"w{i}"})
-    here = Location("pipelines/metered.yaml", 1)
-    options = "'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}', 'format' = 'json'"
     job = "flinksql_test_metrics"  # the reporter turns characters outside [a-zA-Z0-9:_] of label values into _
-    pipeline = PipelineBundle(
-        "metered", "pipelines/metered.yaml", "cluster",
-        (Statement("set", "pipeline.name", f"SET 'pipeline.name' = '{job}'", here),
-         Statement("create_table", "src", f"CREATE TABLE src (w STRING) WITH ('connector' = 'kafka', "
-                   f"'topic' = '{src}', 'scan.startup.mode' = 'earliest-offset', "
-                   f"'properties.group.id' = 'metered', {options})", here),
-         Statement("create_table", "sink", f"CREATE TABLE sink (w STRING) WITH ('connector' = 'kafka', "
-                   f"'topic' = '{out}', {options})", here),
-         Statement("insert", "metered", "INSERT INTO sink SELECT w FROM src WHERE w <> 'w0'", here)),
-        tables=(TableInfo("src", "source", "kafka", src), TableInfo("sink", "sink", "kafka", out)),
-        env=("FLINKSQL_KAFKA_BOOTSTRAP",),
-    )
+    pipeline = words_pipeline("metered", job, src, out, "SELECT w FROM src WHERE w <> 'w0'")
     result = run_pipeline(pipeline, {**stack_env_vars}, table_env=table_env_factory(cluster.rest_url),
                           workdir=cluster.workdir, wait=False)
     try:
@@ -135,5 +130,5 @@ def test_the_cluster_reports_a_running_jobs_metrics_to_prometheus(cluster, stack
         assert _series(metrics, "flink_jobmanager_job_uptime", job)
         assert "flink_taskmanager_Status_JVM_Memory_Heap_Used" in metrics
     finally:
-        with httpx.Client(timeout=10) as client:
-            client.patch(f"{cluster.rest_url}/jobs/{result.job_id}?mode=cancel")
+        with JobManagerClient(cluster.rest_url) as jm:
+            jm.cancel(result.job_id)

@@ -211,17 +211,15 @@ def apply_statements(table_env, pipeline: PipelineBundle, resolved: dict[int, st
     for s in pipeline.statements:
         if s.kind == "set":
             conf.set(s.name, _set_value(resolved[id(s)]))
-    declared = {s.name for s in pipeline.statements if s.kind == "create_function"}
+    by_api = set(pipeline.udfs_without_ddl)  # the others: the bundle's own CREATE FUNCTION, with the DDL below
     for info, function, module in udfs:
         ship = _ship_path(module)
         if ship:
             table_env.add_python_file(ship)
-        if info.name in declared:  # the bundle's own CREATE FUNCTION registers it (with the DDL below)
-            table_env.drop_temporary_system_function(info.name)
-            continue
         try:
-            table_env.drop_temporary_system_function(info.name)
-            table_env.create_temporary_system_function(info.name, function)
+            table_env.drop_temporary_system_function(info.name)  # a shared env may hold an earlier run's
+            if info in by_api:
+                table_env.create_temporary_system_function(info.name, function)
         except Exception as exc:
             raise fail(exc, None, f"registering UDF {info.name} ({info.python})") from None
     for s in pipeline.ddl:

@@ -248,7 +248,8 @@ def detector_forms() -> list[str]:
             if kind == "mean_variance":
                 notes += "; UDF when `seasonality` is a number of points (daily/weekly stay SQL)"
             if kind == "model_service":
-                notes = "always a UDF (`fsg_model_service`); the per-key state lives in the user's service"
+                notes = ("user code: an async lookup join on flinksql-gen's Java connector (engine java) or the "
+                         "`fsg_model_service` UDF (engine python); the per-key state lives in the user's service")
             lines.append(f"| `{kind}` | {sql} | yes | {notes} |")
         else:
             udf = kind == "drilldown"

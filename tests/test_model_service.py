@@ -260,6 +260,8 @@ def test_config_errors_are_definition_errors():
         config("scorer:8000/score")
     with pytest.raises(DefinitionError, match="in-process detector"):
         config("http://x", fallback={"detector": {"type": "model_service", "url": "http://y"}})
+    with pytest.raises(DefinitionError, match=r"detector fallback .* needs engine: python"):
+        config("http://x", engine="java", fallback={"detector": {"type": "ewma"}})
 
 
 PIPELINE = """
@@ -291,7 +293,7 @@ def test_bundle_keeps_secret_references_and_aiven_refuses_it(tmp_path):
     path = tmp_path / "scored.yaml"
     path.write_text(PIPELINE)
     bundle_ = render_pipeline(path, "local", targets_file=ROOT / "targets.yaml")
-    assert "fsg_model_service(" in bundle_.script and "`reason` STRING" in bundle_.script
+    assert "'connector' = 'flinksql-gen-model-service'" in bundle_.script and "`reason` STRING" in bundle_.script
     assert "MODEL_KEY" in bundle_.env and "MODEL_URL" in bundle_.env
     with pytest.raises(DefinitionError, match=r"scored.yaml:\d+:\d+: detectors.scored.type: .*Aiven's managed Flink "
                        "runs no UDFs"):  # fmt: skip
@@ -327,3 +329,37 @@ def test_udf_takes_the_header_values_the_runner_resolved_into_its_sql():
         agg.open(None)
         rows = bundle(agg, agg.create_accumulator(), cfg, "k", series(2))
         assert [r[7] for r in rows] == [None, None] and s.calls[0]["headers"]["Authorization"] == "Bearer x1"
+
+
+def _render(tmp_path, text: str, target: str = "local"):
+    path = tmp_path / "scored.yaml"
+    path.write_text(text)
+    return render_pipeline(path, target, targets_file=ROOT / "targets.yaml")
+
+
+def _detector_lines(**fields) -> str:
+    return PIPELINE.replace("    emit: all\n", "    emit: all\n" + "".join(f"    {k}: {v}\n" for k, v in fields.items()))
+
+
+def test_engine_choice(tmp_path):
+    java = _render(tmp_path, PIPELINE)
+    # java: an async lookup join, ordered, with room for two full batches per lane; Flink's own retries off
+    assert "FOR SYSTEM_TIME AS OF `s`.`__proc`" in java.script and "fsg_model_service(" not in java.script
+    assert java.settings["table.exec.async-lookup.output-mode"] == "ORDERED"
+    assert java.settings["table.exec.async-lookup.buffer-capacity"] == str(2 * 4 * 500)
+    assert not java.udfs and "state.backend.type" not in java.settings
+    # a detector fallback keeps state in Flink: the Python aggregate (auto), refused with engine: java
+    fallback = _render(tmp_path, _detector_lines(fallback="{detector: {type: ewma}}"))
+    assert "fsg_model_service(" in fallback.script and "flinksql-gen-model-service" not in fallback.script
+    python = _render(tmp_path, _detector_lines(engine="python"))
+    assert "fsg_model_service(" in python.script and "async-lookup" not in python.script
+    # a row-level metric above parallelism 1: a key's records may come from several partitions
+    parallel = PIPELINE.replace("pipeline: scored\n", "pipeline: scored\nsettings: {parallelism.default: '2'}\n")
+    assert "fsg_model_service(" in _render(tmp_path, parallel).script
+    with pytest.raises(DefinitionError, match=r"scored.yaml:\d+:\d+: detectors.scored.engine: engine: java keeps "
+                       "a key's records in order only"):  # fmt: skip
+        _render(tmp_path, parallel.replace("    emit: all\n", "    emit: all\n    engine: java\n"))
+    # the aiven target refuses either engine with the same message
+    for text in (PIPELINE, _detector_lines(engine="python")):
+        with pytest.raises(DefinitionError, match="Aiven's managed Flink runs no UDFs"):
+            _render(tmp_path, text, "aiven")

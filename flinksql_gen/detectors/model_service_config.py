@@ -74,8 +74,16 @@ class ModelServiceConfig(_Strict):
     timeout: float = Field(default=2.0, gt=0, le=300, description="seconds one call may take")
     retries: int = Field(default=2, ge=0, le=10, description="extra attempts after a failed call (timeouts, connection errors, HTTP 5xx/429)")
     backoff: float = Field(default=0.1, ge=0, le=60, description="seconds before the first retry; doubled for each further one")
-    max_concurrency: int = Field(default=4, ge=1, le=64, description="calls in flight at once from one Python worker")
+    max_concurrency: int = Field(default=4, ge=1, le=64, description="calls in flight at once: per parallel instance on the java engine (one per lane of keys), per Python worker on the python engine")
     batch_size: int = Field(default=500, ge=1, le=100_000, description="records per call at most (a key's records of one bundle are split into calls of this size)")
+    linger: float = Field(default=0.05, ge=0, le=60, description="java engine: seconds a record may wait for its call's batch to fill (the python engine waits for its bundle: python.fn-execution.bundle.time)")
+    engine: Literal["auto", "java", "python"] = Field(
+        default="auto",
+        description="java: an async lookup join on flinksql-gen's Java connector (concurrent non-blocking calls, "
+        "append-only output); python: "
+        "the PyFlink aggregate (needed by a detector fallback); auto: java unless the fallback is a detector or a "
+        "key's order could not be kept (see docs/model_service.md)",
+    )
     fallback: Literal["unscored", "fail"] | dict[Literal["detector"], dict[str, Any]] = Field(
         default="unscored",
         description="when the service cannot answer: `unscored` (is_anomaly NULL, reason set), `fail` (the job "
@@ -97,6 +105,9 @@ class ModelServiceConfig(_Strict):
             if not isinstance(spec, dict) or spec.get("type") == "model_service":
                 raise ValueError("fallback.detector must be an in-process detector, e.g. {type: ewma}")
             # Validated here so that a bad fallback is a definition error, not a failed job.
+            if self.engine == "java":
+                raise ValueError("a detector fallback keeps its state in the PyFlink aggregate: it needs engine: "
+                                 "python (or auto)")
             if FALLBACK_PARSER is not None:
                 try:
                     FALLBACK_PARSER(spec, "fallback.detector")

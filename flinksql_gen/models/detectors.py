@@ -151,7 +151,8 @@ class ScoreRule(_StatisticalBase, dconf.ScoreConfig):
 
 
 class ModelServiceRule(_StatisticalBase, dconf.ModelServiceConfig):
-    """Scored by the user's HTTP model service (docs/model_service.md); always the UDF form."""
+    """Scored by the user's HTTP model service (docs/model_service.md): an async lookup join on
+    flinksql-gen's Java connector (engine java) or the fsg_model_service UDF (engine python)."""
 
 
 STATISTICAL = (ThresholdRule, PercentageChangeRule, AbsoluteChangeRule, MeanVarianceRule, EwmaRule, HoltWintersRule,

@@ -19,6 +19,7 @@ class PlanContext:
     target: AnyTarget
     pipeline: str
     problems: list[Problem] = field(default_factory=list)
+    parallelism: int = 1  # the pipeline's parallelism.default (set by the planner from its settings)
 
     @property
     def aiven(self) -> bool:

@@ -33,6 +33,7 @@ class PlannedDetector:
     unique_key: tuple[str, ...]
     key_hint: tuple[str, ...]  # columns to key Kafka records by
     udfs: tuple[UdfInfo, ...] = ()  # the Python UDFs its views call
+    tables: tuple[PlannedTable, ...] = ()  # tables of its own (model_service: the service's lookup table)
 
     @property
     def view(self) -> PlannedView:

@@ -47,7 +47,12 @@ from flinksql_gen.plan.plan import (
     Select,
     Setting,
 )
-from flinksql_gen.plan.statistical import DETECT_UDF, MODEL_SERVICE_UDF, plan_statistical
+from flinksql_gen.plan.statistical import (
+    DETECT_UDF,
+    MODEL_SERVICE_UDF,
+    async_settings,
+    plan_statistical,
+)
 from flinksql_gen.plan.tables import plan_lookup, plan_sink
 from flinksql_gen.sql.quoting import option_string, quote_string
 from flinksql_gen.sql.quoting import quote_identifier as q
@@ -152,6 +157,7 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     if not _check_names(ctx, p):
         return None
     settings = _settings(ctx, p)
+    ctx.parallelism = _parallelism(ctx, p)
     planned_sources = {n: ps for n, s in p.sources.items() if (ps := plan_source_paths(ctx, n, s)) is not None}
     sources = {n: ps.relation for n, ps in planned_sources.items()}  # metrics read only valid records
     lookups = {n: t for n, lk in p.lookups.items() if (t := plan_lookup(ctx, n, lk)) is not None}
@@ -190,6 +196,8 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     used = {u for pd in detectors.values() for u in pd.udfs}  # declared by the step that calls them
     udfs = tuple(u for u in (DETECT_UDF, MODEL_SERVICE_UDF, DRILLDOWN_UDF) if u in used)
     extra = _udf_settings(ctx, udfs)
+    tables += [t for pd in detectors.values() for t in pd.tables]
+    extra += async_settings([p.detectors[n] for n, pd in detectors.items() if pd.tables])
     settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in extra if k not in p.settings)
     return PlannedPipeline(
         name=ctx.pipeline,
@@ -234,6 +242,13 @@ def _check_sinks_fed(ctx: PlanContext, p: Pipeline) -> None:
         if not fed:
             ctx.error(("sinks", name), f"sink {name!r} is never written",
                       "list it under `sinks:` of a metric or detector, or remove it", value=False)  # fmt: skip
+
+
+def _parallelism(ctx: PlanContext, p: Pipeline) -> int:
+    """The pipeline's parallelism.default as a number (0, unknown, when it is an ${env:} reference)."""
+    value = str(p.settings.get("parallelism.default", ctx.target.settings.get("parallelism.default",
+                                                                              ctx.target.parallelism)))  # fmt: skip
+    return int(value) if value.strip().isdigit() else 0
 
 
 def _udf_settings(ctx: PlanContext, udfs: tuple) -> list[tuple[str, str]]:

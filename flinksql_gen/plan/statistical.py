@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from flinksql_gen.bundle import UdfInfo
+from flinksql_gen.bundle import TableInfo, UdfInfo
 from flinksql_gen.detectors.registry import detector_class, sql_band
 from flinksql_gen.detectors.sql import RESULT_COLUMNS, RESULT_NAMES, SqlBand, SqlRow
 from flinksql_gen.models.types import DOUBLE, STRING, TIMESTAMP3, parse_type
@@ -22,12 +22,16 @@ from flinksql_gen.plan.detectors import PlannedDetector
 from flinksql_gen.plan.metrics import PlannedMetric
 from flinksql_gen.plan.per_key import plan_per_key
 from flinksql_gen.plan.plan import Column, PlannedTable, PlannedView, Schema, Select
+from flinksql_gen.plan.tables import option_pairs
 from flinksql_gen.sql.quoting import quote_identifier as q
 from flinksql_gen.sql.quoting import quote_string
 
 DETECT_UDF = UdfInfo("fsg_detect", "flinksql_gen.udfs.detect:fsg_detect")
 # model_service: the same shape, batched calls of the user's service, plus a `reason` column.
 MODEL_SERVICE_UDF = UdfInfo("fsg_model_service", "flinksql_gen.udfs.model_service:fsg_model_service")
+# ... or an async lookup join on a table of flinksql-gen's Java connector
+# (flinksql_gen/java/src/org/flinksqlgen/model): concurrent calls across keys; see uses_java_engine.
+MODEL_SERVICE_CONNECTOR = "flinksql-gen-model-service"
 
 
 def _config_json(d) -> str:
@@ -87,6 +91,17 @@ def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric,
         ctx.error((*path, "per_key"), f"per-key settings need the pure-SQL form, and {d.type} runs as a UDF here",
                   f"pure-SQL detectors: {alternatives}")  # fmt: skip
         return None
+    if form == "udf" and d.type == "model_service":
+        java = uses_java_engine(d, metric, ctx.parallelism)
+        if java is None:
+            ctx.error((*path, "engine"), "engine: java keeps a key's records in order only when they all reach one "
+                      f"parallel instance, and metric {metric.name!r} has no window (rows of a key can come from "
+                      f"several source partitions) while the parallelism is {ctx.parallelism}",
+                      "set engine: auto or python (the Python aggregate groups by the key), parallelism 1, or give "
+                      "the metric a window")  # fmt: skip
+            return None
+        if java:
+            return _java_form(ctx, name, d, metric, value, stamp)
     if form == "udf":
         return _udf_form(ctx, name, d, metric, value, stamp)
     return _sql_form(ctx, name, d, metric, value, order, stamp, lookup)
@@ -175,9 +190,7 @@ def _udf_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
     if d.type == "model_service":
         # The service keeps each key's state, so it is told the key: one dimension as text, several as
         # a JSON array of texts.
-        texts = [f"CAST({k} AS STRING)" for k in keys]
-        key = texts[0] if len(texts) == 1 else f"JSON_ARRAY({', '.join(texts)} NULL ON NULL)" if texts else "''"
-        udf, extra, results = MODEL_SERVICE_UDF, f"{key}, ", (*results, "reason")
+        udf, extra, results = MODEL_SERVICE_UDF, f"{_service_key(keys)}, ", (*results, "reason")
     call = (f"{udf.name}({quote_string(_config_json(d))}, {extra}CAST({q(stamp)} AS TIMESTAMP(3)), "
             f"CAST({q(value)} AS DOUBLE)) AS {q('rs')}")  # fmt: skip
     input_name = f"{name}__input"
@@ -193,3 +206,82 @@ def _udf_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
     view = PlannedView(q(name), name, Select(outer_cols, f"{q(input_name)} AS {q('s')}", (unnest,)), ctx.loc(path),
                        out, stateful=True, depends_on=(input_name,))  # fmt: skip
     return PlannedDetector(name, (inner_view, view), True, tuple(metric.dims), metric.dims, (udf,))
+
+
+def uses_java_engine(d, metric: PlannedMetric, parallelism: int) -> bool | None:
+    """Whether a model_service detector runs on the java engine, the async lookup join (None:
+    `engine: java` where it cannot keep a key's order).
+
+    The lookup join is keyed by nothing: it sees the records in the order its own parallel
+    instance receives them. A key's records reach one instance in order when the parallelism is 1,
+    or when the metric is windowed (its window aggregate is keyed by the dimensions and forwards
+    to the join). A row-level metric at a higher parallelism reads several source partitions
+    per key unless the producer keys them; `auto` then keeps the Python aggregate (its GROUP BY
+    shuffles by the key). A detector fallback keeps state in Flink: the Python aggregate too."""
+    ordered = parallelism == 1 or metric.window is not None
+    if d.engine == "java":
+        return True if ordered else None
+    return d.engine == "auto" and d.fallback_spec() is None and ordered
+
+
+def _java_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str, stamp: str) -> PlannedDetector:
+    """`<name>__service`: a lookup-only table of the Java connector, whose row for (key, ts, value) is
+    the service's judgement; `<name>__input` gives each record its key, a processing time and a
+    non-NULL lookup value (NaN for a missing value, sent as null: Flink looks no NULL key up);
+    `<name>` joins them (async, ordered: table.exec.async-lookup.*).
+
+    Append-only (every record once, in the key's order), with the dimensions as its unique key so
+    that the same upsert sinks as the Python form's accept it."""
+    path = ("detectors", name)
+    schema = metric.view.schema
+    keys = tuple(q(k) for k in metric.dims)
+    ts, v = f"CAST({q(stamp)} AS TIMESTAMP(3))", f"CAST({q(value)} AS DOUBLE)"
+    service_name = f"{name}__service"
+    service_cols = (Column("key", STRING), Column("ts", TIMESTAMP3), Column("value", DOUBLE), *_result_schema(),
+                    Column("reason", STRING))  # fmt: skip
+    options = option_pairs([("connector", MODEL_SERVICE_CONNECTOR), ("config", _config_json(d))])
+    service = PlannedTable(q(service_name), service_name, tuple(f"{q(c.name)} {c.type.sql()}" for c in service_cols),
+                           options, ctx.loc(path), TableInfo(service_name, "lookup", MODEL_SERVICE_CONNECTOR),
+                           Schema(service_cols))  # fmt: skip
+    input_name = f"{name}__input"
+    inner = Select((*keys, f"{ts} AS {q('ts')}", f"{v} AS {q('value')}", f"{_service_key(keys)} AS {q('__key')}",
+                    f"COALESCE({v}, CAST('NaN' AS DOUBLE)) AS {q('__value')}", f"PROCTIME() AS {q('__proc')}"),
+                   metric.view.name)  # fmt: skip
+    dim_cols = tuple(Column(k, schema.get(k).type) for k in metric.dims)
+    base = dim_cols + (Column("ts", TIMESTAMP3), Column("value", DOUBLE))
+    inner_view = PlannedView(q(input_name), input_name, inner, ctx.loc(path), Schema(base),
+                             depends_on=(metric.view.raw_name,))  # fmt: skip
+    s, r = q("s"), q("r")
+    join = (f"LEFT JOIN {q(service_name)} FOR SYSTEM_TIME AS OF {s}.{q('__proc')} AS {r} ON {r}.{q('key')} = "
+            f"{s}.{q('__key')} AND {r}.{q('ts')} = {s}.{q('ts')} AND {r}.{q('value')} = {s}.{q('__value')}")
+    cols = (*(f"{s}.{k}" for k in (*keys, q("ts"), q("value"))), *(f"{r}.{q(f)}" for f in (*RESULT_NAMES, "reason")))
+    where = (f"{r}.{q('is_anomaly')}",) if d.emit == "anomalies" else ()
+    out = Schema(base + _result_schema() + (Column("reason", STRING),))
+    view = PlannedView(q(name), name, Select(cols, f"{q(input_name)} AS {s}", (join,), where), ctx.loc(path), out,
+                       depends_on=(input_name,))  # fmt: skip
+    return PlannedDetector(name, (inner_view, view), False, tuple(metric.dims), metric.dims, tables=(service,))
+
+
+def _service_key(keys: tuple[str, ...]) -> str:
+    """The series key the service is told: one dimension as text, several as a JSON array of texts."""
+    texts = [f"CAST({k} AS STRING)" for k in keys]
+    return texts[0] if len(texts) == 1 else f"JSON_ARRAY({', '.join(texts)} NULL ON NULL)" if texts else "''"
+
+
+def async_settings(configs: list) -> list[tuple[str, str]]:
+    """Flink's async lookup operator settings for these java-engine model_service configs.
+
+    Its default capacity (100 records in flight per instance) would cap every call at 100 records;
+    room for two full batches per lane lets one lane's call run while its next batch fills. ORDERED:
+    results leave in input order (Flink's default, stated). The operator's timeout only backs up the
+    function's own: a record waits at most for the calls queued ahead of it in its lane, each with
+    its retries."""
+    if not configs:
+        return []
+    capacity = max(min(max(2 * c.max_concurrency * c.batch_size, 100), 20_000) for c in configs)
+    per_call = max(c.timeout * (c.retries + 1) + c.backoff * (2 ** c.retries - 1) + c.linger for c in configs)
+    calls_ahead = max(-(-capacity // c.batch_size) for c in configs) + 1
+    timeout_ms = max(60_000, round(1000 * per_call * calls_ahead))
+    return [("table.exec.async-lookup.buffer-capacity", str(capacity)),
+            ("table.exec.async-lookup.timeout", f"{timeout_ms} ms"),
+            ("table.exec.async-lookup.output-mode", "ORDERED")]  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from flinksql_gen.manifest import (
     MANIFEST_VERSION,
     Manifest,
     PipelineEntry,
+    SetOption,
     StatementEntry,
     StatementKind,
     TableInfo,
@@ -28,8 +29,11 @@ from flinksql_gen.manifest import (
     UdfInfo,
     read_manifest,
 )
+from flinksql_gen.secrets import resolve
+from flinksql_gen.sql.quoting import set_statement
 
-__all__ = ["Bundle", "PipelineBundle", "Statement", "StatementKind", "TableInfo", "TableRole", "UdfInfo"]
+__all__ = ["Bundle", "PipelineBundle", "SetOption", "Statement", "StatementKind", "TableInfo", "TableRole",
+           "UdfInfo"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,18 @@ class Statement:
     origin: Location
     # For inserts: a digest of everything that shapes the job's state (see plan/upgrade.py).
     state_signature: str = ""
+    # What the planner knows about the statement, so consumers never parse `sql` back: a SET's
+    # option; the table, view or function a CREATE makes; the tables and views a query reads
+    # (only tables when views are inlined) and the table an INSERT writes (raw names).
+    setting: SetOption | None = None
+    creates: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+
+    @classmethod
+    def set_option(cls, key: str, value: str, origin: Location) -> Statement:
+        """A SET statement, rendered the one way (sql/quoting.set_statement)."""
+        return cls("set", key, set_statement(key, value), origin, setting=SetOption(key, value))
 
 
 @dataclass(frozen=True)
@@ -61,7 +77,13 @@ class PipelineBundle:
 
     @property
     def settings(self) -> dict[str, str]:
-        return {s.name: _set_value(s.sql) for s in self.statements if s.kind == "set"}
+        """The SET options, ${env:NAME} references left in (a later SET of a key wins)."""
+        return {s.setting.key: s.setting.value for s in self.statements if s.setting is not None}
+
+    def resolved_settings(self, env: Mapping[str, str] | None = None, allowed: Iterable[str] | None = None
+                          ) -> dict[str, str]:  # fmt: skip
+        """The SET options with references filled in from `env` (default os.environ), see secrets.resolve."""
+        return {k: resolve(v, env, allowed) for k, v in self.settings.items()}
 
     @property
     def udfs_without_ddl(self) -> tuple[UdfInfo, ...]:
@@ -126,8 +148,7 @@ class Bundle:
                     topics=p.topics,
                     udfs=p.udfs,
                     env=p.env,
-                    statements=tuple(StatementEntry.model_construct(kind=s.kind, name=s.name, sql=s.sql, origin=str(s.origin),
-                                                    state_signature=s.state_signature) for s in p.statements),
+                    statements=tuple(_entry(s) for s in p.statements),
                 )
                 for p in self.pipelines
             ),
@@ -152,7 +173,8 @@ class Bundle:
             script = (directory / p.sql_file).read_text()
             statements = tuple(
                 Statement(kind=s.kind, name=s.name, sql=s.sql, origin=_parse_location(s.origin),
-                          state_signature=s.state_signature)
+                          state_signature=s.state_signature, setting=s.setting, creates=s.creates,
+                          reads=s.reads, writes=s.writes)
                 for s in p.statements
             )
             pipelines.append(
@@ -170,6 +192,12 @@ class Bundle:
         return cls(target=data.target, pipelines=tuple(pipelines), generator=data.generator)
 
 
+def _entry(s: Statement) -> StatementEntry:
+    return StatementEntry.model_construct(kind=s.kind, name=s.name, sql=s.sql, origin=str(s.origin),
+                                          state_signature=s.state_signature, setting=s.setting,
+                                          creates=s.creates, reads=s.reads, writes=s.writes)
+
+
 def _parse_location(text: str) -> Location:
     parts = text.rsplit(":", 2)
     if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
@@ -177,9 +205,3 @@ def _parse_location(text: str) -> Location:
     if len(parts) >= 2 and parts[-1].isdigit():
         return Location(":".join(parts[:-1]), int(parts[-1]))
     return Location(text)
-
-
-def _set_value(sql: str) -> str:
-    # SET 'key' = 'value'  ->  value (unescaped)
-    value = sql.split("=", 1)[1].strip()
-    return value[1:-1].replace("''", "'")

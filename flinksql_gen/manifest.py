@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from flinksql_gen.bundle_writer import MANIFEST
 from flinksql_gen.errors import UsageError
 
-MANIFEST_VERSION = 1
+# 2: statements carry what they read, write and create, and SETs their (key, value).
+MANIFEST_VERSION = 2
 
 StatementKind = Literal["set", "create_function", "create_table", "create_view", "insert"]
 TableRole = Literal["source", "sink", "lookup"]
@@ -27,12 +28,25 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@dataclass(frozen=True)
+class SetOption:
+    """A SET statement's option, as the planner decided it (the value keeps ${env:NAME} references)."""
+
+    key: str
+    value: str
+
+
 class StatementEntry(_Model):
     kind: StatementKind
     name: str
     sql: str = Field(description="the statement, with ${env:NAME} references left in")
     origin: str = Field(description="file:line:col of the definition that produced it")
     state_signature: str = Field(default="", description="digest of what shapes an insert's state")
+    setting: SetOption | None = Field(default=None, description="a SET's key and value")
+    creates: tuple[str, ...] = Field(default=(), description="the table, view or function a CREATE makes")
+    reads: tuple[str, ...] = Field(default=(), description="tables and views the query reads (views inlined: "
+                                                           "only tables)")
+    writes: tuple[str, ...] = Field(default=(), description="the table an INSERT writes")
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,7 @@ from fakes.aiven_api import SHAPES, check_shape, iot_bundle, pizza_bundle
 from flinksql_gen.bundle import Statement
 from flinksql_gen.deploy.aiven import AivenDeployTarget
 from flinksql_gen.deploy.aiven_bodies import (
-    cte_names,
     excerpt,
-    identifiers,
-    insert_target,
     offset_of,
     plan_applications,
     position_of,
@@ -33,17 +30,6 @@ from flinksql_gen.secrets import resolve
 GOLDEN = Path(__file__).parent / "golden" / "aiven"
 KAFKA_ID = "4ec23427-9e9f-4827-90fa-ea9e38c31bc3"  # the id in Aiven's CLI example
 PG_ID = "7d8e3f0a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
-
-
-def test_identifiers_skip_literals_and_comments():
-    sql = "INSERT INTO `my sink` SELECT 'pizza_orders' AS x -- shop_limits\n/* t */ FROM pizza_orders"
-    assert identifiers(sql) == ["INSERT", "INTO", "my sink", "SELECT", "AS", "x", "FROM", "pizza_orders"]
-    assert insert_target(sql) == "my sink"
-    assert insert_target("INSERT OVERWRITE TABLE t SELECT 1") == "t"
-    with_sql = (
-        "INSERT INTO s WITH `hot` AS (SELECT * FROM t), cold AS (SELECT ',x AS (' FROM t) SELECT * FROM hot"
-    )
-    assert cte_names(with_sql) == {"hot", "cold"}
 
 
 def test_each_insert_gets_only_its_tables():
@@ -59,10 +45,12 @@ def test_each_insert_gets_only_its_tables():
 def test_views_and_unknown_targets_are_problems():
     p = iot_bundle().pipelines[0]
     view = Statement(
-        "create_view", "HOT", "CREATE TEMPORARY VIEW HOT AS SELECT 1", Location("pipelines/iot.yaml", 40)
+        "create_view", "HOT", "CREATE TEMPORARY VIEW HOT AS SELECT 1", Location("pipelines/iot.yaml", 40),
+        creates=("HOT",),
     )
     bad = Statement(
-        "insert", "to_view", "INSERT INTO nowhere SELECT * FROM HOT", Location("pipelines/iot.yaml", 44)
+        "insert", "to_view", "INSERT INTO nowhere SELECT * FROM HOT", Location("pipelines/iot.yaml", 44),
+        reads=("HOT",), writes=("nowhere",),
     )
     p = dataclasses.replace(p, statements=(*p.statements, view, bad))
     _, problems = plan_applications(p)

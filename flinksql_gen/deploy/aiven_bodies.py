@@ -28,16 +28,6 @@ INTEGRATION_KINDS: dict[str, str] = {
 # Kinds whose tables cannot work without an integration (Slack needs none: the token is in the DDL).
 REQUIRED_KINDS = ("kafka", "postgres")
 
-_TOKEN = re.compile(
-    r"'(?:[^']|'')*'"  # string literal
-    r"|--[^\n]*"  # line comment
-    r"|/\*.*?\*/"  # block comment
-    r"|`((?:[^`]|``)+)`"  # quoted identifier
-    r"|([A-Za-z_][A-Za-z0-9_$]*)",  # plain identifier or keyword
-    re.S,
-)
-
-
 @dataclass(frozen=True)
 class TableUse:
     """One table of an application: its CREATE TABLE and the integration kind it needs."""
@@ -97,37 +87,6 @@ def dumps(body: object) -> str:
     return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def identifiers(sql: str) -> list[str]:
-    """Identifiers of a SQL text in order (string literals and comments skipped)."""
-    out = []
-    for m in _TOKEN.finditer(sql):
-        if m.group(1) is not None:
-            out.append(m.group(1).replace("``", "`"))
-        elif m.group(2) is not None:
-            out.append(m.group(2))
-    return out
-
-
-_CTE = re.compile(r"(?:\bWITH\b|,)\s*(?:`((?:[^`]|``)+)`|([A-Za-z_][A-Za-z0-9_$]*))\s+AS\s*\(", re.I)
-
-
-def cte_names(sql: str) -> set[str]:
-    """Names the statement defines itself in WITH clauses (they shadow tables and views)."""
-    blanked = _TOKEN.sub(lambda m: m.group(0) if m.group(1) or m.group(2) else " " * len(m.group(0)), sql)
-    return {(m.group(1) or "").replace("``", "`") or m.group(2) for m in _CTE.finditer(blanked)}
-
-
-def insert_target(sql: str) -> str | None:
-    """The table an INSERT writes to (the identifier after INTO / OVERWRITE)."""
-    words = identifiers(sql)
-    for i, w in enumerate(words[:-1]):
-        if w.upper() in ("INTO", "OVERWRITE") and words[i + 1].upper() != "TABLE":
-            return words[i + 1]
-        if w.upper() == "TABLE" and i > 0 and words[i - 1].upper() == "OVERWRITE":
-            return words[i + 1]
-    return None
-
-
 def _where(p: PipelineBundle, s: Statement | None = None) -> Location:
     return s.origin if s is not None else Location(p.source_file)
 
@@ -162,9 +121,9 @@ def plan_applications(p: PipelineBundle) -> tuple[list[AppPlan], list[Problem]]:
     if not p.inserts:
         problems.append(Problem(_where(p), f"pipeline {p.name}", "has no INSERT statement to deploy"))
     for ins in p.inserts:
+        # What the planner recorded: with views inlined (--target aiven) an insert reads only tables.
         where = f"pipeline {p.name}: insert {ins.name}"
-        used = set(identifiers(ins.sql)) - cte_names(ins.sql)
-        for v in sorted(used & set(views)):
+        for v in sorted(set(ins.reads) & set(views)):
             problems.append(
                 Problem(
                     ins.origin,
@@ -173,12 +132,13 @@ def plan_applications(p: PipelineBundle) -> tuple[list[AppPlan], list[Problem]]:
                     "render with --target aiven so views are inlined into the INSERT",
                 )
             )
-        target = insert_target(ins.sql)
+        target = ins.writes[0] if len(ins.writes) == 1 else None
         if target is None or target not in ddl:
             problems.append(
                 Problem(ins.origin, where, f"writes to {target!r}, which is not a table of this pipeline")
             )
             continue
+        used = {*ins.reads, target}
         uses: dict[str, TableUse] = {}
         for name in order:
             if name not in used:

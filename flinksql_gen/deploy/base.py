@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from flinksql_gen.bundle import PipelineBundle, Statement
 from flinksql_gen.errors import FlinksqlGenError, Location, UsageError
-from flinksql_gen.secrets import mask, references, resolve
+from flinksql_gen.secrets import mask, references
 
 # Flink states in which a job still holds (or may again hold) its slots and state.
 ACTIVE_STATES = frozenset(
@@ -118,19 +118,6 @@ def secret_names(pipeline: PipelineBundle) -> list[str]:
         names.extend(references(s.sql))
     names.extend(references(pipeline.script))
     return list(dict.fromkeys(names))
-
-
-def resolved_settings(pipeline: PipelineBundle) -> dict[str, str]:
-    """The pipeline's SET statements as properties, references resolved at submission time."""
-    return {s.name: set_value(resolve(s.sql)) for s in pipeline.statements if s.kind == "set"}
-
-
-def set_value(sql: str) -> str:
-    """`SET 'key' = 'value'` -> value, with SQL quote escaping undone."""
-    value = sql.split("=", 1)[1].strip()
-    if len(value) >= 2 and value[0] == value[-1] == "'":
-        value = value[1:-1]
-    return value.replace("''", "'")
 
 
 def safe(text: str, pipeline: PipelineBundle | None = None, names: Iterable[str] = ()) -> str:

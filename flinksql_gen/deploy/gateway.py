@@ -31,7 +31,6 @@ from flinksql_gen.deploy.base import (
     SubmitResult,
     find_active_job,
     register,
-    resolved_settings,
     root_cause,
     safe,
     statement_error,
@@ -84,7 +83,7 @@ class GatewayDeployTarget:
     def session_properties(
         self, pipeline: PipelineBundle, savepoint: str | None = None, allow_non_restored_state: bool = False
     ) -> dict[str, str]:
-        props = resolved_settings(pipeline)
+        props = pipeline.resolved_settings()  # references resolved at submission time
         props["pipeline.name"] = pipeline.name
         if pipeline.udfs:
             files = self.python_files or udf_python_files(pipeline)

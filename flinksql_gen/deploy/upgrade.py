@@ -88,8 +88,8 @@ def _classify_pipeline(old: dict, new: PipelineBundle) -> Change:
         for n in sorted(old_sig.keys() & new_sig.keys())
         if old_sig[n] != new_sig[n]
     ]
-    old_settings = {name: sql for kind, name, sql, _ in old_statements if kind == "set"}
-    new_settings = {s.name: s.sql for s in new.statements if s.kind == "set"}
+    old_settings = {s["setting"]["key"]: s["setting"]["value"] for s in old.get("statements", []) if s.get("setting")}
+    new_settings = new.settings
     breaking += [
         f"{key} changed" for key in STATE_BREAKING_SETTINGS if old_settings.get(key) != new_settings.get(key)
     ]

@@ -501,12 +501,13 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
     else:
         error = error_sql(r, checks(r, columns, typed, et))
     checked_select = Select((*names, *(q(c.name) for c in record[:-1]), error), q(name))
-    checked = PlannedView(q(checked_name), checked_name, checked_select, origin, Schema((*schema_cols, *record)))
+    checked = PlannedView(q(checked_name), checked_name, checked_select, origin, Schema((*schema_cols, *record)),
+                          tables=(name,))  # fmt: skip
     # In typed mode `__checked` adds nothing to the table, so `__valid` reads the table itself: the planner
     # then fans the scan out to two Calcs instead of running a shared Calc and copying its rows.
     valid_from, valid_deps = (q(name), ()) if typed_cols else (q(checked_name), (checked_name,))
     valid = PlannedView(q(valid_name), valid_name, Select(tuple(names), valid_from, where=(f"{r.q_error} IS NULL",)),
-                        origin, schema, depends_on=valid_deps)  # fmt: skip
+                        origin, schema, depends_on=valid_deps, tables=() if valid_deps else (name,))  # fmt: skip
     relation = PlannedTable(q(valid_name), valid_name, (), (), origin, info, schema)
 
     sinks: list[PlannedTable] = []

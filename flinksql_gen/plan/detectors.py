@@ -85,7 +85,8 @@ def plan_having(ctx: PlanContext, name: str, d: HavingDetector, metric: PlannedM
     # The metric's own aggregation, with the detector's HAVING clause.
     select = replace(metric.view.query, having=tuple(having))  # type: ignore[arg-type]
     depends = metric.view.depends_on
-    view = PlannedView(q(name), name, select, ctx.loc(path), schema, stateful=True, depends_on=depends)
+    view = PlannedView(q(name), name, select, ctx.loc(path), schema, stateful=True, depends_on=depends,
+                       tables=metric.view.tables)  # fmt: skip
     return PlannedDetector(name, (view,), metric.updating, metric.unique_key, metric.dims)
 
 
@@ -223,5 +224,5 @@ def plan_lookup_threshold(
         + (Column(d.threshold, lk_cols[d.threshold].type.nullable()),)
         + tuple(Column(c, lk_cols[c].type.nullable()) for c in d.columns)
     )
-    view = PlannedView(q(name), name, select, ctx.loc(path), out, depends_on=(input_name,))
+    view = PlannedView(q(name), name, select, ctx.loc(path), out, depends_on=(input_name,), tables=(lookup.raw_name,))
     return PlannedDetector(name, (input_view, view), False, metric.unique_key, metric.dims)

@@ -133,15 +133,15 @@ def plan_metric(ctx: PlanContext, name: str, m: Metric, source: PlannedTable) ->
         if require_column(ctx, schema, d, (*path, "dimensions", i), "dimension") is None:
             return None
     if not m.aggregates:
-        return _row_metric(ctx, name, m, rows_select, schema, origin)
+        return _row_metric(ctx, name, m, rows_select, schema, origin, source.raw_name)
 
     needs_rows_view = bool(m.unnest or m.where or m.computed)
     if needs_rows_view:
         rows_view = PlannedView(q(f"{name}__rows"), f"{name}__rows", rows_select, origin, schema,
-                                depends_on=())  # fmt: skip
-        base, base_q, views = rows_view.raw_name, rows_view.name, [rows_view]
+                                depends_on=(), tables=(source.raw_name,))  # fmt: skip
+        base, base_q, views, base_tables = rows_view.raw_name, rows_view.name, [rows_view], ()
     else:
-        base, base_q, views = source.raw_name, source.name, []
+        base, base_q, views, base_tables = source.raw_name, source.name, [], (source.raw_name,)
     rowtime = schema.rowtime
     if m.window is not None and rowtime is None:
         ctx.error((*path, "window"), f"a window needs event time, and source {m.source!r} has none",
@@ -169,10 +169,11 @@ def plan_metric(ctx: PlanContext, name: str, m: Metric, source: PlannedTable) ->
     depends = tuple(v.raw_name for v in views)
     if fill is not None and fill.kind == "previous":  # the aggregation, then values carried forward
         filled = PlannedView(q(f"{name}__filled"), f"{name}__filled", select, origin, out_schema, stateful=True,
-                             depends_on=depends)  # fmt: skip
-        views, depends = [*views, filled], (filled.raw_name,)
+                             depends_on=depends, tables=base_tables)  # fmt: skip
+        views, depends, base_tables = [*views, filled], (filled.raw_name,), ()
         select = carried_forward(filled.name, out_schema, dims, [c.name for c in out_cols])
-    view = PlannedView(q(name), name, select, origin, out_schema, stateful=True, depends_on=depends)
+    view = PlannedView(q(name), name, select, origin, out_schema, stateful=True, depends_on=depends,
+                       tables=base_tables)  # fmt: skip
     return PlannedMetric(name, (*views, view), base, schema, m.window, True, dims, agg_sql, value, m.fill)
 
 
@@ -270,7 +271,7 @@ def _plan_derived(ctx: PlanContext, name: str, m: Metric, schema: Schema, dim_co
 
 
 def _row_metric(
-    ctx: PlanContext, name: str, m: Metric, rows: Select, schema: Schema, origin
+    ctx: PlanContext, name: str, m: Metric, rows: Select, schema: Schema, origin, source: str
 ) -> PlannedMetric | None:
     path = ("metrics", name)
     wanted: list[str] = []
@@ -292,5 +293,5 @@ def _row_metric(
     select_cols = tuple(rows.columns[positions[c]] for c in wanted)
     select = replace(rows, columns=select_cols)
     out = Schema(tuple(by_name[c] for c in wanted))
-    view = PlannedView(q(name), name, select, origin, out)
+    view = PlannedView(q(name), name, select, origin, out, tables=(source,))
     return PlannedMetric(name, (view,), name, out, None, False, tuple(m.dimensions), {}, m.value)

@@ -77,5 +77,5 @@ def plan_per_key(
                           + tuple(Column(param_column(c), DOUBLE) for c in defaults))  # fmt: skip
     keyed = PlannedView(q(keyed_name), keyed_name,
                         Select((*(f"{q('m')}.{c}" for c in own), *params), f"{proc_view.name} AS {q('m')}", (join,)),
-                        ctx.loc(path), keyed_schema, depends_on=(proc_name,))  # fmt: skip
+                        ctx.loc(path), keyed_schema, depends_on=(proc_name,), tables=(lookup.raw_name,))  # fmt: skip
     return [proc_view, keyed], keyed

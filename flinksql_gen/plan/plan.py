@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from flinksql_gen.bundle import TableInfo, UdfInfo
 from flinksql_gen.errors import Location
 from flinksql_gen.models.types import FlinkType
+from flinksql_gen.sql.quoting import option_string, set_statement
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,23 @@ class Schema:
 
 @dataclass(frozen=True)
 class Setting:
-    key: str  # quoted literal
-    value: str  # quoted literal
-    name: str  # raw key, for the manifest
+    """A SET option (raw; the value may hold ${env:NAME} references). Templates see `key` and
+    `value` as quoted literals and `sql` as the whole statement (sql/quoting.set_statement)."""
+
+    name: str
+    raw_value: str
+
+    @property
+    def key(self) -> str:
+        return option_string(self.name)
+
+    @property
+    def value(self) -> str:
+        return option_string(self.raw_value)
+
+    @property
+    def sql(self) -> str:
+        return set_statement(self.name, self.raw_value)
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,9 @@ class PlannedView:
     schema: Schema
     stateful: bool = False
     depends_on: tuple[str, ...] = ()  # raw names of views this one reads
+    # Raw names of the other relations its query reads: tables (sources, lookups), or the
+    # `__valid` view that stands in for a checked source. The bundle records both as `reads`.
+    tables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ the query) are collected for the whole pipeline and reported together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from flinksql_gen.models.common import parse_duration
 from flinksql_gen.models.pipeline import (
@@ -100,7 +100,7 @@ def _settings(ctx: PlanContext, p: Pipeline) -> tuple[Setting, ...]:
             option_string(key), option_string(value)
         except ValueError as exc:
             ctx.error(("settings", key), str(exc))
-    return tuple(Setting(option_string(k), option_string(v), k) for k, v in pairs.items() if "\n" not in k + v)
+    return tuple(Setting(k, v) for k, v in pairs.items() if "\n" not in k + v)
 
 
 def _check_names(ctx: PlanContext, p: Pipeline) -> bool:
@@ -170,7 +170,7 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
         if m.source in sources:
             pm = plan_metric(ctx, name, m, sources[m.source])
             if pm is not None:
-                metrics[name] = _reads(pm, planned_sources[m.source].views)
+                metrics[name] = pm
     detectors = _plan_detectors(ctx, p, metrics, lookups)
     producers = [
         _Producer("metrics", n, pm.view, pm.updating, pm.unique_key, pm.dims, tuple(p.metrics[n].sinks))
@@ -198,7 +198,7 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     extra = _udf_settings(ctx, udfs)
     tables += [t for pd in detectors.values() for t in pd.tables]
     extra += async_settings([p.detectors[n] for n, pd in detectors.items() if pd.tables])
-    settings += tuple(Setting(option_string(k), option_string(v), k) for k, v in extra if k not in p.settings)
+    settings += tuple(Setting(k, v) for k, v in extra if k not in p.settings)
     return PlannedPipeline(
         name=ctx.pipeline,
         source_file=ctx.file,
@@ -273,15 +273,6 @@ def _udf_settings(ctx: PlanContext, udfs: tuple) -> list[tuple[str, str]]:
         if python.files:
             extra.append(("python.files", ",".join(python.files)))
     return extra
-
-
-def _reads(pm: PlannedMetric, source_views: tuple[PlannedView, ...]) -> PlannedMetric:
-    """A metric over a checked source also depends on the source's views (for inlined WITH clauses)."""
-    if not source_views:
-        return pm
-    dep = source_views[-1].raw_name
-    return replace(pm, views=tuple(replace(v, depends_on=(*v.depends_on, dep)) if dep not in v.depends_on else v
-                                   for v in pm.views))  # fmt: skip
 
 
 def _plan_outputs(

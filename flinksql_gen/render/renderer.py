@@ -17,9 +17,17 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from flinksql_gen import __version__
-from flinksql_gen.bundle import PipelineBundle, Statement
+from flinksql_gen.bundle import PipelineBundle, SetOption, Statement
 from flinksql_gen.errors import DefinitionError, Location, Problem, relative
-from flinksql_gen.plan.plan import MatchRecognize, PlannedPipeline, PlannedView, Query, Select, Setting
+from flinksql_gen.plan.plan import (
+    MatchRecognize,
+    PlannedInsert,
+    PlannedPipeline,
+    PlannedView,
+    Query,
+    Select,
+    Setting,
+)
 from flinksql_gen.render.quoting import comment_text, quote_identifier, quote_string
 from flinksql_gen.secrets import references
 
@@ -96,7 +104,8 @@ class Renderer:
         views = {v.raw_name: v for v in plan.views}
         statements: list[Statement] = []
         for s in plan.settings:
-            statements.append(Statement("set", s.name, self._set(s), Location(plan.source_file, 1)))
+            statements.append(Statement("set", s.name, self._set(s), Location(plan.source_file, 1),
+                                        setting=SetOption(s.name, s.raw_value)))  # fmt: skip
         for u in plan.udfs:
             # The bundle registers its own Python UDFs, so the script runs as is under
             # `sql-client.sh -f` and through a SQL Gateway (the workers import the module).
@@ -104,14 +113,16 @@ class Renderer:
             function = {"name": quote_identifier(u.name), "definition": quote_string(f"{module}.{attr}")}
             statements.append(Statement("create_function", u.name,
                                         self._render("create_function.sql.j2", function=function),
-                                        Location(plan.source_file, 1)))  # fmt: skip
+                                        Location(plan.source_file, 1), creates=(u.name,)))  # fmt: skip
         for t in plan.tables:
             statements.append(Statement("create_table", t.raw_name, self._render("create_table.sql.j2", table=t),
-                                        t.origin))  # fmt: skip
+                                        t.origin, creates=(t.raw_name,)))  # fmt: skip
         view_sql = {v.raw_name: self._render("create_view.sql.j2", view=v, query=self.query(v.query)) for v in plan.views}
         if not plan.inline_views:
             for v in plan.views:
-                statements.append(Statement("create_view", v.raw_name, view_sql[v.raw_name], v.origin))
+                statements.append(Statement("create_view", v.raw_name, view_sql[v.raw_name], v.origin,
+                                            creates=(v.raw_name,), reads=_reads([v])))  # fmt: skip
+        sink_names = {t.name: t.raw_name for t in plan.tables}  # quoted -> raw
         for ins in plan.inserts:
             chain = _closure(ins.depends_on, views)
             query = ins.query
@@ -119,7 +130,10 @@ class Renderer:
                 with_ = tuple((v.name, self.query(v.query)) for v in chain)
                 query = _with(query, with_)
             sql = self._render("insert.sql.j2", insert=ins, query=self.query(query))
-            statements.append(Statement("insert", ins.name, sql, ins.origin, _state_signature(chain, view_sql, plan)))
+            # Inlined views are WITH clauses of the insert: it reads the tables they read.
+            reads = _reads([*chain, ins], views) if plan.inline_views else _reads([ins])
+            statements.append(Statement("insert", ins.name, sql, ins.origin, _state_signature(chain, view_sql, plan),
+                                        reads=reads, writes=(sink_names[ins.sink],)))  # fmt: skip
         script = self._render(
             "script.sql.j2",
             generator=f"flinksql-gen {__version__}",
@@ -168,13 +182,23 @@ def _closure(names: tuple[str, ...], views: dict[str, PlannedView]) -> list[Plan
         if name in seen or name not in views:
             return
         seen.add(name)
-        for dep in views[name].depends_on:
+        for dep in (*views[name].depends_on, *views[name].tables):  # a checked source's view is a "table"
             visit(dep)
         out.append(views[name])
 
     for n in names:
         visit(n)
     return out
+
+
+def _reads(chain: list[PlannedView | PlannedInsert], inlined: dict[str, PlannedView] | None = None
+           ) -> tuple[str, ...]:  # fmt: skip
+    """The relations these views (or an insert) read, in order; with `inlined`, the views among
+    them are WITH clauses of the statement and only what they read from outside counts."""
+    names: dict[str, None] = {}
+    for v in chain:
+        names.update(dict.fromkeys((*v.depends_on, *(v.tables if isinstance(v, PlannedView) else ()))))
+    return tuple(n for n in names if inlined is None or n not in inlined)
 
 
 def _with(query: Query, with_: tuple[tuple[str, str], ...]) -> Query:

@@ -77,6 +77,12 @@ def option_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def set_statement(key: str, value: str) -> str:
+    """The one form of a SET statement, `SET 'key' = 'value'` (no trailing semicolon). Key and value
+    are option strings: control characters are refused (the planner reports them at their YAML line)."""
+    return f"SET {option_string(key)} = {option_string(value)}"
+
+
 def list_option(values: list[str]) -> str:
     """A list-valued connector option (e.g. key.fields), as Flink's StructuredOptionsSplitter reads
     it: ';'-separated, an element holding ';', a quote or edge spaces wrapped in double quotes with

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 
 from flinksql_gen.bundle import PipelineBundle, Statement
+from flinksql_gen.errors import Location
 
 # Sources read what was produced before the job started, then end: the end of input moves the
 # watermark to the end of time, so every window closes and the job finishes by itself. Watermarks
@@ -52,12 +53,11 @@ def isolate(bundle: PipelineBundle, suffix: str) -> Isolated:
         if s.kind == "create_table":
             sql = _rewrite_table(s.sql, s.name, roles.get(s.name), suffix, topics, jdbc)
             s = replace(s, sql=sql)
-        elif s.kind == "set" and s.name in SETTINGS:
-            s = replace(s, sql=f"SET '{s.name}' = '{_quote(SETTINGS[s.name])}'")
+        elif s.setting is not None and s.setting.key in SETTINGS:
+            s = Statement.set_option(s.setting.key, SETTINGS[s.setting.key], s.origin)
         statements.append(s)
-    have = {s.name for s in statements if s.kind == "set"}
-    extra = [Statement("set", k, f"SET '{k}' = '{_quote(v)}'", statements[0].origin if statements else None)  # type: ignore[arg-type]
-             for k, v in SETTINGS.items() if k not in have]
+    origin = statements[0].origin if statements else Location(bundle.source_file)
+    extra = [Statement.set_option(k, v, origin) for k, v in SETTINGS.items() if k not in bundle.settings]
     tables = tuple(replace(t, topic=topics.get(t.name, t.topic)) for t in bundle.tables)
     return Isolated(replace(bundle, statements=(*extra, *statements), tables=tables), topics, jdbc)
 

@@ -22,7 +22,7 @@ def sample_pipeline(
     for i, (key, value) in enumerate(
         (settings or {"parallelism.default": "1", "execution.checkpointing.interval": "10 s"}).items()
     ):
-        stmts.append(Statement("set", key, f"SET '{key}' = '{value}'", Location(f, 2, 3 + i)))
+        stmts.append(Statement.set_option(key, value, Location(f, 2, 3 + i)))
     stmts.append(
         Statement(
             "create_table",
@@ -61,7 +61,8 @@ def sample_pipeline(
             else f"INSERT INTO sink_{i} SELECT host, AVG(cpu) FROM cpu_metrics GROUP BY host, {i}"
         )
         sig = signatures[i] if signatures else f"sig{i}"
-        stmts.append(Statement("insert", f"sink_{i}", sql, Location(f, 20 + i * 4, 5), state_signature=sig))
+        stmts.append(Statement("insert", f"sink_{i}", sql, Location(f, 20 + i * 4, 5), state_signature=sig,
+                               reads=("cpu_metrics",), writes=(f"sink_{i}",)))  # fmt: skip
     script = ";\n".join(s.sql for s in stmts) + ";\n"
     return PipelineBundle(
         name=name,

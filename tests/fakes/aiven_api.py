@@ -607,11 +607,14 @@ FROM CPU_IN CPU INNER JOIN SOURCE_THRESHOLDS FOR SYSTEM_TIME AS OF proctime AS S
 WHERE usage > allowed_top"""
 
 
-def _stmt(kind: str, name: str, sql: str, file: str, line: int):
+def _stmt(kind: str, name: str, sql: str, file: str, line: int, **fields):
+    """A statement as the planner would record it: `fields` are its setting, reads and writes."""
     from flinksql_gen.bundle import Statement
     from flinksql_gen.errors import Location
 
-    return Statement(kind, name, sql, Location(file, line, 3), state_signature=f"sig-{name}")
+    creates = (name,) if kind.startswith("create_") else ()
+    return Statement(kind, name, sql, Location(file, line, 3), state_signature=f"sig-{name}", creates=creates,
+                     **fields)
 
 
 def pizza_bundle(big_orders_sql: str = BIG_ORDERS, udf: bool = False):
@@ -624,8 +627,9 @@ def pizza_bundle(big_orders_sql: str = BIG_ORDERS, udf: bool = False):
         _stmt("create_table", "shop_limits", SHOP_LIMITS, f, 12),
         _stmt("create_table", "slack_alerts", SLACK_ALERTS, f, 18),
         _stmt("create_table", "shop_counts", SHOP_COUNTS, f, 23),
-        _stmt("insert", "big_orders", big_orders_sql, f, 31),
-        _stmt("insert", "counts", COUNTS, f, 40),
+        _stmt("insert", "big_orders", big_orders_sql, f, 31, reads=("pizza_orders", "shop_limits"),
+              writes=("slack_alerts",)),
+        _stmt("insert", "counts", COUNTS, f, 40, reads=("pizza_orders",), writes=("shop_counts",)),
     ]
     udfs = ()
     if udf:
@@ -645,15 +649,17 @@ def pizza_bundle(big_orders_sql: str = BIG_ORDERS, udf: bool = False):
 
 def iot_bundle():
     """The CPU-load tutorial's PostgreSQL-threshold job: Kafka + JDBC lookup -> Kafka."""
-    from flinksql_gen.bundle import Bundle, PipelineBundle, TableInfo
+    from flinksql_gen.bundle import Bundle, PipelineBundle, SetOption, TableInfo
 
     f = "pipelines/iot.yaml"
     statements = (
-        _stmt("set", "table.exec.state.ttl", "SET 'table.exec.state.ttl' = '1 h'", f, 2),
+        _stmt("set", "table.exec.state.ttl", "SET 'table.exec.state.ttl' = '1 h'", f, 2,
+              setting=SetOption("table.exec.state.ttl", "1 h")),
         _stmt("create_table", "CPU_IN", CPU_IN, f, 5),
         _stmt("create_table", "SOURCE_THRESHOLDS", SOURCE_THRESHOLDS, f, 14),
         _stmt("create_table", "CPU_OUT_FILTER_PG", CPU_OUT_FILTER_PG, f, 20),
-        _stmt("insert", "cpu_over_threshold", CPU_OVER_THRESHOLD, f, 27),
+        _stmt("insert", "cpu_over_threshold", CPU_OVER_THRESHOLD, f, 27, reads=("CPU_IN", "SOURCE_THRESHOLDS"),
+              writes=("CPU_OUT_FILTER_PG",)),
     )
     tables = (
         TableInfo("CPU_IN", "source", "kafka", topic="cpu_load_stats_real"),

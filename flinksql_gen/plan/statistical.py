@@ -258,7 +258,7 @@ def _java_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str
     where = (f"{r}.{q('is_anomaly')}",) if d.emit == "anomalies" else ()
     out = Schema(base + _result_schema() + (Column("reason", STRING),))
     view = PlannedView(q(name), name, Select(cols, f"{q(input_name)} AS {s}", (join,), where), ctx.loc(path), out,
-                       depends_on=(input_name,))  # fmt: skip
+                       depends_on=(input_name,), tables=(service_name,))  # fmt: skip
     return PlannedDetector(name, (inner_view, view), False, tuple(metric.dims), metric.dims, tables=(service,))
 
 

@@ -54,7 +54,7 @@ high watermark, which tansu reports wrong).
 
 def _java_version() -> str:
     try:
-        from flinksql_gen.stack.java import find_java
+        from flinksql_gen.runtime.java import find_java
 
         return str(find_java().version)
     except Exception:
@@ -248,8 +248,8 @@ class BenchStack:
         return proc
 
     def __enter__(self) -> BenchStack:
+        from flinksql_gen.runtime.jars import ensure_jars
         from flinksql_gen.stack import load_state
-        from flinksql_gen.stack.jars import ensure_jars
 
         ensure_jars(self.workdir)  # a one-time extraction, not part of the start-up figure
         args = ["up", *(["--cluster"] if self.cluster else []),
@@ -277,7 +277,7 @@ class BenchStack:
         return {**os.environ, **stack_env(self.state)}
 
     def jars(self):
-        from flinksql_gen.stack.jars import ensure_jars
+        from flinksql_gen.runtime.jars import ensure_jars
 
         return ensure_jars(self.workdir)
 
@@ -290,7 +290,7 @@ def rest_config() -> dict[str, str]:
 
 def open_local_env(stack: BenchStack, config: dict[str, str] | None = None):
     """One shared local TableEnvironment (JVM) for the whole script."""
-    from flinksql_gen.run import open_table_env
+    from flinksql_gen.runtime.table_env import open_table_env
 
     return open_table_env(jars=stack.jars(), checkpoint_dir=stack.workdir / "checkpoints",
                           log_dir=stack.workdir / "logs" / "flink", config={**rest_config(), **(config or {})})
@@ -354,7 +354,7 @@ def produce_iot(bootstrap: str, topic: str, n: int, seed: int = 1, sentinel: boo
                 anomalies: bool = True) -> Produced:
     """N IoT readings (7 hosts x 2 cpus per 1 s tick, the generator's standard anomalies), then
     one far-future reading (usage 99 on host 'doc') whose watermark closes every window before it."""
-    from flinksql_gen.kafka_io import JsonProducer
+    from flinksql_gen.kafka.client import JsonProducer
     from flinksql_gen.produce import IotGenerator
     from flinksql_gen.produce.anomalies import parse_anomalies
     from flinksql_gen.produce.iot import AUTO
@@ -423,7 +423,7 @@ class OutputWatcher:
         return self
 
     def _run(self) -> None:
-        from flinksql_gen.kafka_io import open_consumer
+        from flinksql_gen.kafka.client import open_consumer
 
         consumer = open_consumer(self.topics, bootstrap=self.bootstrap)
         self._ready.set()
@@ -479,7 +479,7 @@ class OutputWatcher:
 
 
 def create_topics(bootstrap: str, names: list[str], partitions: int = 1) -> None:
-    from flinksql_gen.kafka_io import create_topics as _create
+    from flinksql_gen.kafka.client import create_topics as _create
 
     _create(names, bootstrap=bootstrap, partitions=partitions)
 

@@ -84,7 +84,7 @@ class Producer(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        from flinksql_gen.kafka_io import JsonProducer
+        from flinksql_gen.kafka.client import JsonProducer
         from flinksql_gen.produce import IotGenerator
 
         began = time.monotonic()

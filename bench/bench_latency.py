@@ -70,7 +70,7 @@ class Producer(threading.Thread):
     def run(self) -> None:
         import random
 
-        from flinksql_gen.kafka_io import JsonProducer
+        from flinksql_gen.kafka.client import JsonProducer
 
         rng = random.Random(5)
         base = {h: rng.uniform(20, 60) for h in self.hosts}
@@ -100,7 +100,7 @@ class Producer(threading.Thread):
                     last_flush = sent
 
     def sentinel(self) -> dict:
-        from flinksql_gen.kafka_io import JsonProducer
+        from flinksql_gen.kafka.client import JsonProducer
 
         ts = int(time.time() * 1000) + 600_000
         value = {"hostname": "doc", "cpu": "cpu1", "usage": 99.0, "occurred_at": ts}
@@ -222,13 +222,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     load_start, busy = load_avg(), other_busy_processes()
     from flinksql_gen import api
-    from flinksql_gen.run import run_pipeline
+    from flinksql_gen.runtime.runner import run_pipeline
 
     f: dict = {"rate": args.rate, "minutes": args.minutes}
     with BenchStack(thresholds=ROOT / "thresholds") as stack:
         bundle = api.render([ROOT / "pipelines" / "cpu.yaml", ROOT / "pipelines" / "cpu_anomalies.yaml"], "local")
         topics = sorted({t for p in bundle.pipelines for t in p.topics})
-        from flinksql_gen.kafka_io import create_topics
+        from flinksql_gen.kafka.client import create_topics
 
         create_topics(topics, bootstrap=stack.bootstrap)
         lat = Latencies()

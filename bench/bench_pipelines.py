@@ -164,7 +164,7 @@ def sentinel_seen(produced):
 
 def run_case(case: Case, stack: BenchStack, table_env, produced, folder: Path, idle_s: float,
              dump: Path | None = None) -> dict:
-    from flinksql_gen.run import run_pipeline
+    from flinksql_gen.runtime.runner import run_pipeline
 
     out = unique(f"bench_{case.key}")
     create_topics(stack.bootstrap, [out])

@@ -232,9 +232,9 @@ def main(argv: list[str] | None = None) -> dict:
 
         f["cli_check_s"] = cli("check", str(ROOT / "pipelines"), cwd=ROOT)
         say(f"CLI check of the {len(EXAMPLES)} examples: {f['cli_check_s']:.1f} s")
-        from flinksql_gen.check import check_pipeline
-        from flinksql_gen.run.table_env import open_table_env
-        from flinksql_gen.stack.jars import ensure_jars
+        from flinksql_gen.runtime.check import check_pipeline
+        from flinksql_gen.runtime.jars import ensure_jars
+        from flinksql_gen.runtime.table_env import open_table_env
 
         jars = ensure_jars(root)
         began = time.perf_counter()

@@ -156,7 +156,7 @@ def stage_pipeline(rows: int, expr: str | None, udf_name: str | None):
 
 def stage_rate(stack, table_env, rows: int, expr: str | None, udf_name: str | None, label: str) -> dict:
     """Rows/s of the stage from two bounded jobs (rows/5 and rows): the slope removes start-up."""
-    from flinksql_gen.run import run_pipeline
+    from flinksql_gen.runtime.runner import run_pipeline
 
     took = {}
     for n in (rows // 5, rows):
@@ -185,7 +185,7 @@ def start_service(max_requests: int, max_seconds: float) -> tuple[subprocess.Pop
 def run(stack, table_env, src: str, n: int, expr: str | None, udf_name: str | None, label: str,
         idle_s: float, build=None) -> dict:
     """One path end to end; `build(src, out)` gives its bundle (default: the scalar-UDF pipeline)."""
-    from flinksql_gen.run import run_pipeline
+    from flinksql_gen.runtime.runner import run_pipeline
 
     out = unique("bench_scored")
     create_topics(stack.bootstrap, [out])

@@ -100,7 +100,7 @@ BAD_KINDS = [
 
 def produce(bootstrap: str, topic: str, n: int, bad_every: int | None) -> int:
     """N IoT readings; with bad_every, every bad_every-th record is a bad one (cycling BAD_KINDS)."""
-    from flinksql_gen.kafka_io import JsonProducer
+    from flinksql_gen.kafka.client import JsonProducer
     from flinksql_gen.produce import IotGenerator
 
     bad = 0
@@ -320,7 +320,7 @@ def thread_cpu(pipes: list[Pipe]) -> None:
 
     from _common import descendants
 
-    from flinksql_gen.stack import formats
+    from flinksql_gen.runtime import formats
 
     jvm = next(p.pid for p in descendants(os.getpid()) if "PythonGatewayServer" in p.cmdline)
     dump = subprocess.run([str(formats._javac().with_name("jcmd")), str(jvm), "Thread.print"], check=True,
@@ -403,7 +403,7 @@ def format_only(n: int, no_doc: bool) -> dict:
     import subprocess
     import tempfile
 
-    from flinksql_gen.stack import formats
+    from flinksql_gen.runtime import formats
 
     load_start = load_avg()
     with tempfile.TemporaryDirectory(prefix="fsg-fmb-") as tmp:

@@ -34,13 +34,13 @@ from _common import (
 
 from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo
 from flinksql_gen.errors import Location
-from flinksql_gen.kafka_io import JsonProducer, create_topics, iter_records
+from flinksql_gen.kafka.client import JsonProducer, create_topics, iter_records
 from flinksql_gen.produce import IotGenerator
-from flinksql_gen.run import run_pipeline
+from flinksql_gen.runtime.jars import ensure_jars
+from flinksql_gen.runtime.runner import run_pipeline
 from flinksql_gen.stack import down, stack_env, up
 from flinksql_gen.stack.broker import runtime_jars
 from flinksql_gen.stack.flink_cluster import refresh_pids
-from flinksql_gen.stack.jars import ensure_jars
 from flinksql_gen.stack.state import StackState
 
 PARTS = (("Kafka", "Apache Kafka"), ("PostgreSQL", "PostgreSQL"), ("cluster", "Flink session cluster"),

@@ -75,9 +75,10 @@ def _rate(generator) -> float:
 
 
 def start_demo(pipelines: Path, workdir: Path, thresholds: Path | None, say: Callable[[str], None]) -> DemoRun:
-    from flinksql_gen.run import open_table_env, run_pipeline
+    from flinksql_gen.runtime.jars import ensure_jars
+    from flinksql_gen.runtime.runner import run_pipeline
+    from flinksql_gen.runtime.table_env import open_table_env
     from flinksql_gen.stack import stack_env, up
-    from flinksql_gen.stack.jars import ensure_jars
 
     bundle = api.render(pipelines, "local")
     topics = sorted({t for p in bundle.pipelines for t in p.topics})

@@ -21,9 +21,9 @@ from e2e_helpers import PIPELINES, TARGETS_FILE, Expected, read_sinks
 from flinksql_gen.api import render_pipeline
 from flinksql_gen.bundle import PipelineBundle
 from flinksql_gen.deploy.aiven import AivenDeployTarget
-from flinksql_gen.kafka_io import Record, create_topics
+from flinksql_gen.deploy.aiven.local_bodies import LocalApp, local_apps
+from flinksql_gen.kafka.client import Record, create_topics
 from flinksql_gen.models.targets import AivenTarget
-from flinksql_gen.runtime_aiven.bodies import LocalApp, local_apps
 
 _TOPIC_LINE = re.compile(r"^([ \t]*topic:[ \t]*)([A-Za-z0-9_.\-]+)", re.MULTILINE)
 

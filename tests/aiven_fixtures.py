@@ -17,7 +17,7 @@ __all__ = ["flink120", "flink120_runtime"]
 
 @pytest.fixture(scope="session")
 def flink120_runtime():
-    from flinksql_gen.runtime_aiven import ensure_runtime
+    from flinksql_gen.runtime.aiven import ensure_runtime
 
     return ensure_runtime("1.20")
 
@@ -26,7 +26,7 @@ def flink120_runtime():
 def flink120(flink120_runtime, tmp_path_factory) -> Iterator:
     """A FlinkProcess on Flink 1.20: plans bodies, and runs them on its mini-cluster (UTC, 2 s
     exactly-once checkpoints, as an Aiven deployment checkpoints on its own)."""
-    from flinksql_gen.runtime_aiven.client import FlinkProcess
+    from flinksql_gen.runtime.aiven.client import FlinkProcess
 
     folder: Path = tmp_path_factory.mktemp("flink120")
     config = {

@@ -29,8 +29,8 @@ def jar_workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def _shared_table_env(jar_workdir):
-    from flinksql_gen.run.table_env import open_table_env
-    from flinksql_gen.stack.jars import ensure_jars
+    from flinksql_gen.runtime.jars import ensure_jars
+    from flinksql_gen.runtime.table_env import open_table_env
 
     return open_table_env(jars=ensure_jars(jar_workdir), log_dir=jar_workdir / "logs")
 
@@ -39,7 +39,7 @@ def _shared_table_env(jar_workdir):
 def table_env(_shared_table_env):
     """One local PyFlink TableEnvironment with the real connectors, shared by the whole session;
     its planner metadata is made valid for this test's thread first (run/table_env.py explains)."""
-    from flinksql_gen.run.table_env import reset_planner_metadata
+    from flinksql_gen.runtime.table_env import reset_planner_metadata
 
     reset_planner_metadata(_shared_table_env)
     return _shared_table_env

@@ -24,8 +24,8 @@ from typing import Any
 
 from flinksql_gen.api import render_pipeline
 from flinksql_gen.bundle import PipelineBundle
-from flinksql_gen.kafka_io import JsonProducer, Record, create_topics, iter_records, partition_for
-from flinksql_gen.run import RunResult, job_status, run_pipeline
+from flinksql_gen.kafka.client import JsonProducer, Record, create_topics, iter_records, partition_for
+from flinksql_gen.runtime.runner import RunResult, job_status, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ROOT / "pipelines"

@@ -65,8 +65,8 @@ def stack_env_vars(stack) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def table_env_factory(stack_workdir: Path) -> Callable:
     """`make(remote=None, mode="streaming")`: one shared TableEnvironment per (remote, mode)."""
-    from flinksql_gen.run.table_env import open_table_env
-    from flinksql_gen.stack.jars import ensure_jars
+    from flinksql_gen.runtime.jars import ensure_jars
+    from flinksql_gen.runtime.table_env import open_table_env
 
     cache: dict[tuple[str | None, str], object] = {}
 
@@ -83,7 +83,7 @@ def table_env_factory(stack_workdir: Path) -> Callable:
 
 def fresh_topics(state, *names: str, partitions: int = 1) -> list[str]:
     """Create topics with a unique suffix (the broker is shared by the session); returns their names."""
-    from flinksql_gen.kafka_io import create_topics
+    from flinksql_gen.kafka.client import create_topics
 
     suffix = uuid.uuid4().hex[:8]
     topics = [f"{name}_{suffix}" for name in names]

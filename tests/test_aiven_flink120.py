@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from flinksql_gen.api import render_pipeline
-from flinksql_gen.check_aiven import check_apps, planned_apps
 from flinksql_gen.cli import main
+from flinksql_gen.deploy.aiven.check import check_apps, planned_apps
+from flinksql_gen.deploy.aiven.local_bodies import local_apps
 from flinksql_gen.models.targets import AivenTarget
-from flinksql_gen.runtime_aiven.bodies import local_apps
-from flinksql_gen.runtime_aiven.client import App
+from flinksql_gen.runtime.aiven.client import App
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ROOT / "targets.yaml"
@@ -140,7 +140,7 @@ def test_check_cli_plans_the_aiven_bundle_on_1_20(flink120_runtime, tmp_path):
 
 def test_an_unknown_flink_version_is_a_usage_error_naming_the_known_ones(tmp_path):
     from flinksql_gen.errors import UsageError
-    from flinksql_gen.runtime_aiven import ensure_runtime, find_runtime
+    from flinksql_gen.runtime.aiven import ensure_runtime, find_runtime
 
     for call in (find_runtime, ensure_runtime):
         with pytest.raises(UsageError, match=r"no Flink 1\.17 runtime .*known: 1\.20"):
@@ -150,7 +150,7 @@ def test_an_unknown_flink_version_is_a_usage_error_naming_the_known_ones(tmp_pat
 
 def test_a_runtime_without_its_jars_asks_for_setup_aiven(tmp_path):
     from flinksql_gen.errors import UsageError
-    from flinksql_gen.runtime_aiven import find_runtime
+    from flinksql_gen.runtime.aiven import find_runtime
 
     folder = tmp_path / "flink-1.20.5"
     (folder / "venv" / "bin").mkdir(parents=True)

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from flinksql_gen import api
-from flinksql_gen.check import check_pipeline
 from flinksql_gen.errors import DefinitionError
+from flinksql_gen.runtime.check import check_pipeline
 
 BASE = textwrap.dedent(
     """\

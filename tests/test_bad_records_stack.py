@@ -12,9 +12,10 @@ import pytest
 from stack_fixtures import fresh_topics
 
 from flinksql_gen.api import render_pipeline
-from flinksql_gen.kafka_io import JsonProducer, consume, open_consumer
+from flinksql_gen.kafka.client import JsonProducer, consume, open_consumer
 from flinksql_gen.observe import pipeline_metrics, wait_for_metric
-from flinksql_gen.run import RunError, run_pipeline
+from flinksql_gen.runtime.errors import RunError
+from flinksql_gen.runtime.runner import run_pipeline
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flinksql_gen import api
-from flinksql_gen.check import check_bundle
+from flinksql_gen.runtime.check import check_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.flink

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from flinksql_gen import api
 from flinksql_gen.plan import bad_records
-from flinksql_gen.stack import formats
+from flinksql_gen.runtime import formats
 
 PIPELINE = textwrap.dedent(
     """\
@@ -233,7 +233,7 @@ def test_both_forms_split_random_records_the_same_way(records, stack, stack_env_
                                                       tmp_path_factory, monkeypatch):  # fmt: skip
     from stack_fixtures import fresh_topics
 
-    from flinksql_gen.kafka_io import JsonProducer
+    from flinksql_gen.kafka.client import JsonProducer
 
     (topic,) = fresh_topics(stack, "checked_prop")
     records = [("good", {}, b"", 0), ("truncated", _good(1), b"", 30), *records]  # at least one of each

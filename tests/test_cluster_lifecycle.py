@@ -42,7 +42,7 @@ from flinksql_gen.api import render_pipeline
 from flinksql_gen.cli import main
 from flinksql_gen.deploy.jobmanager import JobManagerClient, JobManagerTarget
 from flinksql_gen.detectors import build_detector, detector_class
-from flinksql_gen.kafka_io import JsonProducer, Record, create_topics, iter_records
+from flinksql_gen.kafka.client import JsonProducer, Record, create_topics, iter_records
 from flinksql_gen.observe import pipeline_metrics, wait_for_metric
 
 pytestmark = pytest.mark.slow
@@ -382,7 +382,7 @@ def test_root_cause_of_a_trace_pyflink_kept_only_as_text():
     """PyFlink turns a Java TableException into a Python one holding just the trace's text."""
     from pyflink.util.exceptions import TableException
 
-    from flinksql_gen.run.errors import root_cause
+    from flinksql_gen.runtime.errors import root_cause
 
     trace = ("org.apache.flink.table.api.TableException: Failed to execute sql\n\tat a.B.c(B.java:1)\n"
              "Caused by: org.apache.flink.util.FlinkException: Failed to execute job 'x'.\n\t... 3 more\n"

@@ -16,8 +16,8 @@ from stack_fixtures import fresh_topics
 
 from flinksql_gen import api
 from flinksql_gen.evaluate.rca_eval import evaluate_corpus, read_snapshot
-from flinksql_gen.kafka_io import JsonProducer, consume
-from flinksql_gen.run import run_pipeline
+from flinksql_gen.kafka.client import JsonProducer, consume
+from flinksql_gen.runtime.runner import run_pipeline
 from flinksql_gen.udfs.drilldown import explain_window
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import pytest
 import test_bad_records_stack as br
 from aiven120_helpers import prepare_aiven, run_aiven_and_collect
 
-from flinksql_gen.kafka_io import JsonProducer
+from flinksql_gen.kafka.client import JsonProducer
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ import pytest
 from e2e_helpers import Event, Prepared, produce, run_and_collect, trailer_keys, ts_ms, values
 
 from flinksql_gen.api import render_pipeline
-from flinksql_gen.kafka_io import create_topics
+from flinksql_gen.kafka.client import create_topics
 from flinksql_gen.stack.postgres import connect
 from flinksql_gen.stack.thresholds import read_seed
 

@@ -30,9 +30,9 @@ from e2e_helpers import Event, produce, ts_ms
 from test_model_service import offline as offline_judgements
 
 from flinksql_gen.api import render_pipeline
-from flinksql_gen.kafka_io import create_topics, iter_records
+from flinksql_gen.kafka.client import create_topics, iter_records
 from flinksql_gen.model_service.server import Handler, ModelServer, ScoringModel
-from flinksql_gen.run import run_pipeline
+from flinksql_gen.runtime.runner import run_pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -31,9 +31,9 @@ import pytest
 
 from flinksql_gen.api import render_pipeline
 from flinksql_gen.deploy.jobmanager import JobManagerClient
-from flinksql_gen.kafka_io import JsonProducer, Record, create_topics, end_offsets, iter_records
+from flinksql_gen.kafka.client import JsonProducer, Record, create_topics, end_offsets, iter_records
 from flinksql_gen.observe import pipeline_metrics, wait_for_metric
-from flinksql_gen.run import run_pipeline
+from flinksql_gen.runtime.runner import run_pipeline
 from flinksql_gen.stack import flink_cluster, postgres, procs
 
 pytestmark = pytest.mark.slow

@@ -23,7 +23,7 @@ from test_e2e_pizza import (
 
 from flinksql_gen.deploy.gateway import GatewayDeployTarget
 from flinksql_gen.deploy.jobmanager import JobManagerClient
-from flinksql_gen.kafka_io import Record, end_offsets, iter_records
+from flinksql_gen.kafka.client import Record, end_offsets, iter_records
 from flinksql_gen.stack import stack_env
 
 pytestmark = pytest.mark.slow

@@ -39,10 +39,10 @@ from flinksql_gen import api
 from flinksql_gen.deploy.base import DeployError
 from flinksql_gen.deploy.gateway import GatewayDeployTarget
 from flinksql_gen.deploy.jobmanager import JobManagerClient
-from flinksql_gen.kafka_io import iter_records
+from flinksql_gen.kafka.client import iter_records
+from flinksql_gen.runtime.jars import ensure_jars, pyflink_home
+from flinksql_gen.runtime.java import find_java, java_env
 from flinksql_gen.stack import stack_env, up
-from flinksql_gen.stack.jars import ensure_jars, pyflink_home
-from flinksql_gen.stack.java import find_java, java_env
 from flinksql_gen.stack.sql_gateway import flink_version, gateway_jar
 
 pytestmark = pytest.mark.slow

@@ -102,7 +102,7 @@ def test_planning_error_points_at_the_yaml_line(cluster):
         for s in pipeline.statements
     )
     broken = PipelineBundle(pipeline.name, F, "cluster", stmts, tables=pipeline.tables)
-    with pytest.raises(FlinksqlGenError) as info:  # RunError from flinksql_gen.run.run_pipeline
+    with pytest.raises(FlinksqlGenError) as info:  # RunError from flinksql_gen.runtime.runner.run_pipeline
         JobManagerTarget(cluster.rest_url, settle=1.0).submit(broken)
     message = str(info.value)
     assert message.startswith(f"{F}:12:5: insert snk failed")

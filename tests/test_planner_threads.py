@@ -21,7 +21,7 @@ pytestmark = pytest.mark.flink
 SCRIPT = textwrap.dedent("""
     import threading
     from pyflink.table import EnvironmentSettings, TableEnvironment
-    from flinksql_gen.run.table_env import reset_planner_metadata
+    from flinksql_gen.runtime.table_env import reset_planner_metadata
 
     t = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     t.execute_sql("CREATE TABLE src (k STRING, v DOUBLE) WITH ('connector' = 'datagen')")

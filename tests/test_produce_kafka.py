@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from stack_fixtures import fresh_topics
 
 from flinksql_gen.cli import main
-from flinksql_gen.kafka_io import JsonProducer, consume, end_offsets, partition_for
+from flinksql_gen.kafka.client import JsonProducer, consume, end_offsets, partition_for
 from flinksql_gen.stack.postgres import connect
 
 pytestmark = pytest.mark.slow

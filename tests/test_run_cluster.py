@@ -14,8 +14,8 @@ from stack_fixtures import fresh_topics
 from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo, UdfInfo
 from flinksql_gen.deploy.jobmanager import JobManagerClient
 from flinksql_gen.errors import Location
-from flinksql_gen.kafka_io import JsonProducer, consume
-from flinksql_gen.run import run_pipeline
+from flinksql_gen.kafka.client import JsonProducer, consume
+from flinksql_gen.runtime.runner import run_pipeline
 from flinksql_gen.stack import flink_cluster, procs
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,9 @@ from stack_fixtures import fresh_topics
 
 from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo, UdfInfo
 from flinksql_gen.errors import Location
-from flinksql_gen.kafka_io import JsonProducer, consume
-from flinksql_gen.run import RunError, run_pipeline
+from flinksql_gen.kafka.client import JsonProducer, consume
+from flinksql_gen.runtime.errors import RunError
+from flinksql_gen.runtime.runner import run_pipeline
 from flinksql_gen.stack.postgres import connect
 
 pytestmark = pytest.mark.slow

@@ -148,7 +148,7 @@ def test_flink_reads_identifiers_back_exactly(table_env, names):
 @given(names=NAMES, literal=TEXT, threshold=FINITE, channel=TEXT, message_text=TEXT)
 def test_flink_plans_pipelines_with_arbitrary_names(table_env, tmp_path, names, literal, threshold, channel,
                                                     message_text):  # fmt: skip
-    from flinksql_gen.check import check_pipeline
+    from flinksql_gen.runtime.check import check_pipeline
 
     pipeline = _render(tmp_path, _pipeline(names, literal, threshold, channel, message_text))
     assert check_pipeline(pipeline, table_env) == []

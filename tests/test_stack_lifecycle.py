@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from flinksql_gen.errors import UsageError
+from flinksql_gen.runtime.jars import CONNECTORS
 from flinksql_gen.stack import down, load_state, procs, stack_env, status, up
-from flinksql_gen.stack.jars import CONNECTORS
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def test_broken_postgresql_binaries_give_a_clear_error(tmp_path, monkeypatch):
 def test_kafka_restarts_on_its_data_and_down_removes_it(tmp_path):
     """A broker that died is started again by `up` on the same data dir (topics and records
     stay); `down` removes the data; the process is Apache Kafka in KRaft mode with a small heap."""
-    from flinksql_gen.kafka_io import consume, list_topics, produce_json
+    from flinksql_gen.kafka.client import consume, list_topics, produce_json
 
     state = up(tmp_path, topics=["kept:2"])
     try:

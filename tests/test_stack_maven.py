@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from flinksql_gen.errors import UsageError
-from flinksql_gen.stack import jars, maven, procs
-from flinksql_gen.stack.maven import Artifact
+from flinksql_gen.runtime import jars, maven
+from flinksql_gen.runtime.maven import Artifact
+from flinksql_gen.stack import procs
 
 ART = Artifact("org.example", "demo-lib", "1.2.3")
 

@@ -95,9 +95,9 @@ def render(path: Path | None, output: Path, target: str, targets_file: Path | No
 def check(path: Path | None, target: str, targets_file: Path | None, selection: Selection, workdir: Path,
           fmt: str) -> None:  # fmt: skip
     """Compile every statement against the real Flink planner (no broker or database needed)."""
-    from flinksql_gen.check import check_bundle
-    from flinksql_gen.run.table_env import open_table_env
-    from flinksql_gen.stack.jars import ensure_jars
+    from flinksql_gen.runtime.check import check_bundle
+    from flinksql_gen.runtime.jars import ensure_jars
+    from flinksql_gen.runtime.table_env import open_table_env
 
     path, proj = _resolve(path, targets_file)
     announce(proj, fmt)
@@ -111,7 +111,7 @@ def check(path: Path | None, target: str, targets_file: Path | None, selection: 
         on = f"Flink {aiven.flink_version}, as Aiven applications" if aiven else "Flink"
         click.echo(f"planning {statements} statement(s) with {on}...", err=True)
     if aiven is not None:  # the bodies `deploy aiven` sends, on the target's own Flink version
-        from flinksql_gen.check_aiven import check_bundle_aiven
+        from flinksql_gen.deploy.aiven.check import check_bundle_aiven
 
         try:
             _, problems = check_bundle_aiven(bundle, aiven, workdir / "logs", out=lambda m: click.echo(m, err=True))

@@ -29,7 +29,7 @@ def demo(pipelines: Path, thresholds: Path, workdir: Path, duration: float) -> N
     from rich.console import Console
 
     from flinksql_gen.demo import start_demo
-    from flinksql_gen.kafka_io import iter_records
+    from flinksql_gen.kafka.client import iter_records
 
     if not pipelines.exists():
         raise UsageError(f"{pipelines}: no such folder (run the demo from the project folder, or pass --pipelines)")

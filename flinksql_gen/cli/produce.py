@@ -63,7 +63,7 @@ def _produce(generator, name: str, topic: str | None, bootstrap: str | None, wor
         sink = JsonlSink(jsonl)
         default_labels = jsonl.with_suffix(".labels.json")
     else:
-        from flinksql_gen.kafka_io import create_topics
+        from flinksql_gen.kafka.client import create_topics
 
         servers = bootstrap_servers(bootstrap, workdir)
         create_topics([f"{topic}:{partitions}"], bootstrap=servers)
@@ -142,7 +142,7 @@ def produce_pizza(topic, bootstrap, workdir, count, rate, seed, start, tick_ms, 
 def produce_table(dsn, table_name, timestamp_column, key_column, topic, bootstrap, workdir, rate, partitions,
                   quiet) -> None:
     """Stream a PostgreSQL table row by row as JSON, ordered by its timestamp column."""
-    from flinksql_gen.kafka_io import create_topics
+    from flinksql_gen.kafka.client import create_topics
     from flinksql_gen.produce import KafkaSink, pump, table_rows
 
     if not dsn:

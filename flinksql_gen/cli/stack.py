@@ -1,7 +1,7 @@
 """`setup`, `up`, `status`, `down`, `produce`, `tail`, `run`: the embedded local stack.
 
-Thin layer: the logic lives in flinksql_gen.stack, flinksql_gen.produce, flinksql_gen.kafka_io
-and flinksql_gen.run.
+Thin layer: the logic lives in flinksql_gen.stack, flinksql_gen.produce, flinksql_gen.kafka.client
+and flinksql_gen.runtime.runner.
 """
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ def bootstrap_servers(given: str | None, workdir: Path | None) -> str:
                    "(~0.6 GB, once), for `check --target aiven`")  # fmt: skip
 def setup(workdir: Path | None, repository: str | None, aiven_version: str | None) -> None:
     """Check Java and PostgreSQL; fetch the connector jars and Apache Kafka from Maven (once)."""
+    from flinksql_gen.runtime.jars import connectors_on_classpath, ensure_jars
+    from flinksql_gen.runtime.java import find_java
     from flinksql_gen.stack.broker import KAFKA_VERSION, runtime_jars
-    from flinksql_gen.stack.jars import connectors_on_classpath, ensure_jars
-    from flinksql_gen.stack.java import find_java
     from flinksql_gen.stack.postgres import find_pg_bin
 
     workdir = stack_workdir(workdir)
@@ -80,7 +80,7 @@ def setup(workdir: Path | None, repository: str | None, aiven_version: str | Non
         ("postgres", lambda: f"PostgreSQL binaries in {find_pg_bin()}"),
     ]
     if aiven_version:
-        from flinksql_gen.runtime_aiven import ensure_runtime
+        from flinksql_gen.runtime.aiven import ensure_runtime
 
         checks.append(("aiven", lambda: (lambda r: f"Flink {r.version.pyflink} at {r.python}, "
                                          f"{len(r.jars)} connector jars")(
@@ -191,7 +191,7 @@ def down(workdir: Path | None, cluster_only: bool) -> None:
 def tail(topic: str, bootstrap: str | None, workdir: Path | None, as_json: bool, follow: bool, limit: int,
          idle: float) -> None:
     """Show a topic's committed records, from the beginning to its current end (read_committed)."""
-    from flinksql_gen.kafka_io import iter_records
+    from flinksql_gen.kafka.client import iter_records
 
     servers = bootstrap_servers(bootstrap, workdir)
     if follow:
@@ -240,9 +240,9 @@ def run(pipeline_file: Path, target: str, selection: Selection, targets_file: Pa
         until_idle: float | None, max_records: int | None, detach: bool, workdir: Path | None) -> None:
     """Render PIPELINE_FILE (or the one pipeline --select picks in a folder) and run it against the
     local stack (Ctrl-C cancels the job)."""
-    from flinksql_gen.run import run_pipeline
+    from flinksql_gen.runtime.jars import ensure_jars
+    from flinksql_gen.runtime.runner import run_pipeline
     from flinksql_gen.stack import require_state, stack_env
-    from flinksql_gen.stack.jars import ensure_jars
 
     if detach and not cluster:
         raise UsageError("--detach needs --cluster (a local job ends with this process)")

@@ -266,11 +266,11 @@ def submit_with_pyflink(
 ) -> str:
     """Submit a pipeline to a session cluster through PyFlink (execution.target=remote); the job id.
 
-    Delegates to `flinksql_gen.run.run_pipeline(wait=False)` (SETs, UDFs, DDL one by one, INSERTs
+    Delegates to `flinksql_gen.runtime.runner.run_pipeline(wait=False)` (SETs, UDFs, DDL one by one, INSERTs
     as one statement set; errors carry the YAML origin). The restore point and the job name
     travel as extra SET statements, so they apply exactly like the pipeline's own settings.
     """
-    from flinksql_gen.run import run_pipeline
+    from flinksql_gen.runtime.runner import run_pipeline
 
     extra = {"pipeline.name": pipeline.name}
     if savepoint:

@@ -146,7 +146,7 @@ class AivenTarget(_TargetBase):
     token: Text = Field(default="${env:AIVEN_TOKEN:-}", description="Aiven API token: an ${env:NAME} reference")
     integrations: AivenIntegrations = Field(default_factory=AivenIntegrations,
                                             description="the service's integrations with Kafka, PostgreSQL, Slack")  # fmt: skip
-    # Only versions flinksql-gen has a runtime for (flinksql_gen/runtime_aiven/versions.py).
+    # Only versions flinksql-gen has a runtime for (flinksql_gen/runtime/aiven/versions.py).
     flink_version: Literal["1.20"] = Field(default="1.20",
                                            description="the service's Flink version (Aiven offers 1.20); "
                                                        "`check --target aiven` plans on it")  # fmt: skip

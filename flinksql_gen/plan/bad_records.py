@@ -50,9 +50,9 @@ from flinksql_gen.plan.tables import (
     source_options,
     time_attributes,
 )
+from flinksql_gen.sql.formats import CHECKED_JSON as FORMAT
 from flinksql_gen.sql.quoting import quote_identifier as q
 from flinksql_gen.sql.quoting import quote_string
-from flinksql_gen.stack.formats import FORMAT
 
 Mode = Literal["json", "fail", "skip", "dead-letter"]
 

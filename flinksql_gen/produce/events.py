@@ -27,7 +27,7 @@ class KafkaSink:
     """Keyed JSON records to a topic (murmur2-partitioned like the Java client)."""
 
     def __init__(self, topic: str, bootstrap: str, flush_every_s: float = 1.0):
-        from flinksql_gen.kafka_io import JsonProducer
+        from flinksql_gen.kafka.client import JsonProducer
 
         self.topic = topic
         self.producer = JsonProducer(bootstrap)

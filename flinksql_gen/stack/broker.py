@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flinksql_gen.errors import UsageError
-from flinksql_gen.stack import maven, procs
+from flinksql_gen.kafka.client import broker_answers
+from flinksql_gen.runtime import maven
+from flinksql_gen.stack import procs
 from flinksql_gen.stack.kafka_runtime import KAFKA_VERSION, RUNTIME
 
 HEAP = "-Xmx512m"
@@ -102,7 +104,7 @@ def _cluster_id() -> str:
 
 def start_broker(workdir: Path, port: int, timeout: float = 60.0, download: bool = True) -> BrokerInfo:
     """Format <workdir>/kafka/data if new, start Kafka, and wait until it answers metadata requests."""
-    from flinksql_gen.stack.java import find_java
+    from flinksql_gen.runtime.java import find_java
 
     if not procs.port_free(port):
         raise UsageError(f"port 127.0.0.1:{port} is already in use: pick another Kafka port or free it")
@@ -151,16 +153,7 @@ def _format(java_bin: Path, jars: list[Path], log4j: Path, props: Path, data: Pa
 
 
 def _answers(port: int) -> bool:
-    """True once the broker serves metadata (the listener opens before the controller is ready)."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}", "log_level": 0,
-                         "log.connection.close": False})
-    try:
-        meta = admin.list_topics(timeout=2.0)
-        return bool(meta.brokers)
-    except Exception:
-        return False
+    return broker_answers(f"127.0.0.1:{port}")
 
 
 def stop_broker(info: BrokerInfo, remove_data: bool = True) -> None:

@@ -19,9 +19,10 @@ from pathlib import Path
 import yaml
 
 from flinksql_gen.errors import UsageError
+from flinksql_gen.runtime.jars import pyflink_home
+from flinksql_gen.runtime.java import java_env
+from flinksql_gen.runtime.table_env import cluster_overview as overview
 from flinksql_gen.stack import procs
-from flinksql_gen.stack.jars import pyflink_home
-from flinksql_gen.stack.java import java_env
 
 IDENT = "flinksql"
 
@@ -155,16 +156,6 @@ def _pids(info: ClusterInfo, daemon: str) -> list[int]:
         return [int(x) for x in path.read_text().split()]
     except (OSError, ValueError):
         return []
-
-
-def overview(rest_url: str, timeout: float = 2.0) -> dict | None:
-    import httpx
-
-    try:
-        resp = httpx.get(f"{rest_url}/overview", timeout=timeout)
-        return resp.json() if resp.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
-        return None
 
 
 def wait_for_slots(info: ClusterInfo, timeout: float = 120.0, slots: int = 1) -> dict:

@@ -8,10 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from flinksql_gen.errors import UsageError
+from flinksql_gen.runtime.jars import ensure_jars
+from flinksql_gen.runtime.java import find_java
 from flinksql_gen.stack import broker as broker_mod
 from flinksql_gen.stack import flink_cluster, postgres, procs, sql_gateway
-from flinksql_gen.stack.jars import ensure_jars
-from flinksql_gen.stack.java import find_java
 from flinksql_gen.stack.state import (
     StackState,
     ThresholdsInfo,
@@ -122,7 +122,7 @@ def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path 
         names = list(topics)
         if names:
             on_step(f"creating topics {', '.join(names)}")
-            from flinksql_gen.kafka_io import create_topics
+            from flinksql_gen.kafka.client import create_topics
 
             created = create_topics(names, bootstrap=state.bootstrap)
             state = replace(state, topics=tuple(sorted({*state.topics, *created})))

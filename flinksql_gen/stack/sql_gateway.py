@@ -17,9 +17,10 @@ from pathlib import Path
 import yaml
 
 from flinksql_gen.errors import UsageError
-from flinksql_gen.stack import maven, procs
+from flinksql_gen.runtime import maven
+from flinksql_gen.runtime.jars import pipeline_jars_value
+from flinksql_gen.stack import procs
 from flinksql_gen.stack.flink_cluster import ClusterInfo
-from flinksql_gen.stack.jars import pipeline_jars_value
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def start_gateway(cluster: ClusterInfo, port: int, jars: list[Path], download: b
     """Start the gateway and wait until GET /v1/info answers."""
     import httpx
 
-    from flinksql_gen.stack.java import find_java, java_env
+    from flinksql_gen.runtime.java import find_java, java_env
 
     if not procs.port_free(port):
         raise UsageError(f"port 127.0.0.1:{port} is already in use: pick another SQL Gateway port or free it")

@@ -12,13 +12,9 @@ from flinksql_gen.stack.broker import BrokerInfo
 from flinksql_gen.stack.flink_cluster import ClusterInfo
 from flinksql_gen.stack.postgres import PostgresInfo
 from flinksql_gen.stack.sql_gateway import GatewayInfo
+from flinksql_gen.workdir import default_workdir
 
 STATE_FILE = "state.json"
-
-
-def default_workdir() -> Path:
-    """FLINKSQL_WORKDIR, else `.flinksql/` in the current directory."""
-    return Path(os.environ.get("FLINKSQL_WORKDIR") or ".flinksql").resolve()
 
 
 @dataclass(frozen=True)

@@ -70,9 +70,9 @@ class TestSession:
         """Start the stack if it is not up (like `demo`), and one TableEnvironment: jobs run on
         a local mini-cluster each, or with `cluster` on the stack's session cluster (started
         if needed; no mini-cluster start per job)."""
-        from flinksql_gen.run.table_env import open_table_env
+        from flinksql_gen.runtime.jars import ensure_jars
+        from flinksql_gen.runtime.table_env import open_table_env
         from flinksql_gen.stack import up
-        from flinksql_gen.stack.jars import ensure_jars
 
         state = up(workdir, cluster=cluster, on_step=say)
         say("starting PyFlink (once for the whole run)")
@@ -108,8 +108,8 @@ class TestSession:
     # ------------------------------------------------------------------ steps
 
     def _execute(self, case: Case, iso: Isolated, phases: dict[str, float]) -> dict[str, list[dict]]:
-        from flinksql_gen.kafka_io import JsonProducer, create_topics
-        from flinksql_gen.run import run_pipeline
+        from flinksql_gen.kafka.client import JsonProducer, create_topics
+        from flinksql_gen.runtime.runner import run_pipeline
 
         bundle, bootstrap = iso.bundle, self.state.bootstrap
         mark = time.monotonic()
@@ -145,7 +145,7 @@ class TestSession:
             raise FlinksqlGenError(f"the job did not end within {case.spec.timeout} (are all sources bounded? "
                                    "raise `timeout` if the machine is slow)")  # fmt: skip
         if failure is not None:
-            from flinksql_gen.run.errors import to_run_error
+            from flinksql_gen.runtime.errors import to_run_error
 
             raise to_run_error(failure, pipeline=bundle.name, statement=None, origin=None, what=f"job {run.job_id}",
                                log_dir=self.workdir / "logs", env=env, secret_names=bundle.env)  # fmt: skip
@@ -195,18 +195,16 @@ class TestSession:
                 finally:
                     conn.close()
             if iso.topics:
-                from confluent_kafka.admin import AdminClient
+                from flinksql_gen.kafka.client import delete_topics
 
-                admin = AdminClient({"bootstrap.servers": self.state.bootstrap, "log_level": 3})
-                for fut in admin.delete_topics(sorted(set(iso.topics.values())), operation_timeout=30).values():
-                    fut.result(30)
+                delete_topics(iso.topics.values(), bootstrap=self.state.bootstrap)
         except Exception as exc:  # cleanup never hides the test's own result
             self.say(f"could not clean up after the test: {exc}")
 
 
 def _await_topics(bootstrap: str, topics: list[str], timeout_s: float = 30.0) -> None:
     """A created topic can take a moment to show in the metadata other clients read."""
-    from flinksql_gen.kafka_io import partition_count
+    from flinksql_gen.kafka.client import partition_count
 
     deadline = time.monotonic() + timeout_s
     pending = list(topics)
@@ -222,7 +220,7 @@ def _wait(job_client, timeout_s: float) -> tuple[str, BaseException | None]:
     """Wait for the job to end by itself: (FINISHED | FAILED | CANCELED | TIMEOUT, the failure)."""
     if job_client is None:
         return "FINISHED", None
-    from flinksql_gen.run.runner import _outcome
+    from flinksql_gen.runtime.runner import _outcome
 
     future = job_client.get_job_execution_result()
     deadline = time.monotonic() + timeout_s
@@ -246,17 +244,16 @@ class SinkRecord:
 def read_topics(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> dict[str, list[SinkRecord]]:
     """Every committed record of one-partition topics, each from its beginning to its end (one
     consumer for all: a consumer's start-up is most of the time a small topic takes)."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    from confluent_kafka import KafkaError
+
+    from flinksql_gen.kafka.client import open_consumer
 
     out: dict[str, list[SinkRecord]] = {t: [] for t in topics}
     if not topics:
         return out
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"flinksql-gen-test-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "enable.partition.eof": True, "log.connection.close": False})  # fmt: skip
+    consumer = open_consumer(topics, bootstrap=bootstrap, eof=True)
     pending = set(topics)
     try:
-        consumer.assign([TopicPartition(t, 0, OFFSET_BEGINNING) for t in topics])
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=1000, timeout=0.1):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flinksql_gen.stack import maven
-from flinksql_gen.stack.formats import ensure_format_jar
-from flinksql_gen.stack.maven import Artifact
+from flinksql_gen.runtime import maven
+from flinksql_gen.runtime.formats import ensure_format_jar
+from flinksql_gen.runtime.maven import Artifact
 
 # Flink 2.0.x is the newest line with both connectors released (JDBC has no 2.1+ build).
 FLINK_VERSION = "2.0.0"

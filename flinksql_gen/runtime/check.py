@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from flinksql_gen.bundle import PipelineBundle, Statement
 from flinksql_gen.errors import Problem
 from flinksql_gen.render.quoting import quote_identifier
-from flinksql_gen.run.errors import root_cause, summarize
-from flinksql_gen.run.table_env import reset_planner_metadata
+from flinksql_gen.runtime.errors import root_cause, summarize
+from flinksql_gen.runtime.table_env import reset_planner_metadata
 from flinksql_gen.secrets import resolve
 
 
@@ -50,7 +50,7 @@ def _problem(statement: Statement, pipeline: str, exc: BaseException) -> Problem
 def register_udfs(table_env, udfs) -> None:
     """Register UDFs a bundle does not create itself (rendered before its CREATE FUNCTION
     statements) through the PyFlink API, as the runner does: planning needs their signatures."""
-    from flinksql_gen.run.runner import load_udf
+    from flinksql_gen.runtime.runner import load_udf
 
     for info in udfs:
         function, _ = load_udf(info)

@@ -18,10 +18,11 @@ import zipfile
 from pathlib import Path
 
 from flinksql_gen.errors import UsageError
+from flinksql_gen.sql.formats import CHECKED_JSON
 
 SOURCES = Path(__file__).resolve().parents[1] / "java" / "src"
 PREFIX = "flinksql-gen-formats-"
-FORMAT = "flinksql-gen-json"  # the factory identifier (CheckedJsonFormatFactory.IDENTIFIER)
+FORMAT = CHECKED_JSON  # the factory identifier (CheckedJsonFormatFactory.IDENTIFIER)
 
 
 def _source_files() -> list[Path]:
@@ -29,7 +30,7 @@ def _source_files() -> list[Path]:
 
 
 def _flink_lib() -> Path:
-    from flinksql_gen.stack.jars import pyflink_home
+    from flinksql_gen.runtime.jars import pyflink_home
 
     return pyflink_home() / "lib"
 
@@ -47,7 +48,7 @@ def format_jar_path(workdir: Path) -> Path:
 
 
 def _javac() -> Path:
-    from flinksql_gen.stack.java import find_java
+    from flinksql_gen.runtime.java import find_java
 
     java = find_java()
     for candidate in (java.home / "bin" / "javac", shutil.which("javac")):

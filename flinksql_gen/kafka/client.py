@@ -20,10 +20,35 @@ from typing import Any
 from flinksql_gen.errors import UsageError
 
 
-def _admin(bootstrap: str):
+def client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    """The settings every client of ours starts from: the one place for broker workarounds.
+
+    log.connection.close off: brokers close idle connections after connections.max.idle.ms, and
+    librdkafka would log each close as an error on the user's terminal.
+    """
+    return {"bootstrap.servers": bootstrap, "log.connection.close": False, **extra}
+
+
+def _admin(bootstrap: str, log_level: int = 4):
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 4, "log.connection.close": False})
+    return AdminClient(client_config(bootstrap, log_level=log_level))
+
+
+def broker_answers(bootstrap: str, timeout: float = 2.0) -> bool:
+    """True once a broker serves metadata (its listener opens before its controller is ready)."""
+    try:
+        return bool(_admin(bootstrap, log_level=0).list_topics(timeout=timeout).brokers)
+    except Exception:  # any failure to answer means "not yet"
+        return False
+
+
+def delete_topics(topics: Iterable[str], *, bootstrap: str, timeout: float = 30.0) -> None:
+    """Delete topics and wait until the broker has."""
+    names = sorted(set(topics))
+    if names:
+        for fut in _admin(bootstrap, log_level=3).delete_topics(names, operation_timeout=timeout).values():
+            fut.result(timeout)
 
 
 def parse_topic_spec(spec: str, partitions: int = 1) -> tuple[str, int]:
@@ -117,8 +142,8 @@ class JsonProducer:
         from confluent_kafka import Producer
 
         self.bootstrap = bootstrap
-        conf = {"bootstrap.servers": self.bootstrap, "linger.ms": 20, "batch.num.messages": 10000,
-                "queue.buffering.max.messages": 500000, "log.connection.close": False, **(config or {})}
+        conf = client_config(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000,
+                                           "queue.buffering.max.messages": 500000, **(config or {})})
         self._producer: Any = Producer(conf)
         self._partitions: dict[str, int] = {}
         self._round_robin: dict[str, int] = {}
@@ -217,9 +242,10 @@ def _decode(raw: bytes | None, as_json: bool) -> Any:
 
 
 def open_consumer(topics: Iterable[str], *, bootstrap: str,
-                  start: Mapping[tuple[str, int], int] | None = None, wait_s: float = 10.0):
-    """A confluent Consumer assigned to every partition of `topics` at `start` (default: beginning)."""
-    consumer = _consumer(bootstrap)
+                  start: Mapping[tuple[str, int], int] | None = None, wait_s: float = 10.0, eof: bool = False):
+    """A confluent Consumer assigned to every partition of `topics` at `start` (default: beginning);
+    with `eof`, it reports each partition's end as a _PARTITION_EOF error message."""
+    consumer = _consumer(bootstrap, eof)
     _assign(consumer, bootstrap, topics, start, wait_s)
     return consumer
 
@@ -228,10 +254,9 @@ def _consumer(bootstrap: str, eof: bool = False):
     """A read_committed consumer: it sees only committed transactions (exactly-once sinks)."""
     from confluent_kafka import Consumer
 
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": f"flinksql-gen-{uuid.uuid4().hex[:12]}",
-                     "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                     "isolation.level": "read_committed", "enable.partition.eof": eof,
-                     "log.connection.close": False})
+    return Consumer(client_config(bootstrap, **{
+        "group.id": f"flinksql-gen-{uuid.uuid4().hex[:12]}", "enable.auto.commit": False,
+        "auto.offset.reset": "earliest", "isolation.level": "read_committed", "enable.partition.eof": eof}))
 
 
 def _assign(consumer, bootstrap: str, topics: Iterable[str], start: Mapping[tuple[str, int], int] | None,

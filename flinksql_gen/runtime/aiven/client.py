@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from flinksql_gen.errors import FlinksqlGenError
-from flinksql_gen.runtime_aiven.install import Runtime
-from flinksql_gen.stack.java import java_env
+from flinksql_gen.runtime.aiven.install import Runtime
+from flinksql_gen.runtime.java import java_env
 
 RUNNER = Path(__file__).with_name("runner.py")
 # Variables of this process's own PyFlink (2.0) that must not reach the other version's process.

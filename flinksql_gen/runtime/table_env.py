@@ -9,8 +9,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from flinksql_gen.errors import UsageError
-from flinksql_gen.stack.jars import pipeline_jars_value
-from flinksql_gen.stack.java import export_java
+from flinksql_gen.runtime.jars import pipeline_jars_value
+from flinksql_gen.runtime.java import export_java
 
 LOOPBACK_KEY = "python.loopback-server.address"  # set by PyFlink when an env is created locally
 
@@ -97,3 +97,14 @@ def reset_planner_metadata(table_env) -> None:
         janino = load("org.apache.calcite.rel.metadata.JaninoRelMetadataProvider")
         providers.set(janino.getMethod("of", types).invoke(None, args))
     planner.createRelBuilder().getCluster().invalidateMetadataQuery()
+
+
+def cluster_overview(rest_url: str, timeout: float = 2.0) -> dict | None:
+    """GET /overview of a JobManager's REST API, or None when it does not answer."""
+    import httpx
+
+    try:
+        resp = httpx.get(f"{rest_url}/overview", timeout=timeout)
+        return resp.json() if resp.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None

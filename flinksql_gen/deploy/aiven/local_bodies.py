@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from flinksql_gen.deploy.aiven_bodies import AppPlan, TableUse
-from flinksql_gen.runtime_aiven.client import App
+from flinksql_gen.runtime.aiven.client import App
 from flinksql_gen.secrets import resolve
 
 # Values Aiven leaves for the integration to fill ('' or a bare JDBC scheme).

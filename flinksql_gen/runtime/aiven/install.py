@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flinksql_gen.errors import UsageError
-from flinksql_gen.runtime_aiven.versions import FLINK_VERSIONS, FlinkVersion
-from flinksql_gen.stack import maven
+from flinksql_gen.runtime import maven
+from flinksql_gen.runtime.aiven.versions import FLINK_VERSIONS, FlinkVersion
 
 PYTHON_ENV = "FLINKSQL_GEN_AIVEN_PYTHON"  # interpreter to build the venv from (apache-flink 1.20: 3.8-3.11)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flinksql_gen.stack.maven import Artifact
+from flinksql_gen.runtime.maven import Artifact
 
 
 @dataclass(frozen=True)

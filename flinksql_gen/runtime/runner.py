@@ -17,9 +17,9 @@ from typing import Any
 
 from flinksql_gen.bundle import PipelineBundle, Statement, UdfInfo
 from flinksql_gen.errors import Location, UsageError
-from flinksql_gen.run.errors import to_run_error
-from flinksql_gen.run.monitor import SinkMonitor
-from flinksql_gen.run.table_env import open_table_env, reset_planner_metadata
+from flinksql_gen.kafka.monitor import SinkMonitor
+from flinksql_gen.runtime.errors import to_run_error
+from flinksql_gen.runtime.table_env import open_table_env, reset_planner_metadata
 from flinksql_gen.secrets import resolve
 
 Event = Callable[[str], None]
@@ -140,7 +140,7 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
     # monitor, TableEnvironment) -> apply_statements -> submit -> _watch, each a call below.
     t0 = time.monotonic()
     env = dict(os.environ if env is None else env)
-    from flinksql_gen.stack.state import default_workdir
+    from flinksql_gen.workdir import default_workdir
 
     workdir = Path(workdir or default_workdir())
     log_dir = workdir / "logs"
@@ -162,7 +162,7 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
 
     shared = table_env is not None
     if table_env is None:
-        from flinksql_gen.stack.jars import ensure_jars
+        from flinksql_gen.runtime.jars import ensure_jars
 
         mode = (_settings_value(pipeline, "execution.runtime-mode") or "streaming").lower()
         on_event("starting PyFlink")
@@ -289,7 +289,7 @@ class _ClusterWatch:
     """Notices a session cluster that stopped answering (the job client would wait forever)."""
 
     def __init__(self, remote: str, grace_s: float = 30.0, every_s: float = 5.0):
-        from flinksql_gen.run.table_env import parse_remote
+        from flinksql_gen.runtime.table_env import parse_remote
 
         host, port = parse_remote(remote)
         self.url, self.grace_s, self.every_s = f"http://{host}:{port}", grace_s, every_s
@@ -298,10 +298,10 @@ class _ClusterWatch:
     def lost(self) -> bool:
         now = time.monotonic()
         if now - self.last_check >= self.every_s:
-            from flinksql_gen.stack.flink_cluster import overview
+            from flinksql_gen.runtime.table_env import cluster_overview
 
             self.last_check = now
-            if overview(self.url) is not None:
+            if cluster_overview(self.url) is not None:
                 self.last_ok = now
         return now - self.last_ok > self.grace_s
 
@@ -331,7 +331,7 @@ def _outcome(future) -> tuple[str, BaseException | None]:
 
 
 def _cancelled(exc: BaseException) -> bool:
-    from flinksql_gen.run.errors import _java_throwable
+    from flinksql_gen.runtime.errors import _java_throwable
 
     node = _java_throwable(exc)
     for _ in range(64):

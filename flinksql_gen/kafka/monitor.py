@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from flinksql_gen.kafka_io import end_offsets, open_consumer
+from flinksql_gen.kafka.client import end_offsets, open_consumer
 
 
 class SinkMonitor(threading.Thread):

@@ -7,7 +7,7 @@ version's connector jars (from Maven Central, digests checked); `check --target 
 (runner.py), one process shared by every call of a session.
 """
 
-from flinksql_gen.runtime_aiven.install import Runtime, ensure_runtime, find_runtime
-from flinksql_gen.runtime_aiven.versions import DEFAULT_FLINK_VERSION, FLINK_VERSIONS
+from flinksql_gen.runtime.aiven.install import Runtime, ensure_runtime, find_runtime
+from flinksql_gen.runtime.aiven.versions import DEFAULT_FLINK_VERSION, FLINK_VERSIONS
 
 __all__ = ["DEFAULT_FLINK_VERSION", "FLINK_VERSIONS", "Runtime", "ensure_runtime", "find_runtime"]

@@ -2,7 +2,7 @@
 
 The bodies are exactly those `deploy aiven` sends (one application per INSERT, with the tables
 it uses); only their blank connection options are filled with placeholders, on copies, for
-planning (runtime_aiven/bodies.py). The planner runs in the isolated runtime of the target's
+planning (deploy/aiven/local_bodies.py). The planner runs in the isolated runtime of the target's
 `flink_version` (`flinksql-gen setup --aiven`), and each refusal is reported at the YAML line
 of the table or INSERT it concerns, like `check` on the local target.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 
 from flinksql_gen.bundle import Bundle, PipelineBundle
 from flinksql_gen.deploy.aiven import AivenDeployTarget
+from flinksql_gen.deploy.aiven.local_bodies import PLAN_CONNECTIONS, LocalApp, local_apps
 from flinksql_gen.errors import Problem
 from flinksql_gen.models.targets import AivenTarget
-from flinksql_gen.run.errors import summarize
-from flinksql_gen.runtime_aiven.bodies import PLAN_CONNECTIONS, LocalApp, local_apps
-from flinksql_gen.runtime_aiven.client import AppError, FlinkProcess
+from flinksql_gen.runtime.aiven.client import AppError, FlinkProcess
+from flinksql_gen.runtime.errors import summarize
 
 _JAVA_CLASS = re.compile(r"^[\w$.]+(?:Exception|Error):\s*")
 
@@ -27,7 +27,7 @@ _JAVA_CLASS = re.compile(r"^[\w$.]+(?:Exception|Error):\s*")
 def planned_apps(bundle: Bundle | PipelineBundle, target: AivenTarget, out: Callable[[str], None] = print) -> list[LocalApp]:
     """The bundle's applications with placeholder connections; DefinitionError for what Aiven
     cannot run at all (UDFs, views), exactly as `deploy aiven` refuses them."""
-    from flinksql_gen.check import placeholder_env
+    from flinksql_gen.runtime.check import placeholder_env
 
     plans = AivenDeployTarget(target, env={}, out=out).plan(bundle)
     return local_apps(plans, PLAN_CONNECTIONS, placeholder_env())
@@ -56,7 +56,7 @@ def check_apps(apps: list[LocalApp], process: FlinkProcess) -> list[Problem]:
 def check_bundle_aiven(bundle: Bundle, target: AivenTarget, log_dir: Path,
                        out: Callable[[str], None] = print) -> tuple[int, list[Problem]]:
     """(applications planned, problems), on a runtime process started for this call."""
-    from flinksql_gen.runtime_aiven import find_runtime
+    from flinksql_gen.runtime.aiven import find_runtime
 
     apps = planned_apps(bundle, target, out)
     runtime = find_runtime(target.flink_version)

@@ -57,7 +57,7 @@ def pipeline(src: str, out: str, expr: str | None, udf_name: str | None):
     score_col = ", score DOUBLE" if expr else ""
     select = f"hostname, cpu, `usage`, occurred_at{', ' + expr + ' AS score' if expr else ''}"
     statements = (
-        Statement("set", "parallelism.default", "SET 'parallelism.default' = '1'", here),
+        Statement.set_option("parallelism.default", "1", here),
         Statement("create_table", "src", f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', "
                   f"'topic' = '{src}', 'properties.group.id' = '{out}', 'scan.startup.mode' = 'earliest-offset', "
                   f"{kafka})", here),
@@ -94,10 +94,9 @@ def detector_pipeline(src: str, out: str, url: str | None):
         key, cols, reason = "hostname, ", JUDGED + ", `reason` STRING", ", `reason`"
     fields = "`ts`, `value`, `expected`, `lower`, `upper`, `score`, `is_anomaly`" + reason
     statements = (
-        Statement("set", "parallelism.default", "SET 'parallelism.default' = '1'", here),
-        Statement("set", "python.fn-execution.bundle.size", "SET 'python.fn-execution.bundle.size' = '1000'", here),
-        Statement("set", "table.exec.sink.upsert-materialize", "SET 'table.exec.sink.upsert-materialize' = 'NONE'",
-                  here),
+        Statement.set_option("parallelism.default", "1", here),
+        Statement.set_option("python.fn-execution.bundle.size", "1000", here),
+        Statement.set_option("table.exec.sink.upsert-materialize", "NONE", here),
         Statement("create_table", "src", f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', "
                   f"'topic' = '{src}', 'properties.group.id' = '{out}', 'scan.startup.mode' = 'earliest-offset', "
                   f"'format' = 'json', {kafka})", here),
@@ -140,7 +139,7 @@ def stage_pipeline(rows: int, expr: str | None, udf_name: str | None):
     here = Location("bench/bench_scoring_service.py")
     select = f"hostname, `usage`{', ' + expr if expr else ''}"
     statements = (
-        Statement("set", "parallelism.default", "SET 'parallelism.default' = '1'", here),
+        Statement.set_option("parallelism.default", "1", here),
         Statement("create_table", "gen", "CREATE TABLE gen (hostname STRING, `usage` DOUBLE) WITH ("
                   f"'connector' = 'datagen', 'number-of-rows' = '{rows}', 'rows-per-second' = '1000000000', "
                   "'fields.hostname.length' = '6', 'fields.usage.min' = '0', 'fields.usage.max' = '100')", here),

@@ -53,7 +53,7 @@ def pass_through(src: str, out: str, parallelism: int) -> PipelineBundle:
     here = Location("bench/bench_stack.py")
     kafka = "'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}', 'format' = 'json'"
     statements = (
-        Statement("set", "parallelism.default", f"SET 'parallelism.default' = '{parallelism}'", here),
+        Statement.set_option("parallelism.default", str(parallelism), here),
         Statement("create_table", "src", f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', "
                   f"'topic' = '{src}', 'properties.group.id' = 'bench', 'scan.startup.mode' = 'earliest-offset', "
                   f"'scan.bounded.mode' = 'latest-offset', {kafka})", here),

@@ -54,6 +54,11 @@ class Statement:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if (self.kind == "set") != (self.setting is not None):
+            raise ValueError(f"statement {self.name!r}: a SET carries its option and only a SET does "
+                             "(build SETs with Statement.set_option)")
+
     @classmethod
     def set_option(cls, key: str, value: str, origin: Location) -> Statement:
         """A SET statement, rendered the one way (sql/quoting.set_statement)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from flinksql_gen.bundle_writer import MANIFEST
 from flinksql_gen.errors import UsageError
@@ -47,6 +47,12 @@ class StatementEntry(_Model):
     reads: tuple[str, ...] = Field(default=(), description="tables and views the query reads (views inlined: "
                                                            "only tables)")
     writes: tuple[str, ...] = Field(default=(), description="the table an INSERT writes")
+
+    @model_validator(mode="after")
+    def _set_carries_its_option(self) -> StatementEntry:
+        if (self.kind == "set") != (self.setting is not None):
+            raise ValueError("a SET statement carries its setting, and only a SET does")
+        return self
 
 
 @dataclass(frozen=True)

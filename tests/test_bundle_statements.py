@@ -162,10 +162,17 @@ def test_a_version_1_bundle_asks_to_be_rendered_again(tmp_path, monkeypatch):
     path.write_text(json.dumps({**data, "manifest_version": 1}))
     with pytest.raises(UsageError, match=r"manifest version 1 is not the version 2 .*render the bundle again"):
         Bundle.load(tmp_path / "b")
+    path.write_text(json.dumps({**data, "manifest_version": 2}))  # v2 without a SET's setting: damaged
+    with pytest.raises(UsageError, match=r"statements\.0: .*carries its setting.*render the bundle again"):
+        Bundle.load(tmp_path / "b")
 
 
-def test_set_option_builds_the_one_form_of_a_set():
+def test_a_set_statement_always_carries_its_option():
     here = Location("p.yaml", 1)
+    with pytest.raises(ValueError, match=r"Statement\.set_option"):
+        Statement("set", "pipeline.name", "SET 'pipeline.name' = 'x'", here)
+    with pytest.raises(ValueError, match="only a SET"):
+        Statement("insert", "i", "INSERT INTO t SELECT 1", here, setting=SetOption("a", "b"))
     s = Statement.set_option("pipeline.name", "o'k", here)
     assert s.sql == "SET 'pipeline.name' = 'o''k'" and s.setting == SetOption("pipeline.name", "o'k")
     with pytest.raises(ValueError, match="control characters"):

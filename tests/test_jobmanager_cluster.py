@@ -25,7 +25,7 @@ def smoke_pipeline(name: str = "jm_smoke", checkpoints: str | None = None) -> Pi
     settings = {"parallelism.default": "1", "execution.checkpointing.interval": "2 s"}
     if checkpoints:
         settings["execution.checkpointing.dir"] = checkpoints
-    stmts = [Statement("set", k, f"SET '{k}' = '{v}'", Location(F, 1)) for k, v in settings.items()]
+    stmts = [Statement.set_option(k, v, Location(F, 1)) for k, v in settings.items()]
     stmts += [
         Statement(
             "create_table",

@@ -45,7 +45,7 @@ def words_pipeline(name: str, job: str, src: str, out: str, select: str, udfs: t
     options = "'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}', 'format' = 'json'"
     return PipelineBundle(
         name, f"pipelines/{name}.yaml", "cluster",
-        (Statement("set", "pipeline.name", f"SET 'pipeline.name' = '{job}'", here),
+        (Statement.set_option("pipeline.name", job, here),
          Statement("create_table", "src", f"CREATE TABLE src (w STRING) WITH ('connector' = 'kafka', "
                    f"'topic' = '{src}', 'scan.startup.mode' = 'earliest-offset', "
                    f"'properties.group.id' = '{name}', {options})", here),

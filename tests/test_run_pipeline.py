@@ -80,7 +80,7 @@ def test_filter_to_kafka_gives_the_exact_count(stack, stack_env_vars, table_env_
     expected = sum(r["usage"] > 90 for r in rows)
     te = table_env_factory()
     pipeline = bundle("filter",
-                      Statement("set", "pipeline.name", "SET 'pipeline.name' = 'hand-filter'", at(1)),
+                      Statement.set_option("pipeline.name", "hand-filter", at(1)),
                       source(src), sink(out, "hostname STRING, `usage` DOUBLE"),
                       Statement("insert", "hot", "INSERT INTO sink SELECT hostname, `usage` FROM src "
                                                  "WHERE `usage` > 90", at(14)), src=src, out=out)

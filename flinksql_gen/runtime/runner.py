@@ -44,30 +44,17 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _settings_value(pipeline: PipelineBundle, key: str) -> str | None:
-    for s in pipeline.statements:
-        if s.kind == "set" and s.name == key:
-            return pipeline.settings[key]
-    return None
-
-
 def _idle_past_checkpoints(pipeline: PipelineBundle, idle_s: float) -> float:
     """Exactly-once Kafka sinks show output only when a checkpoint commits it, so a quiet spell
     shorter than the checkpoint interval is no sign of the end: wait at least 1.5 intervals."""
     from flinksql_gen.models.common import parse_duration
 
-    text = _settings_value(pipeline, "execution.checkpointing.interval")
+    text = pipeline.settings.get("execution.checkpointing.interval")
     try:
         interval_s = parse_duration(text).millis / 1000 if text else 0.0
     except ValueError:
         interval_s = 0.0
     return max(idle_s, 1.5 * interval_s)
-
-
-def _set_value(sql: str) -> str:
-    """SET 'key' = 'value' -> value (unescaped)."""
-    value = sql.split("=", 1)[1].strip()
-    return value[1:-1].replace("''", "'")
 
 
 def _env_origin(pipeline: PipelineBundle) -> Location:
@@ -151,7 +138,8 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
                             origin=origin or (statement.origin if statement else _env_origin(pipeline)),
                             what=what, log_dir=log_dir, env=env, secret_names=secret_names)
 
-    resolved = {id(s): resolve(s.sql, env, allowed=pipeline.env) for s in pipeline.statements}
+    settings = pipeline.resolved_settings(env, allowed=pipeline.env)
+    resolved = {id(s): resolve(s.sql, env, allowed=pipeline.env) for s in pipeline.statements if s.setting is None}
     if not pipeline.inserts:
         raise UsageError(f"pipeline {pipeline.name} ({pipeline.source_file}) has no INSERT statement to run")
     udfs = [(u, *load_udf(u)) for u in pipeline.udfs]
@@ -164,7 +152,7 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
     if table_env is None:
         from flinksql_gen.runtime.jars import ensure_jars
 
-        mode = (_settings_value(pipeline, "execution.runtime-mode") or "streaming").lower()
+        mode = pipeline.settings.get("execution.runtime-mode", "streaming").lower()
         on_event("starting PyFlink")
         # a remote cluster keeps its own checkpoint directory; a local run uses the work dir
         table_env = open_table_env(mode, jars if jars is not None else ensure_jars(workdir), remote=remote,
@@ -172,7 +160,7 @@ def run_pipeline(pipeline: PipelineBundle, env: Mapping[str, str] | None = None,
                                    log_dir=log_dir / "flink")
     restore = _isolate(table_env) if shared else None
     try:
-        result = apply_statements(table_env, pipeline, resolved, udfs, fail, on_event)
+        result = apply_statements(table_env, pipeline, settings, resolved, udfs, fail, on_event)
     finally:
         if restore:
             restore()
@@ -202,15 +190,15 @@ def _sink_monitor(pipeline: PipelineBundle, env: Mapping[str, str], bootstrap: s
     return SinkMonitor(resolve(servers, env), [resolve(t, env) for t in sinks])
 
 
-def apply_statements(table_env, pipeline: PipelineBundle, resolved: dict[int, str], udfs: list, fail: Callable,
-                     on_event: Event = _quiet):
+def apply_statements(table_env, pipeline: PipelineBundle, settings: Mapping[str, str], resolved: dict[int, str],
+                     udfs: list, fail: Callable, on_event: Event = _quiet):  # fmt: skip
     """Apply the pipeline to `table_env` (SETs, UDFs, DDL) and submit its inserts as one job: the
-    TableResult. `resolved` maps each statement to its SQL with ${env:...} filled in; `fail` turns
-    an engine exception into the RunError naming the statement's YAML line."""
+    TableResult. `settings` are the SET options and `resolved` maps every other statement to its
+    SQL, ${env:...} filled in; `fail` turns an engine exception into the RunError naming the
+    statement's YAML line."""
     conf = table_env.get_config()
-    for s in pipeline.statements:
-        if s.kind == "set":
-            conf.set(s.name, _set_value(resolved[id(s)]))
+    for key, value in settings.items():
+        conf.set(key, value)
     by_api = set(pipeline.udfs_without_ddl)  # the others: the bundle's own CREATE FUNCTION, with the DDL below
     for info, function, module in udfs:
         ship = _ship_path(module)
@@ -260,12 +248,12 @@ def _watch(out: RunResult, job_client, monitor: SinkMonitor | None, remote: str 
             if watchdog and watchdog.lost():
                 raise UsageError(f"lost the Flink cluster at {remote} while job {job_id} was running")
             if monitor:
-                if max_records and monitor.count >= max_records:
+                if max_records and monitor.written >= max_records:
                     out.stopped_by = "max_records"
                 elif until_idle and (monitor.idle_for() or 0) >= until_idle:
                     out.stopped_by = "idle"
                 if out.stopped_by:
-                    on_event(f"stopping the job ({out.stopped_by}: {monitor.count} records)")
+                    on_event(f"stopping the job ({out.stopped_by}: {monitor.written} records)")
                     cancel_job(job_client)
                     break
             time.sleep(poll_s)
@@ -279,7 +267,7 @@ def _watch(out: RunResult, job_client, monitor: SinkMonitor | None, remote: str 
         if monitor:
             monitor.stop()
             monitor.join(5)
-            out.records = monitor.count
+            out.records = monitor.written
             if monitor.first_at:
                 out.first_output_s = monitor.first_at - t0
     return outcome

@@ -7,10 +7,13 @@ on one shared local PyFlink JVM:
   3. REST: a PyFlink scalar UDF POSTs each event to a local scoring service (the same score()
      behind stdlib HTTP on 127.0.0.1, keep-alive) and waits for the answer.
   4. in-process detector UDAF: `fsg_detect` (ewma) per host, the shape a UDF detector runs in;
-  5. batched model service: the `model_service` detector (`fsg_model_service`, the same GROUP BY
-     per host) sends each host's records of a bundle as one POST to `flinksql-gen serve-model`
-     (ewma, a separate process on 127.0.0.1).
-Paths 4 and 5 write an upsert-kafka sink keyed by host (one record per judgement).
+  5. batched model service, python engine: the `model_service` detector (`fsg_model_service`, the
+     same GROUP BY per host) sends each host's records of a bundle as one POST to `flinksql-gen
+     serve-model` (ewma, a separate process on 127.0.0.1);
+  6. model service, java engine: the same detector as an async lookup join on flinksql-gen's Java
+     connector (no GROUP BY): lanes of keys, one call in flight per lane, calls of up to batch_size
+     records, to the same serve-model.
+Paths 4, 5 and 6 write an upsert-kafka sink keyed by host (one record per judgement).
 The service is a separate process with a request budget (N + 1000) and a time limit; it stops
 by itself. Also measured: the service's rate with one plain client (no Flink).
 Throughput counts the sink records by consuming the sink topic.
@@ -111,6 +114,46 @@ def detector_pipeline(src: str, out: str, url: str | None):
     return PipelineBundle("scoring_detector", "bench/bench_scoring_service.py", "local", statements,
                           tables=(TableInfo("src", "source", "kafka", src), TableInfo("sink", "sink", "upsert-kafka", out)),
                           udfs=(udf,), env=("FLINKSQL_KAFKA_BOOTSTRAP",))
+
+
+def async_pipeline(src: str, out: str, url: str):
+    """Kafka -> async lookup join on the flinksql-gen-model-service table (Java, per record, no GROUP
+    BY) -> upsert-kafka: the SQL and the SET options the planner renders for the java engine
+    (plan/statistical.py _java_form)."""
+    import json
+
+    from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo
+    from flinksql_gen.detectors.config import parse_detector_config
+    from flinksql_gen.errors import Location
+    from flinksql_gen.plan.statistical import MODEL_SERVICE_CONNECTOR, async_settings
+
+    here = Location("bench/bench_scoring_service.py")
+    kafka = "'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}'"
+    settings = {"type": "model_service", "url": url, "batch_size": 1000, "timeout": 10, "engine": "java"}
+    config = parse_detector_config(settings)
+    dumped = json.dumps(config.model_dump(mode="json", exclude_none=True), sort_keys=True)
+    fields = ("expected", "lower", "upper", "score", "is_anomaly", "reason")
+    ts = "CAST(TO_TIMESTAMP_LTZ(occurred_at, 3) AS TIMESTAMP(3))"
+    statements = (
+        Statement.set_option("parallelism.default", "1", here),
+        *(Statement.set_option(k, v, here) for k, v in async_settings([config])),
+        Statement("create_table", "src", f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', "
+                  f"'topic' = '{src}', 'properties.group.id' = '{out}', 'scan.startup.mode' = 'earliest-offset', "
+                  f"'format' = 'json', {kafka})", here),
+        Statement("create_table", "svc", f"CREATE TABLE svc (`key` STRING, {JUDGED}, `reason` STRING) WITH "
+                  f"('connector' = '{MODEL_SERVICE_CONNECTOR}', 'config' = '{dumped}')", here),
+        Statement("create_table", "sink", f"CREATE TABLE sink (hostname STRING, {JUDGED}, `reason` STRING, PRIMARY "
+                  f"KEY (hostname) NOT ENFORCED) WITH ('connector' = 'upsert-kafka', 'topic' = '{out}', "
+                  f"'key.format' = 'json', 'value.format' = 'json', {kafka})", here),
+        Statement("insert", "score", f"INSERT INTO sink SELECT s.hostname, s.ts, s.`value`, "
+                  f"{', '.join(f'r.`{f}`' for f in fields)} FROM (SELECT hostname, {ts} AS ts, `usage` AS `value`, "
+                  "COALESCE(`usage`, CAST('NaN' AS DOUBLE)) AS v, PROCTIME() AS pt FROM src) AS s LEFT JOIN svc "
+                  "FOR SYSTEM_TIME AS OF s.pt AS r ON r.`key` = s.hostname AND r.ts = s.ts AND r.`value` = s.v", here),
+    )
+    return PipelineBundle("scoring_async", "bench/bench_scoring_service.py", "local", statements,
+                          tables=(TableInfo("src", "source", "kafka", src), TableInfo("svc", "lookup", MODEL_SERVICE_CONNECTOR),
+                                  TableInfo("sink", "sink", "upsert-kafka", out)),
+                          env=("FLINKSQL_KAFKA_BOOTSTRAP",))
 
 
 def start_model_service() -> tuple[subprocess.Popen, str]:
@@ -253,8 +296,11 @@ def main(argv: list[str] | None = None) -> dict:
             model, model_url = start_model_service()
             try:
                 rows.append(run(stack, table_env, src, args.events, None, None,
-                                "model service, batched per key and bundle (fsg_model_service, ewma)", args.idle,
-                                build=lambda s_, o: detector_pipeline(s_, o, model_url)))
+                                "model service, python engine: batched per key and bundle (fsg_model_service, "
+                                "ewma)", args.idle, build=lambda s_, o: detector_pipeline(s_, o, model_url)))
+                rows.append(run(stack, table_env, src, args.events, None, None,
+                                "model service, java engine: async lookup, lanes of keys (ewma)",
+                                args.idle, build=lambda s_, o: async_pipeline(s_, o, model_url)))
             finally:
                 model.terminate()
                 model.wait(10)
@@ -296,14 +342,27 @@ def report(f: dict) -> str:
     def x(a, b):
         return a / b if a and b else None
 
+    java = rows[5].get("steady") if len(rows) > 5 else None
+
+    def verdict_of(value, target):
+        return "n/a" if value is None else ("meets" if value >= target else
+                                            f"does NOT meet it, {value / target:.0%} of the target")
+
     batched_text = [] if len(rows) <= 4 else [
-        f"Batched model service vs per-event REST (steady): **{fmt(x(batched, rest), 1)}x** (target >= 5x: "
-        f"{'meets' if (x(batched, rest) or 0) >= 5 else 'does NOT meet'} it); vs the in-process scalar UDF: "
-        f"**{fmt(x(batched, local), 2)}x**, vs the in-process detector UDAF of the same shape: "
-        f"**{fmt(x(batched, udaf), 2)}x** (target >= 0.5x: "
-        f"{'meets' if (x(batched, local) or 0) >= 0.5 else 'does NOT meet'} it against the scalar UDF). The "
-        "per-event REST scorer runs a stateless logistic model, the batched and the UDAF paths run ewma per host "
-        "(both microseconds per point: the HTTP round trips dominate). 7 hosts: a bundle of 1,000 records is 7 calls.",
+        "Model service vs per-event REST and vs the in-process scalar UDF (steady; targets: >= 5x REST, >= 0.5x "
+        "in-process):\n",
+        md_table(["model service path", "x per-event REST", "target 5x", "x in-process scalar UDF", "target 0.5x",
+                  "x fsg_detect UDAF"],
+                 [[rows[i]["label"], fmt(x(r, rest), 1), verdict_of(x(r, rest), 5), fmt(x(r, local), 2),
+                   verdict_of(x(r, local), 0.5), fmt(x(r, udaf), 2)]
+                  for i, r in ((4, batched), (5, java)) if i < len(rows)]),
+        "",
+        "Like for like: the java and python engines run the same detector (ewma per host in the same serve-model "
+        "process) over the same input into the same upsert-kafka sink; the python engine's GROUP BY is also the "
+        "shape of the in-process `fsg_detect` row. The per-event REST and the in-process scalar UDF rows run a "
+        "stateless logistic model instead (microseconds per point either way: the HTTP round trips and the "
+        "operator shape dominate). 7 hosts: the python engine makes 7 calls per bundle of 1,000 records; the java "
+        "engine's 4 lanes send calls of up to 1,000 records of several hosts each.",
         "",
     ]
     verdict = "meets" if ratio and ratio >= 20 else "does NOT meet"

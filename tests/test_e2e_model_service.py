@@ -1,7 +1,10 @@
-"""The `model_service` detector on the real stack: Kafka -> Flink (fsg_model_service) -> our
-reference scoring service over HTTP -> upsert-kafka, with the service misbehaving on purpose.
+"""The `model_service` detector on the real stack: Kafka -> Flink -> our reference scoring service
+over HTTP -> upsert-kafka, with the service misbehaving on purpose.
 
-One job, one source partition, three hosts, bundles of 40 records (so ~30 calls). The service
+Run on both engines (docs/model_service.md): `python` (the fsg_model_service aggregate, bundles
+of 40 records, so ~30 calls) and `java` (an async lookup join on flinksql-gen's Java connector:
+calls of at most 10 records from two lanes, so ~40 calls, two at a time). One job each, one source
+partition, three hosts. The service
 (flinksql_gen.model_service.server, in this process on a free port, wrapping `ewma`) checks the
 Authorization header the bundle resolves from ${env:MODEL_TOKEN} when the job starts, and follows
 a script by call number: one call answers after the client's timeout (the client retries with the
@@ -62,10 +65,12 @@ detectors:
     metric: host_usage
     url: ${{env:MODEL_URL}}
     headers: {{Authorization: "${{env:MODEL_TOKEN}}"}}
+    engine: {engine}
     timeout: 0.5
     retries: 2
     backoff: 0.05
-    batch_size: 100
+    batch_size: {batch_size}
+    max_concurrency: 2
     circuit_breaker: {{failures: 2, open_for: 1.0}}
     fallback: unscored
     emit: all
@@ -166,13 +171,17 @@ def close(a, b) -> bool:
                if not isinstance(x, bool) else x == y for x, y in zip(a, b, strict=True))
 
 
-def test_model_service_on_the_stack(stack, stack_workdir, stack_env_vars, table_env_factory, tmp_path):
+@pytest.mark.parametrize(("engine", "batch_size", "function"), [("python", 100, "fsg_model_service"),
+                                                                 ("java", 10, "flinksql-gen-model-service")])
+def test_model_service_on_the_stack(stack, stack_workdir, stack_env_vars, table_env_factory, tmp_path, engine,
+                                    batch_size, function):  # fmt: skip
     suffix = uuid.uuid4().hex[:8]
     source, sink = f"ms_in_{suffix}", f"ms_out_{suffix}"
     path = tmp_path / "model_service_e2e.yaml"
-    path.write_text(PIPELINE.format(source=source, sink=sink))
+    path.write_text(PIPELINE.format(source=source, sink=sink, engine=engine, batch_size=batch_size))
     bundle = render_pipeline(path, "local", targets_file=ROOT / "targets.yaml")
     assert TOKEN not in bundle.script and "${env:MODEL_TOKEN}" in bundle.script
+    assert function in bundle.script
     create_topics([source], bootstrap=stack.bootstrap, partitions=1)
     create_topics([sink], bootstrap=stack.bootstrap, partitions=1)
     service = Service()

@@ -312,7 +312,7 @@ def test_typed_values_and_reasons_at_run_time(table_env):
     import json
 
     from flinksql_gen.models.types import parse_type
-    from flinksql_gen.plan.bad_records import RecordColumns, checks, error_sql, extract
+    from flinksql_gen.plan.checked_json import RecordColumns, checks, error_sql, extract
     from flinksql_gen.plan.plan import Column
     from flinksql_gen.render.quoting import quote_identifier as q
     from flinksql_gen.render.quoting import quote_string

@@ -23,11 +23,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from flinksql_gen.kafka.monitor import Arrival, SinkMonitor
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -386,96 +387,11 @@ def window_count(events: list[dict], size_ms: int, keys: tuple[str, ...]) -> int
 # ------------------------------------------------------------------------------ consuming
 
 
-@dataclass
-class Arrival:
-    at: float  # time.time() when the consumer got it
-    topic: str
-    timestamp: int | None  # Kafka record timestamp (ms)
-    value: bytes | None
-
-
-@dataclass
-class OutputWatcher:
-    """Consumes `topics` from the beginning in a thread; stamps arrivals (wall clock).
-
-    `count` counts records with a value; tombstones (null values: what upsert-kafka writes for a
-    DELETE or UPDATE_BEFORE row) are counted apart in `tombstones`."""
-
-    bootstrap: str
-    topics: list[str]
-    keep: bool = False  # keep every record (latency benchmark) or only count
-    count: int = 0
-    tombstones: int = 0
-    first_at: float | None = None
-    last_at: float | None = None
-    records: list[Arrival] = field(default_factory=list)
-    on_record: Callable[[Arrival], None] | None = None
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-watcher")
-        self._ready = threading.Event()
-        self.per_topic: dict[str, int] = {t: 0 for t in self.topics}
-
-    def start(self) -> OutputWatcher:
-        self._thread.start()
-        self._ready.wait(30)
-        return self
-
-    def _run(self) -> None:
-        from flinksql_gen.kafka.client import open_consumer
-
-        consumer = open_consumer(self.topics, bootstrap=self.bootstrap)
-        self._ready.set()
-        try:
-            while not self._stop.is_set():
-                batch = [m for m in consumer.consume(num_messages=2000, timeout=0.1) if not m.error()]
-                if not batch:
-                    continue
-                now = time.time()
-                values = 0
-                for m in batch:
-                    if m.value() is None:
-                        self.tombstones += 1
-                        continue
-                    values += 1
-                    self.per_topic[m.topic()] = self.per_topic.get(m.topic(), 0) + 1
-                    if self.keep or self.on_record:
-                        ts_type, ts = m.timestamp()
-                        a = Arrival(now, m.topic(), ts if ts_type else None, m.value())
-                        if self.keep:
-                            self.records.append(a)
-                        if self.on_record:
-                            self.on_record(a)
-                if not values:
-                    continue
-                self.count += values
-                self.first_at = self.first_at or now
-                self.last_at = now
-        finally:
-            consumer.close()
-
-    def wait(self, expected: int | None, idle_s: float = 15.0, timeout_s: float = 1800.0,
-             done: Callable[[], bool] | None = None) -> str:
-        """Until `expected` records, `done()`, `idle_s` without a record (after the first), or timeout."""
-        began = time.time()
-        while True:
-            now = time.time()
-            if expected is not None and self.count >= expected:
-                return "expected"
-            if done is not None and done():
-                return "done"
-            if self.last_at is not None and now - self.last_at >= idle_s:
-                return "idle"
-            if self.last_at is None and now - began >= max(idle_s, 120.0):
-                return "no output"
-            if now - began >= timeout_s:
-                return "timeout"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+def OutputWatcher(bootstrap: str, topics: list[str], keep: bool = False,
+                  on_record: Callable[[Arrival], None] | None = None) -> SinkMonitor:
+    """The product's sink monitor (what `run --until-idle` counts with), reading from the
+    beginning and stamping on the wall clock, which the benchmarks compare with Kafka timestamps."""
+    return SinkMonitor(bootstrap, topics, from_beginning=True, keep=keep, on_record=on_record, clock=time.time)
 
 
 def create_topics(bootstrap: str, names: list[str], partitions: int = 1) -> None:

@@ -86,36 +86,20 @@ class Producer(threading.Thread):
     def run(self) -> None:
         from flinksql_gen.kafka.client import JsonProducer
         from flinksql_gen.produce import IotGenerator
+        from flinksql_gen.produce.events import KafkaSink, pump
 
-        began = time.monotonic()
-        with JsonProducer(self.bootstrap) as producer:
-            last_flush = began
-            for i, e in enumerate(IotGenerator(seed=3).events()):
+        def until_stopped():
+            for event in IotGenerator(seed=3).events():
                 if self.stop_event.is_set():
-                    break
-                producer.send(self.topic, e.value, e.key, e.timestamp_ms)
-                self.events.append(e.value)
-                ahead = began + (i + 1) / self.rate - time.monotonic()
-                if time.monotonic() - last_flush > 0.5:
-                    producer.flush()
-                    last_flush = time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-            ts = self.events[-1]["occurred_at"] + 600_000
+                    return
+                self.events.append(event.value)
+                yield event
+
+        # the product's paced producer (`flinksql-gen produce --rate`), flushing every 0.5 s
+        pump(until_stopped(), KafkaSink(self.topic, self.bootstrap, flush_every_s=0.5), rate=self.rate)
+        ts = self.events[-1]["occurred_at"] + 600_000
+        with JsonProducer(self.bootstrap) as producer:
             producer.send(self.topic, {"hostname": "doc", "cpu": "cpu1", "usage": 99.0, "occurred_at": ts}, "doc", ts)
-
-
-def wait_running(jm, job_id: str, timeout: float = 300.0) -> float:
-    """Seconds until the job and all its vertices are RUNNING."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        job = jm.job(job_id)
-        if job.get("state") == "RUNNING" and all(v.get("status") == "RUNNING" for v in job.get("vertices", [])):
-            return time.monotonic() - began
-        if job.get("state") in ("FAILED", "CANCELED", "FINISHED"):
-            raise RuntimeError(f"job {job_id} is {job.get('state')}: {jm.exception(job_id)}")
-        time.sleep(0.1)
-    raise RuntimeError(f"job {job_id} not RUNNING after {timeout:.0f} s")
 
 
 def savepoint_size(jm, job_id: str) -> int | None:
@@ -135,7 +119,7 @@ def cycle_pipeline(key: str, pipeline, url: str, cycles: int, run_s: float, save
         began = time.monotonic()
         job_id = submit_with_pyflink(pipeline, url)
         client_s = time.monotonic() - began
-        running_s = wait_running(jm, job_id)
+        running_s = jm.wait_tasks_running(job_id)
         rows.append({"pipeline": key, "step": "submit", "client_s": client_s, "running_s": running_s})
         say(f"{key}: submitted in {client_s:.1f} s, RUNNING {running_s:.1f} s later")
         for i in range(cycles):
@@ -149,7 +133,7 @@ def cycle_pipeline(key: str, pipeline, url: str, cycles: int, run_s: float, save
             began = time.monotonic()
             job_id = submit_with_pyflink(pipeline, url, savepoint=path)
             client_s = time.monotonic() - began
-            running_s = wait_running(jm, job_id)
+            running_s = jm.wait_tasks_running(job_id)
             rows.append({"pipeline": key, "step": f"stop + resume {i + 1}", "savepoint_s": savepoint_s,
                          "stopped_s": stopped_s, "state": state, "size": size, "client_s": client_s,
                          "running_s": running_s})

@@ -70,34 +70,29 @@ class Producer(threading.Thread):
     def run(self) -> None:
         import random
 
-        from flinksql_gen.kafka.client import JsonProducer
+        from flinksql_gen.produce.events import Event, KafkaSink, pump
 
         rng = random.Random(5)
         base = {h: rng.uniform(20, 60) for h in self.hosts}
         began = time.time()
-        i = 0
-        with JsonProducer(self.bootstrap, config={"linger.ms": 5}) as producer:
-            last_flush = began
-            while not self.stop_event.is_set():
-                due = began + i / self.rate
-                if due - began >= self.seconds:
-                    break
-                now = time.time()
-                if due > now:
-                    time.sleep(due - now)
-                self.behind_max = max(self.behind_max, time.time() - due)
-                host = self.hosts[(i // 2) % len(self.hosts)]
-                # a spike now and then, so the alert sinks see traffic
-                spike = 45.0 if (i // 2) % 997 == 3 else 0.0
-                usage = round(min(100.0, max(0.0, base[host] + rng.gauss(0, 5) + spike)), 1)
+
+        def readings():
+            """Each reading made as it is sent, its event time the send time (for the latency)."""
+            for i in range(int(self.seconds * self.rate)):
+                if self.stop_event.is_set():
+                    return
                 sent = time.time()
+                self.behind_max = max(self.behind_max, sent - (began + i / self.rate))
+                host = self.hosts[(i // 2) % len(self.hosts)]
+                spike = 45.0 if (i // 2) % 997 == 3 else 0.0  # a spike now and then: the alert sinks see traffic
+                usage = round(min(100.0, max(0.0, base[host] + rng.gauss(0, 5) + spike)), 1)
                 value = {"hostname": host, "cpu": f"cpu{i % 2 + 1}", "usage": usage, "occurred_at": int(sent * 1000)}
-                producer.send(self.topic, value, host, value["occurred_at"])
                 self.sent.append((sent, value))
-                i += 1
-                if sent - last_flush >= 0.2:  # the producer holds each partition's last record back
-                    producer.flush()
-                    last_flush = sent
+                yield Event(host, value, value["occurred_at"])
+
+        # the product's paced producer; it holds each partition's last record back, so flush every 0.2 s
+        pump(readings(), KafkaSink(self.topic, self.bootstrap, flush_every_s=0.2, config={"linger.ms": 5}),
+             rate=self.rate)
 
     def sentinel(self) -> dict:
         from flinksql_gen.kafka.client import JsonProducer
@@ -285,18 +280,13 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def wait_running(urls: dict, timeout: float = 180.0) -> None:
-    import httpx
+    """Every job's tasks RUNNING (the product's JobManager client, on each mini-cluster's REST URL)."""
+    from flinksql_gen.deploy.jobmanager import JobManagerClient
 
-    deadline = time.time() + timeout
     for job_id, url in urls.values():
-        while url and time.time() < deadline:
-            try:
-                job = httpx.get(f"{url}/jobs/{job_id}", timeout=3).json()
-                if job.get("state") == "RUNNING" and all(v["status"] == "RUNNING" for v in job["vertices"]):
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            time.sleep(0.5)
+        if url:
+            with JobManagerClient(url, poll_interval=0.5) as jm:
+                jm.wait_tasks_running(job_id, timeout)
 
 
 def _after(points: list[tuple[float, float]], t0: float) -> list[float]:

@@ -55,6 +55,38 @@ def test_consume_stops_at_the_expected_count_or_at_the_end(stack):
     assert end_offsets([topic], bootstrap=stack.bootstrap) == {(topic, 0): 25, (topic, 1): 25}
 
 
+def test_the_sink_monitor_counts_values_and_tombstones_from_where_it_starts(stack):
+    """The one reader `run --until-idle` and the benchmarks share: from the end as it was at the
+    start (run) or from the beginning (benchmarks), tombstones counted apart, arrivals kept."""
+    from flinksql_gen.kafka.monitor import SinkMonitor
+
+    (topic,) = fresh_topics(stack, "watched", partitions=2)
+    with JsonProducer(stack.bootstrap) as producer:
+        for i in range(4):
+            producer.send(topic, {"i": i}, key=f"k{i}", timestamp_ms=START + i)
+    seen = []
+    from_start = SinkMonitor(stack.bootstrap, [topic], from_beginning=True, keep=True, on_record=seen.append,
+                             clock=time.time).start()
+    from_end = SinkMonitor(stack.bootstrap, [topic]).start()
+    try:
+        with JsonProducer(stack.bootstrap) as producer:
+            producer.send(topic, {"i": 4}, key="k4", timestamp_ms=START + 4)
+            producer.send(topic, None, key="k0", timestamp_ms=START + 5)  # a tombstone
+        assert from_start.wait(expected=5, idle_s=20, timeout_s=60) == "expected"
+        deadline = time.monotonic() + 30
+        while (from_start.tombstones, from_end.written) != (1, 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        from_start.stop()
+        from_end.stop()
+    assert (from_start.count, from_start.tombstones, from_start.written) == (5, 1, 6)
+    assert sorted(json.loads(a.value)["i"] for a in from_start.records) == [0, 1, 2, 3, 4]
+    assert sorted(a.timestamp for a in seen) == [START + i for i in range(5)]
+    assert from_start.per_topic == {topic: 5}
+    assert (from_end.count, from_end.tombstones) == (1, 1)  # only what came after it started
+    assert from_end.idle_for() is not None and from_start.first_at <= time.time()
+
+
 def test_read_committed_readers_see_committed_transactions_only(stack):
     """What exactly-once sinks rely on: aborted records never show, open ones not yet."""
     from confluent_kafka import Producer

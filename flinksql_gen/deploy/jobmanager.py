@@ -154,6 +154,21 @@ class JobManagerClient(RestClient):
             time.sleep(delay)
             delay = min(delay * 2, self.max_poll_interval)
 
+    def wait_tasks_running(self, job_id: str, timeout: float = 300.0) -> float:
+        """Seconds until the job and every one of its tasks run: a job reports RUNNING while its
+        tasks are still being deployed, and records only flow once they all are. A job that ends
+        first raises with its cause."""
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
+            job = self.job(job_id)
+            state = str(job.get("state", "")).upper()
+            if state == "RUNNING" and all(v.get("status") == "RUNNING" for v in job.get("vertices", [])):
+                return time.monotonic() - began
+            if state in TERMINAL_STATES:
+                raise DeployError(f"job {job_id} is {state}: {root_cause(self.exception(job_id) or 'no exception reported')}")
+            time.sleep(self.poll_interval)
+        raise DeployError(f"job {job_id} did not have all its tasks RUNNING within {timeout:.0f} s")
+
     def watch(
         self, job_id: str, pipeline: PipelineBundle, *, start_timeout: float = 120.0, settle: float = 10.0
     ) -> str:

@@ -26,11 +26,11 @@ class Sink(Protocol):
 class KafkaSink:
     """Keyed JSON records to a topic (murmur2-partitioned like the Java client)."""
 
-    def __init__(self, topic: str, bootstrap: str, flush_every_s: float = 1.0):
+    def __init__(self, topic: str, bootstrap: str, flush_every_s: float = 1.0, config: dict[str, Any] | None = None):
         from flinksql_gen.kafka.client import JsonProducer
 
         self.topic = topic
-        self.producer = JsonProducer(bootstrap)
+        self.producer = JsonProducer(bootstrap, config)
         self.flush_every_s = flush_every_s
         self._last_flush = time.monotonic()
 

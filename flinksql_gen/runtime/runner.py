@@ -248,12 +248,12 @@ def _watch(out: RunResult, job_client, monitor: SinkMonitor | None, remote: str 
             if watchdog and watchdog.lost():
                 raise UsageError(f"lost the Flink cluster at {remote} while job {job_id} was running")
             if monitor:
-                if max_records and monitor.count >= max_records:
+                if max_records and monitor.written >= max_records:
                     out.stopped_by = "max_records"
                 elif until_idle and (monitor.idle_for() or 0) >= until_idle:
                     out.stopped_by = "idle"
                 if out.stopped_by:
-                    on_event(f"stopping the job ({out.stopped_by}: {monitor.count} records)")
+                    on_event(f"stopping the job ({out.stopped_by}: {monitor.written} records)")
                     cancel_job(job_client)
                     break
             time.sleep(poll_s)
@@ -267,7 +267,7 @@ def _watch(out: RunResult, job_client, monitor: SinkMonitor | None, remote: str 
         if monitor:
             monitor.stop()
             monitor.join(5)
-            out.records = monitor.count
+            out.records = monitor.written
             if monitor.first_at:
                 out.first_output_s = monitor.first_at - t0
     return outcome

@@ -1,6 +1,8 @@
 """bench_sources: the checked Kafka source (nothing lost) against Flink's plain `json` source (issue 15).
 
-One run, one embedded stack (`flinksql-gen up`), one local TableEnvironment, parallelism 1. Two topics
+One run, one embedded stack (`flinksql-gen up`), parallelism 1, on the local target (a mini-cluster)
+or, with `--target cluster | gateway`, on the stack's session cluster (`up --cluster`), submitted with
+PyFlink or through the SQL Gateway (`up --gateway`, the product's gateway client). Two topics
 of N IoT readings each: one clean, one with 1 % bad records (truncated JSON, a wrong type, a missing
 event time, invalid UTF-8, an empty value, a JSON array). Every variant reads a topic with a bounded
 Kafka read (`specific-offsets`: exactly N records) and passes the four columns through to a sink:
@@ -25,13 +27,21 @@ shut-down are excluded. The ratios, not the absolute rates, are the result (18 p
     .venv/bin/python bench/bench_sources.py --records 20000 --no-doc     # smoke run
     .venv/bin/python bench/bench_sources.py --cpu --records 300000       # records per CPU-second (loaded machines)
     .venv/bin/python bench/bench_sources.py --core                       # plain, dead-letter, Aiven only
-    .venv/bin/python bench/bench_sources.py --sinks                      # the Kafka sink's settings
+    .venv/bin/python bench/bench_sources.py --cpu --core --target cluster # on the session cluster
+    .venv/bin/python bench/bench_sources.py --cpu --core --object-reuse both  # two jobs: with and without
+    .venv/bin/python bench/bench_sources.py --sinks --cpu                # the Kafka sink's settings
     .venv/bin/python bench/bench_sources.py --format-only                # the deserializer alone
 
-`--cpu` reads every topic unbounded until each source has read all N records, then takes the CPU time of
-each pipeline's task and Kafka fetcher threads from `jcmd Thread.print`: records per CPU-second, which a
-shared machine's load does not dilute as it does wall-clock rates (the producers' network threads are not
-counted).
+`--cpu` reads every topic unbounded. The first 10 % of each topic is produced before the job (the
+warm-up: start-up, JIT, Kafka clients, the first dead letters); once every source has read it, a
+`jcmd Thread.print` of the JVM that runs the tasks (the mini-cluster's, or the TaskManager's) takes each
+pipeline's CPU time (its task thread and Kafka fetcher thread), the other 90 % is produced, and a second
+dump follows once every source has read it all: records per CPU-second in the steady state, which a shared
+machine's load does not dilute as it does wall-clock rates (the producers' network threads are shared
+and not counted, except in `--sinks`, where each sink's producer has the sink's name as client.id).
+
+`--object-reuse both` runs two jobs at the same time, the same pipelines in each, one with
+`pipeline.object-reuse` and one without (what pipelines render: `off`, the default).
 
 `--format-only` profiles the deserializer alone (no Flink job, no broker): bench/java/FormatMicroBench.java,
 compiled with javac against PyFlink's jars and the format jar, times Flink's `json` deserializer and the
@@ -98,8 +108,9 @@ BAD_KINDS = [
 ]
 
 
-def produce(bootstrap: str, topic: str, n: int, bad_every: int | None) -> int:
-    """N IoT readings; with bad_every, every bad_every-th record is a bad one (cycling BAD_KINDS)."""
+def produce(bootstrap: str, topic: str, n: int, bad_every: int | None, start: int = 0) -> int:
+    """Readings [start, n) of N IoT readings; with bad_every, every bad_every-th record is a bad one
+    (cycling BAD_KINDS). Returns how many bad ones it wrote."""
     from flinksql_gen.kafka.client import JsonProducer
     from flinksql_gen.produce import IotGenerator
 
@@ -108,8 +119,11 @@ def produce(bootstrap: str, topic: str, n: int, bad_every: int | None) -> int:
         for i, event in enumerate(IotGenerator(seed=7).events()):
             if i >= n:
                 break
+            if i < start:
+                continue
             if bad_every and i % bad_every == bad_every // 2:
-                producer.send(topic, BAD_KINDS[bad % len(BAD_KINDS)], event.key, event.timestamp_ms, partition=0)
+                kind = BAD_KINDS[(i // bad_every) % len(BAD_KINDS)]
+                producer.send(topic, kind, event.key, event.timestamp_ms, partition=0)
                 bad += 1
             else:
                 producer.send(topic, event.value, event.key, event.timestamp_ms, partition=0)
@@ -152,16 +166,21 @@ def plain_statements(name: str, topic: str, bootstrap: str, lenient: bool) -> tu
 def checked_statements(folder: Path, name: str, topic: str, mode: str, env: dict[str, str],
                        sql_form: bool) -> tuple[list[str], list[str], str]:  # fmt: skip
     """(DDL, the policy's INSERTs, the relation metrics read) of the rendered checked source."""
-    from flinksql_gen.plan import bad_records
+    import flinksql_gen.api  # noqa: F401  (loads the planner's modules)
     from flinksql_gen.secrets import resolve
 
-    saved = bad_records.SQL_TARGETS
+    # the module that decides which targets get the SQL form (wherever the planner keeps it)
+    forms = [m for key, m in list(sys.modules.items()) if key.startswith("flinksql_gen.plan.")
+             and isinstance(getattr(m, "SQL_TARGETS", None), frozenset)]  # fmt: skip
+    saved = [m.SQL_TARGETS for m in forms]
     if sql_form:
-        bad_records.SQL_TARGETS = frozenset({*saved, "local"})
+        for m in forms:
+            m.SQL_TARGETS = frozenset({*m.SQL_TARGETS, "local"})
     try:
         bundle = render_yaml(folder, name, SOURCE_YAML.format(name=name, topic=topic, mode=mode))
     finally:
-        bad_records.SQL_TARGETS = saved
+        for m, value in zip(forms, saved, strict=True):
+            m.SQL_TARGETS = value
     ddl, inserts = [], []
     for s in bundle.statements:
         if s.kind == "set" or not s.name.startswith(name):
@@ -193,9 +212,12 @@ class Pipe:
     name: str = ""
     metric: tuple[str, str] | None = None  # (vertex id, metric id) of its source's numRecordsOut
     samples: list[tuple[float, int]] = field(default_factory=list)
+    reuse: bool = False  # pipeline.object-reuse of its job
 
 
-def add_pipe(stack: BenchStack, table_env, statements, folder: Path, pipe: Pipe, topic: str, n: int) -> None:
+def add_pipe(stack: BenchStack, folder: Path, pipe: Pipe, topic: str, n: int) -> tuple[list[str], list[str]]:
+    """(DDL, INSERTs) of one pipeline: its source (bounded unless in CPU mode), its policy's statements
+    and its sink."""
     pipe.name = unique("bs")
     if pipe.kind == "plain":
         ddl, relation = plain_statements(pipe.name, topic, stack.bootstrap, lenient=pipe.bad)
@@ -206,11 +228,68 @@ def add_pipe(stack: BenchStack, table_env, statements, folder: Path, pipe: Pipe,
     sink = f"{pipe.name}_out"
     if pipe.sink == "kafka":
         create_topics(stack.bootstrap, [sink])
-    for i, sql in enumerate(ddl):
-        table_env.execute_sql(bounded(sql, n) if i == 0 and not CPU_MODE["on"] else sql)
-    table_env.execute_sql(sink_sql(sink, pipe.sink, stack.bootstrap))
-    for sql in [*inserts, f"INSERT INTO `{sink}` SELECT {COLUMNS} FROM `{relation}`"]:
+    ddl = [bounded(sql, n) if i == 0 and not CPU_MODE["on"] else sql for i, sql in enumerate(ddl)]
+    ddl.append(sink_sql(sink, pipe.sink, stack.bootstrap))
+    return ddl, [*inserts, f"INSERT INTO `{sink}` SELECT {COLUMNS} FROM `{relation}`"]
+
+
+@dataclass
+class Run:
+    """One submitted job: its id, the REST URL of the JobManager that runs it, its pipes, how to stop it."""
+
+    job_id: str
+    url: str | None
+    pipes: list[Pipe]
+    stop: object  # a callable that cancels the job
+
+
+def submit_pyflink(table_env, ddl: list[str], inserts: list[str], config: dict[str, str], pipes: list[Pipe],
+                   url: str | None = None) -> Run:  # fmt: skip
+    """Through PyFlink: the local mini-cluster, or the session cluster at `url` (table_env is remote)."""
+    for sql in ddl:
+        table_env.execute_sql(sql)
+    statements = table_env.create_statement_set()
+    for sql in inserts:
         statements.add_insert_sql(sql)
+    for key, value in config.items():  # read at submission: each job keeps its own
+        table_env.get_config().set(key, value)
+    result = statements.execute()
+    client = result.get_job_client()
+
+    def stop() -> None:
+        with contextlib.suppress(Exception):  # a bounded job may have finished (and its mini-cluster gone)
+            client.cancel()
+        with contextlib.suppress(Exception):
+            result.wait()
+
+    return Run(str(client.get_job_id()), url, pipes, stop)
+
+
+def submit_gateway(gateway: str, jobmanager: str, ddl: list[str], inserts: list[str], config: dict[str, str],
+                   pipes: list[Pipe]) -> Run:  # fmt: skip
+    """Through the SQL Gateway (the product's client): one session, the DDL through configure-session,
+    the INSERTs as one EXECUTE STATEMENT SET; the job runs on the session cluster."""
+    import httpx
+
+    from flinksql_gen.deploy.gateway import statement_set
+    from flinksql_gen.deploy.gateway_client import GatewayClient
+
+    client = GatewayClient(gateway)
+    try:
+        client.negotiate()
+        session = client.open_session({"parallelism.default": "1", **config}, unique("bench"))
+        for sql in ddl:
+            client.configure(session, sql)
+        job_id = client.finish(session, client.execute(session, statement_set(inserts))).job_id
+        client.close_session(session)
+    finally:
+        client.close()
+
+    def stop() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.patch(f"{jobmanager}/jobs/{job_id}", params={"mode": "cancel"}, timeout=30)
+
+    return Run(str(job_id), jobmanager, pipes, stop)
 
 
 def find_counters(url: str, job_id: str, pipes: list[Pipe]) -> bool:
@@ -253,57 +332,64 @@ def _quietly(check, *args) -> bool:
         return False
 
 
-def run_side_by_side(statements, pipes: list[Pipe], n: int) -> float:
-    """Runs every pipe in one job; samples each source's counter until all have read 95 %, then
-    cancels the job. Returns the wall time."""
+def run_side_by_side(runs: list[Run], n: int, jvm: int | None = None, feed=None) -> float:
+    """Watches submitted jobs that run at the same time: samples each source's counter until all have
+    read 95 % (CPU mode: all N, with CPU snapshots of `jvm`: one once all have read the warm-up part
+    of their topics, then `feed()` produces the rest, one once all have read it), then cancels the
+    jobs. The wall time."""
     import httpx
 
     began = time.monotonic()
-    result = statements.execute()
-    client = result.get_job_client()
-    job_id = str(client.get_job_id())
-    url = find_rest(job_id, timeout=300)
-    if url is None:
-        raise RuntimeError("the job's REST endpoint was not found")
+    for run in runs:
+        run.url = run.url or find_rest(run.job_id, timeout=300)
+        if run.url is None:
+            raise RuntimeError("the job's REST endpoint was not found")
+    every = [p for run in runs for p in run.pipes]
+    jvm = jvm or (local_jvm() if CPU_MODE["on"] else None)  # the JVM whose threads run the tasks
     deadline = time.monotonic() + 300
-    while not _quietly(find_counters, url, job_id, pipes):
+    while not all(_quietly(find_counters, run.url, run.job_id, run.pipes) for run in runs):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no numRecordsOut counter for {[p.name for p in pipes if not p.metric]}")
+            raise RuntimeError(f"no numRecordsOut counter for {[p.name for p in every if not p.metric]}")
         time.sleep(1)
-    done, failures = False, 0
+    done, failures, first = False, 0, None
     while not done and failures < 20:  # a loaded machine answers slowly now and then
-        for pipe in pipes:
-            vid, metric = pipe.metric
-            try:
-                got = httpx.get(f"{url}/jobs/{job_id}/vertices/{vid}/metrics", params={"get": metric},
-                                timeout=10).json()  # fmt: skip
-            except (httpx.HTTPError, ValueError):
-                failures += 1
-                continue
-            if got:
-                pipe.samples.append((time.monotonic(), int(float(got[0]["value"]))))
+        for run in runs:
+            for pipe in run.pipes:
+                vid, metric = pipe.metric
+                try:
+                    got = httpx.get(f"{run.url}/jobs/{run.job_id}/vertices/{vid}/metrics", params={"get": metric},
+                                    timeout=10).json()  # fmt: skip
+                except (httpx.HTTPError, ValueError):
+                    failures += 1
+                    continue
+                if got:
+                    pipe.samples.append((time.monotonic(), int(float(got[0]["value"]))))
         # until every source has read 95 % (the per-source windows of the fallback need all of them); in
         # CPU mode (unbounded reads) until every source has read all N, then the threads' CPU time
-        if CPU_MODE["on"]:  # all read (plain json drops what it cannot parse: >= 98 %, then no change for 3 s)
-            done = all(settled(p, n) for p in pipes)
+        if CPU_MODE["on"] and first is None:  # the warm-up part read by all: JIT, clients, first dead letters
+            if all(settled(p, WARM * n) for p in every):
+                first = cpu_snapshot(every, jvm)
+                feed()  # the steady part: the rest of the N records, read while they arrive
+        elif CPU_MODE["on"]:  # all read (plain json drops what it cannot parse: >= 98 %, then no change for 3 s)
+            done = all(settled(p, n) for p in every)
         else:
-            done = all(p.samples and p.samples[-1][1] >= 0.95 * n for p in pipes)
+            done = all(p.samples and p.samples[-1][1] >= 0.95 * n for p in every)
         time.sleep(0.3)
     if CPU_MODE["on"]:
-        time.sleep(3)  # let the sinks drain what the sources emitted
-        thread_cpu(pipes)
-    with contextlib.suppress(Exception):  # a bounded job may have finished (and its mini-cluster gone)
-        client.cancel()
-    with contextlib.suppress(Exception):
-        result.wait()
+        last = cpu_snapshot(every, jvm)
+        for pipe in every:
+            steady_cpu(pipe, first, last, n)
+    for run in runs:
+        run.stop()
     return time.monotonic() - began
 
 
 CPU_MODE = {"on": False}
+REUSE_DEFAULT = "off"  # what rendered pipelines set (pipeline.object-reuse)
 
 
-def settled(pipe: Pipe, n: int) -> bool:
-    """Read at least 98 % of N and no new record for 3 s."""
+def settled(pipe: Pipe, n: float) -> bool:
+    """Read at least 98 % of n and no new record for 3 s."""
     if not pipe.samples or pipe.samples[-1][1] < 0.98 * n:
         return False
     last_t, last_c = pipe.samples[-1]
@@ -311,25 +397,63 @@ def settled(pipe: Pipe, n: int) -> bool:
     return bool(older) and older[-1] == last_c
 
 
-def thread_cpu(pipes: list[Pipe]) -> None:
-    """Each pipeline's CPU seconds: its task thread plus its Kafka fetcher thread, from `jcmd Thread.print`
-    (JDK 17 prints cpu=...ms per thread) of the mini-cluster's JVM. The Kafka producers' network
-    threads are not attributable to a pipeline and are not counted."""
+WARM = 0.1  # CPU mode: the first 10 % of each topic are the warm-up, produced before the job
+
+
+def local_jvm() -> int:
+    """The pid of this process's local mini-cluster JVM (PyFlink's gateway server)."""
     import os
-    import subprocess
 
     from _common import descendants
 
+    return next(p.pid for p in descendants(os.getpid()) if "PythonGatewayServer" in p.cmdline)
+
+
+def cpu_snapshot(pipes: list[Pipe], jvm: int) -> tuple[float, dict[str, float | None]]:
+    """(when, each pipeline's CPU seconds so far): its task thread plus its Kafka fetcher thread, from
+    `jcmd Thread.print` (JDK 17 prints cpu=...ms per thread) of the JVM that runs the tasks (the local
+    mini-cluster or the TaskManager). The Kafka producers' network threads are not attributable to a
+    pipeline and are not counted, except for the --sinks variants, whose producers carry the sink's name as
+    client.id."""
+    import subprocess
+
     from flinksql_gen.runtime import formats
 
-    jvm = next(p.pid for p in descendants(os.getpid()) if "PythonGatewayServer" in p.cmdline)
+    began = time.monotonic()
     dump = subprocess.run([str(formats._javac().with_name("jcmd")), str(jvm), "Thread.print"], check=True,
                           capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    when = (began + time.monotonic()) / 2
     threads = re.findall(r'^"([^"]*)".*? cpu=([\d.]+)ms', dump, re.M)
+    cpu = {}
     for pipe in pipes:
-        mine = [float(ms) for name, ms in threads if re.search(rf"Source: {re.escape(pipe.name)}\[", name)]
-        pipe.cpu = sum(mine) / 1000 if mine else None  # type: ignore[attr-defined]
-        pipe.threads = len(mine)  # type: ignore[attr-defined]
+        own = rf"Source: {re.escape(pipe.name)}\[|kafka-producer-network-thread \| {re.escape(pipe.name)}_out\b"
+        mine = [float(ms) for name, ms in threads if re.search(own, name)]
+        cpu[pipe.name] = sum(mine) / 1000 if mine else None
+    return when, cpu
+
+
+def count_at(pipe: Pipe, t: float) -> float:
+    """The source's record count at time t, interpolated between the samples around it. Only the samples
+    where the counter changed count: a JobManager caches metrics (10 s unless configured, as on the
+    session cluster), so a new value is fresh when first seen and stale after."""
+    fresh = [s for i, s in enumerate(pipe.samples) if i == 0 or s[1] != pipe.samples[i - 1][1]]
+    before = [s for s in fresh if s[0] <= t] or fresh[:1]
+    after = [s for s in fresh if s[0] >= t] or fresh[-1:]
+    (t0, c0), (t1, c1) = before[-1], after[0]
+    return c0 if t1 <= t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
+
+
+def steady_cpu(pipe: Pipe, first: tuple | None, last: tuple, n: int) -> None:
+    """Sets pipe.cpu and pipe.cpu_records: the CPU seconds and records read between the two snapshots
+    (all N and all CPU when there is no first one). A source's count is what it emitted: plain json
+    drops bad records, so its count is scaled to records read (final count = N)."""
+    total = last[1].get(pipe.name)
+    if first is None or first[1].get(pipe.name) is None or total is None:
+        pipe.cpu, pipe.cpu_records = total, n  # type: ignore[attr-defined]
+        return
+    final = pipe.samples[-1][1]
+    pipe.cpu = total - first[1][pipe.name]  # type: ignore[attr-defined]
+    pipe.cpu_records = (final - count_at(pipe, first[0])) * n / final  # type: ignore[attr-defined]
 
 
 def shared_rate(pipe: Pipe, start: float, end: float) -> float | None:
@@ -360,42 +484,56 @@ def sink_profile(n: int, no_doc: bool) -> dict:
     with BenchStack() as stack:
         clean = unique("bk_clean")
         create_topics(stack.bootstrap, [clean])
-        say(f"producing {n} readings to {clean}")
-        produce(stack.bootstrap, clean, n, None)
+        warm = int(WARM * n) if CPU_MODE["on"] else n  # CPU mode: the rest once the warm-up part is read
+        say(f"producing {warm} readings to {clean}")
+        produce(stack.bootstrap, clean, warm, None)
         table_env = open_local_env(stack, {"parallelism.default": "1", "metrics.fetcher.update-interval": "200",
                                            "execution.checkpointing.interval": "10 s"})  # fmt: skip
-        statements = table_env.create_statement_set()
-        pipes = []
+        ddl, inserts, pipes = [], [], []
         for label, options in SINK_VARIANTS:
             pipe = Pipe(label, "plain", None, "kafka" if options else "blackhole", False, name=unique("bk"))
             (create,), relation = plain_statements(pipe.name, clean, stack.bootstrap, lenient=False)
-            table_env.execute_sql(bounded(create, n))
+            ddl.append(create if CPU_MODE["on"] else bounded(create, n))
             sink = f"{pipe.name}_out"
             cols = "`hostname` STRING, `cpu` STRING, `usage` DOUBLE, `occurred_at` BIGINT"
             if options:
                 create_topics(stack.bootstrap, [sink])
-                table_env.execute_sql(
+                ddl.append(
                     f"CREATE TEMPORARY TABLE `{sink}` ({cols}) WITH ('connector' = 'kafka', 'topic' = '{sink}', "
-                    f"'properties.bootstrap.servers' = '{stack.bootstrap}', 'key.format' = 'json', "
+                    f"'properties.bootstrap.servers' = '{stack.bootstrap}', 'properties.client.id' = '{sink}', "
+                    f"'key.format' = 'json', "
                     f"'key.fields' = 'hostname;cpu', 'value.format' = 'json', {options.format(name=sink)})")
             else:
-                table_env.execute_sql(sink_sql(sink, "blackhole", stack.bootstrap))
-            statements.add_insert_sql(f"INSERT INTO `{sink}` SELECT {COLUMNS} FROM `{relation}`")
+                ddl.append(sink_sql(sink, "blackhole", stack.bootstrap))
+            inserts.append(f"INSERT INTO `{sink}` SELECT {COLUMNS} FROM `{relation}`")
             pipes.append(pipe)
         say(f"one job, {len(pipes)} sink variants side by side")
-        wall = run_side_by_side(statements, pipes, n)
+        wall = run_side_by_side([submit_pyflink(table_env, ddl, inserts, {}, pipes)], n,
+                                feed=lambda: produce(stack.bootstrap, clean, n, None, start=warm))  # fmt: skip
     rates = per_source_rates(pipes, n)
-    rows = [[p.label, fmt(rates[p.name]), f"{rates[p.name] / rates[pipes[0].name]:.2f}"
-             if rates[p.name] and rates[pipes[0].name] else ""] for p in pipes]  # fmt: skip
+    cpu_rates = {p.name: p.cpu_records / p.cpu if getattr(p, "cpu", None) else None for p in pipes}
+
+    def ratio(figures: dict, p: Pipe) -> str:
+        base = figures[pipes[0].name]
+        return f"{figures[p.name] / base:.2f}" if figures[p.name] and base else ""
+
+    rows = [[p.label, fmt(rates[p.name]), ratio(rates, p), *([fmt(cpu_rates[p.name]), ratio(cpu_rates, p)]
+             if CPU_MODE["on"] else [])] for p in pipes]  # fmt: skip
+    header = ["sink", "rec/s", "vs rendered", *(["rec per CPU-s", "vs rendered"] if CPU_MODE["on"] else [])]
+    cpu_note = (" Rec per CPU-s: records read / CPU seconds of the pipeline's task thread, its Kafka fetcher and "
+                f"its sink's producer network thread (client.id = the sink's name), from `jcmd Thread.print` once "
+                f"all had read the first {WARM:.0%} of the topic (produced before the job: the warm-up) and again "
+                "after the rest (produced then): what the load does not dilute." if CPU_MODE["on"] else "")
     body = (f"{machine()}; {load_note(load_start, load_avg())}. Command: `{command_line()}`. {n:,} IoT readings "
             f"read by plain `json` sources into Kafka sinks (JSON key `hostname;cpu` and value, as rendered alert "
             f"sinks), side by side in one job, checkpoints every 10 s; job wall time {wall:.0f} s. Rate = each "
-            f"source's records/s while it read 5-95 % of the topic (backpressure from its sink slows it).\n\n"
-            + md_table(["sink", "rec/s", "vs rendered"], rows, align="lrr") + "\n")  # fmt: skip
+            f"source's records/s while it read 5-95 % of the topic (backpressure from its sink slows it).{cpu_note}"
+            "\n\n" + md_table(header, rows, align="l" + "r" * (len(header) - 1)) + "\n")  # fmt: skip
     print(body)
     if not no_doc:
         write_section("bench_sources_sinks", "Kafka sink settings (exactly-once)", body)
-    return {"rates": {p.label: rates[p.name] for p in pipes}, "wall": wall}
+    return {"rates": {p.label: rates[p.name] for p in pipes}, "cpu_rates": {p.label: cpu_rates[p.name] for p in pipes},
+            "wall": wall}
 
 
 def format_only(n: int, no_doc: bool) -> dict:
@@ -450,8 +588,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--format-only", action="store_true", help="time the deserializers alone (no job)")
     ap.add_argument("--cpu", action="store_true",
                     help="rate = records per CPU-second of each pipeline's threads (unbounded reads, jcmd)")
-    ap.add_argument("--object-reuse", action="store_true",
-                    help="run the job with pipeline.object-reuse (no row copy per branch); not what pipelines render")
+    ap.add_argument("--object-reuse", choices=("off", "on", "both"), default=REUSE_DEFAULT,
+                    help="pipeline.object-reuse of the job (no row copy per chained operator and branch); "
+                         "both: two jobs at the same time, one with and one without, the same pipelines in each")
+    ap.add_argument("--target", choices=("local", "cluster", "gateway"), default="local",
+                    help="where the jobs run: a local mini-cluster, the session cluster (`up --cluster`, submitted "
+                         "with PyFlink) or the session cluster through the SQL Gateway (`up --gateway`)")
     ap.add_argument("--core", action="store_true",
                     help="only plain json, checked dead-letter and Aiven's form (10 pipelines, fewer threads)")
     args = ap.parse_args(argv)
@@ -462,29 +604,42 @@ def main(argv: list[str] | None = None) -> dict:
     if args.format_only:
         return format_only(n, args.no_doc)
     load_start = load_avg()
-    with BenchStack() as stack:
+    with BenchStack(cluster=args.target != "local") as stack:
         from flinksql_gen.stack import load_state
 
+        if args.target == "gateway":
+            stack.cli("up", "--cluster", "--gateway")  # adds the SQL Gateway to the running stack
         version = getattr(load_state(stack.workdir).broker, "version", None)
         broker_name = f"Apache Kafka {version} (KRaft)" if version else "tansu"
         folder = stack.workdir / "defs"
         clean, dirty = unique("bs_clean"), unique("bs_dirty")
         create_topics(stack.bootstrap, [clean, dirty])
-        say(f"producing {n} readings to {clean} and {dirty} (1% bad)")
-        produce(stack.bootstrap, clean, n, None)
-        bad_count = produce(stack.bootstrap, dirty, n, 100)
-        # REST metrics every 200 ms (the default caches them for 10 s)
-        extra = {"pipeline.object-reuse": "true"} if args.object_reuse else {}
-        table_env = open_local_env(stack, {"parallelism.default": "1", "metrics.fetcher.update-interval": "200",
-                                           **extra})  # fmt: skip
-        pipes = [Pipe(label, kind, mode, sink, bad) for sink in ("blackhole", "kafka") for bad in (False, True)
-                 for label, kind, mode in VARIANTS if not (bad and mode == "fail")
-                 and (not args.core or mode in (None, "dead-letter"))]  # fmt: skip
-        statements = table_env.create_statement_set()
-        for pipe in pipes:
-            add_pipe(stack, table_env, statements, folder, pipe, dirty if pipe.bad else clean, n)
-        say(f"one job, {len(pipes)} pipelines side by side")
-        wall = run_side_by_side(statements, pipes, n)
+        warm = int(WARM * n) if args.cpu else n  # CPU mode: the rest once the warm-up part is read
+        say(f"producing {warm} readings to {clean} and {dirty} (1% bad)")
+        produce(stack.bootstrap, clean, warm, None)
+        bad_count = produce(stack.bootstrap, dirty, warm, 100)
+
+        def feed() -> None:
+            nonlocal bad_count
+            say(f"producing readings {warm}-{n} to both topics")
+            produce(stack.bootstrap, clean, n, None, start=warm)
+            bad_count += produce(stack.bootstrap, dirty, n, 100, start=warm)
+
+        settings = {"off": [False], "on": [True], "both": [False, True]}[args.object_reuse]
+        jobs = []
+        for reuse in settings:
+            group = [Pipe(label, kind, mode, sink, bad, reuse=reuse) for sink in ("blackhole", "kafka")
+                     for bad in (False, True) for label, kind, mode in VARIANTS if not (bad and mode == "fail")
+                     and (not args.core or mode in (None, "dead-letter"))]  # fmt: skip
+            ddl, inserts = [], []
+            for pipe in group:
+                d, i = add_pipe(stack, folder, pipe, dirty if pipe.bad else clean, n)
+                ddl, inserts = ddl + d, inserts + i
+            jobs.append((ddl, inserts, {"pipeline.object-reuse": str(reuse).lower()}, group))
+        pipes = [p for *_, group in jobs for p in group]
+        say(f"{len(jobs)} job(s) at the same time on the {args.target} target, {len(pipes)} pipelines side by side")
+        runs, jvm = submit_all(stack, args.target, jobs)
+        wall = run_side_by_side(runs, n, jvm, feed)
     # The shared window: every source has read 5 % of its topic and none has read 95 % yet.
     start = max(next((t for t, c in p.samples if c >= 0.05 * n), p.samples[-1][0]) for p in pipes if p.samples)
     end = min(next((t for t, c in p.samples if c >= 0.95 * n), p.samples[-1][0]) for p in pipes if p.samples)
@@ -498,12 +653,13 @@ def main(argv: list[str] | None = None) -> dict:
             pipe.rate = shared_rate(pipe, a, b)  # type: ignore[attr-defined]
         if args.cpu:  # records per CPU-second of the pipeline's own threads: the machine's load cancels out
             cpu = getattr(pipe, "cpu", None)
-            pipe.rate = n / cpu if cpu else None  # type: ignore[attr-defined]
-        say(f"  {pipe.label:32} -> {pipe.sink:9} {'1%' if pipe.bad else '0%'} bad: {fmt(pipe.rate)} "
+            pipe.rate = pipe.cpu_records / cpu if cpu else None  # type: ignore[attr-defined]
+        say(f"  {pipe.label:32} {'reuse' if pipe.reuse else 'copy '} -> {pipe.sink:9} {'1%' if pipe.bad else '0%'} bad: {fmt(pipe.rate)} "
             + ("rec per CPU-s" if args.cpu else "rec/s"))
     figures = {"records": n, "bad_records": bad_count, "broker": broker_name, "wall": wall, "cpu": args.cpu,
                "window": (end - start if shared else None) if not args.cpu else 1,
-               "best": [{"label": p.label, "sink": p.sink, "bad": p.bad, "rate": p.rate} for p in pipes],
+               "best": [{"label": p.label, "sink": p.sink, "bad": p.bad, "rate": p.rate, "reuse": p.reuse}
+                        for p in pipes],
                "load": load_note(load_start, load_avg())}  # fmt: skip
     body = report(figures)
     print(body)
@@ -512,8 +668,36 @@ def main(argv: list[str] | None = None) -> dict:
     return figures
 
 
-def report(f: dict) -> str:
-    best = {(r["label"], r["sink"], r["bad"]): r for r in f["best"]}
+def submit_all(stack: BenchStack, target: str, jobs: list[tuple]) -> tuple[list[Run], int | None]:
+    """Submits each (DDL, INSERTs, config, pipes) of `jobs` to the target; the runs, and the pid of the
+    JVM that runs their tasks (None: the local mini-cluster, found later)."""
+    from flinksql_gen.stack import load_state
+
+    state = load_state(stack.workdir)
+    if target == "gateway":
+        return [submit_gateway(state.gateway.url, state.cluster.rest_url, ddl, inserts, config, group)
+                for ddl, inserts, config, group in jobs], taskmanager_pid(state)  # fmt: skip
+    from flinksql_gen.runtime.table_env import open_table_env
+
+    if target == "cluster":
+        table_env = open_table_env(jars=stack.jars(), remote=state.cluster.rest_url, config={"parallelism.default": "1"},
+                                   log_dir=stack.workdir / "logs" / "flink")  # fmt: skip
+        return [submit_pyflink(table_env, ddl, inserts, config, group, url=state.cluster.rest_url)
+                for ddl, inserts, config, group in jobs], taskmanager_pid(state)  # fmt: skip
+    # REST metrics every 200 ms (the default caches them for 10 s)
+    table_env = open_local_env(stack, {"parallelism.default": "1", "metrics.fetcher.update-interval": "200"})
+    return [submit_pyflink(table_env, ddl, inserts, config, group) for ddl, inserts, config, group in jobs], None
+
+
+def taskmanager_pid(state) -> int:
+    """The session cluster's (only) TaskManager JVM."""
+    pids = state.cluster.taskmanager_pids
+    return int(pids[0][0])
+
+
+def table_and_verdict(runs: list[dict], window: float | None) -> str:
+    """The table of one job's pipelines and the verdict on the 0.8x target."""
+    best = {(r["label"], r["sink"], r["bad"]): r for r in runs}
     rows = []
     for label, _kind, mode in VARIANTS:
         if not any(key[0] == label for key in best):  # not run (--core)
@@ -539,21 +723,38 @@ def report(f: dict) -> str:
     cells = sum(1 for label, kind, mode in VARIANTS if kind == "format" for sink in ("blackhole", "kafka")
                 for bad in (False, True) if (label, sink, bad) in best)  # fmt: skip
     verdict = ("**No verdict on the 0.8x target**: the sources did not run at the same time (no shared window), "
-               "so their rates saw different loads and are not comparable." if not f["window"] else
+               "so their rates saw different loads and are not comparable." if not window else
                f"**No verdict on the 0.8x target**: {cells - len(ratios)} of {cells} cells have no ratio." if
                len(ratios) < cells else
                "**Target (checked >= 0.8x plain json) met in every cell** of the format form "
                f"(lowest {min(x for *_, x in ratios):.2f})." if ratios and not missed else
                f"**Target (checked >= 0.8x plain json) missed** in {len(missed)} of {len(ratios)} cells: "
                + "; ".join(missed) + "." if ratios else "No ratio: a rate is missing.")
+    return f"{table}\n\n{verdict}"
+
+
+def report(f: dict) -> str:
+    reuses = sorted({r.get("reuse", False) for r in f["best"]})
+    parts = []
+    for reuse in reuses:
+        title = (f"**`pipeline.object-reuse` {'on' if reuse else 'off'}** (one of two jobs that ran at the same "
+                 "time):\n\n" if len(reuses) > 1 else "")
+        parts.append(title + table_and_verdict([r for r in f["best"] if r.get("reuse", False) == reuse], f["window"]))
+    reuse_note = ("Two jobs ran at the same time in one JVM, the same pipelines in each, one with "
+                  "`pipeline.object-reuse` and one without." if len(reuses) > 1 else
+                  f"`pipeline.object-reuse` {'on' if reuses and reuses[0] else 'off'}.")
+    table = "\n\n".join(parts)
+    verdict = reuse_note
     return (f"{machine()}; broker: {f['broker']} (started by `flinksql-gen up`); {f['load']}.\n"
             f"Command: `{command_line()}`. {f['records']:,} IoT readings per topic (the 1 % topic holds "
-            f"{f['bad_records']:,} bad records); the {len(f['best'])} pipelines below ran side by side in one "
-            f"job (parallelism 1 each, four columns passed through), so every one saw the same machine load; "
-            + ("unbounded reads until every source had read all N records; rate = N / the CPU seconds of the "
-               "pipeline's task thread and Kafka fetcher thread (`jcmd Thread.print`; the Kafka producers' network "
-               "threads are shared and not counted), i.e. records per CPU-second, which the machine's load does not "
-               "dilute." if f.get("cpu") else
+            f"{f['bad_records']:,} bad records); the {len(f['best'])} pipelines below ran side by side in "
+            f"{'two jobs' if len(reuses) > 1 else 'one job'} (parallelism 1 each, four columns passed through), so every one saw the same machine load; "
+            + (f"unbounded reads; the first {WARM:.0%} of each topic was produced before the jobs started (the "
+               "warm-up: start-up, JIT, clients, the first dead letters), the rest once every source had read it; "
+               "rate = records read / CPU seconds of the pipeline's task thread and Kafka fetcher thread "
+               "(`jcmd Thread.print`; the Kafka producers' network threads are shared and not counted) between "
+               "the end of the warm-up and the end of the topic: records per CPU-second in the steady state, which "
+               "the machine's load does not dilute." if f.get("cpu") else
             "rate = each source's records/s (its numRecordsOut counter over the mini-cluster's REST API) "
             + (f"over the same {f['window']:.0f} s window, from the moment all had read 5 % of their topic "
                f"until the first had read 95 %." if f["window"] else

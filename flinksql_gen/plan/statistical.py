@@ -71,6 +71,29 @@ def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric,
         ctx.error((*path, "metric"), f"{d.type} needs event time: metric {metric.name!r} has no window and its "
                   "source no event_time", "add event_time to the source")  # fmt: skip
         return None
+    form = _chosen_form(ctx, name, d)
+    if form is None:
+        return None
+    if form == "udf" and d.type == "model_service":
+        java = uses_java_engine(d, metric, ctx.parallelism)
+        if java is None:
+            ctx.error((*path, "engine"), "engine: java keeps a key's records in order only when they all reach one "
+                      f"parallel instance, and metric {metric.name!r} has no window (rows of a key can come from "
+                      f"several source partitions) while the parallelism is {ctx.parallelism}",
+                      "set engine: auto or python (the Python aggregate groups by the key), parallelism 1, or give "
+                      "the metric a window")  # fmt: skip
+            return None
+        if java:
+            return _java_form(ctx, name, d, metric, value, stamp)
+    if form == "udf":
+        return _udf_form(ctx, name, d, metric, value, stamp)
+    return _sql_form(ctx, name, d, metric, value, order, stamp, lookup)
+
+
+def _chosen_form(ctx: PlanContext, name: str, d) -> str | None:
+    """`sql` or `udf`: the form asked for, or with `auto` the pure-SQL one when the type has it;
+    None after reporting a form the target or the settings cannot run."""
+    path = ("detectors", name)
     sql_ok = detector_class(d.type).sql_form_available(d)
     form = d.form if d.form != "auto" else ("sql" if sql_ok else "udf")
     alternatives = "threshold, percentage_change, absolute_change or mean_variance (daily/weekly seasonality)"
@@ -91,20 +114,7 @@ def plan_statistical(ctx: PlanContext, name: str, d, metric: PlannedMetric,
         ctx.error((*path, "per_key"), f"per-key settings need the pure-SQL form, and {d.type} runs as a UDF here",
                   f"pure-SQL detectors: {alternatives}")  # fmt: skip
         return None
-    if form == "udf" and d.type == "model_service":
-        java = uses_java_engine(d, metric, ctx.parallelism)
-        if java is None:
-            ctx.error((*path, "engine"), "engine: java keeps a key's records in order only when they all reach one "
-                      f"parallel instance, and metric {metric.name!r} has no window (rows of a key can come from "
-                      f"several source partitions) while the parallelism is {ctx.parallelism}",
-                      "set engine: auto or python (the Python aggregate groups by the key), parallelism 1, or give "
-                      "the metric a window")  # fmt: skip
-            return None
-        if java:
-            return _java_form(ctx, name, d, metric, value, stamp)
-    if form == "udf":
-        return _udf_form(ctx, name, d, metric, value, stamp)
-    return _sql_form(ctx, name, d, metric, value, order, stamp, lookup)
+    return form
 
 
 def _sql_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str, order: str, stamp: str,

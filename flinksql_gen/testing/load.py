@@ -196,8 +196,17 @@ def _listing(what: str, names: Iterable[str]) -> str:
 
 
 def _check_case(case: Case) -> list[Problem]:
-    pipeline, bundle, spec = case.suite.pipeline, case.suite.bundle, case.spec
+    """Every problem of one test case, each at its YAML position; fills `case.inputs`."""
     problems: list[Problem] = []
+    _check_inputs(case, problems)
+    _check_advance(case, problems)
+    _check_lookups(case, problems)
+    _check_expect(case, problems)
+    return problems
+
+
+def _check_inputs(case: Case, problems: list[Problem]) -> None:
+    pipeline, spec = case.suite.pipeline, case.spec
     for name, given in spec.inputs.items():
         if name not in pipeline.sources:
             problems.append(_problem(case, ("inputs", name), f"unknown source {name!r}", _listing("sources", pipeline.sources)))
@@ -216,6 +225,11 @@ def _check_case(case: Case) -> list[Problem]:
             path = ("inputs", name, "rows", i)
             records.append(_record(case, case.where(*path), path, row, src, given.key, problems))
         case.inputs[name] = records
+
+
+def _check_advance(case: Case, problems: list[Problem]) -> None:
+    """Each `advance` step is one more record of its source, at the time it moves to."""
+    pipeline, spec = case.suite.pipeline, case.spec
     for i, step in enumerate(spec.advance):
         path = ("advance", i)
         if step.source not in pipeline.sources:
@@ -230,6 +244,10 @@ def _check_case(case: Case) -> list[Problem]:
         else:
             row["_at"] = step.to
         case.inputs.setdefault(step.source, []).append(_record(case, case.where(*path), (*path, "row"), row, src, None, problems))
+
+
+def _check_lookups(case: Case, problems: list[Problem]) -> None:
+    pipeline, spec = case.suite.pipeline, case.spec
     for name, given in spec.lookups.items():
         if name not in pipeline.lookups:
             problems.append(_problem(case, ("lookups", name), f"unknown lookup {name!r}", _listing("lookups", pipeline.lookups)))
@@ -243,6 +261,10 @@ def _check_case(case: Case) -> list[Problem]:
             missing = [k for k in pipeline.lookups[name].key if row.get(k) is None]
             if missing:
                 problems.append(_problem(case, ("lookups", name, "rows", i), f"the row has no value for key column(s) {', '.join(missing)}"))
+
+
+def _check_expect(case: Case, problems: list[Problem]) -> None:
+    bundle, spec = case.suite.bundle, case.spec
     tables = {t.name: t for t in bundle.tables if t.role == "sink"}
     for name, exp in spec.expect.items():
         table = tables.get(name)
@@ -260,7 +282,6 @@ def _check_case(case: Case) -> list[Problem]:
             for i, row in enumerate(getattr(exp, kind) or []):
                 problems.extend(_unknown_columns(case, ("expect", name, kind, i), row, columns, name))
         problems.extend(_unknown_columns(case, ("expect", name, "where"), exp.where, columns, name))
-    return problems
 
 
 def _unknown_columns(case: Case, path: tuple, row: dict, columns: tuple[str, ...], sink: str) -> list[Problem]:

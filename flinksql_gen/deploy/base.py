@@ -97,6 +97,12 @@ def get_target(name: str, **options: object) -> DeployTarget:
 # --- helpers shared by the clients -------------------------------------------------------------
 
 
+def require_inserts(pipeline: PipelineBundle) -> None:
+    """A pipeline without an INSERT would start no job: say so before contacting anything."""
+    if not pipeline.inserts:
+        raise DeployError(f"{pipeline.source_file}: pipeline {pipeline.name!r} has no INSERT statement to submit")
+
+
 def find_active_job(jobs: Iterable[JobInfo], name: str) -> JobInfo:
     """The one active job named `name`; a clear error when there is none (or several)."""
     all_jobs = list(jobs)

@@ -31,6 +31,7 @@ from flinksql_gen.deploy.base import (
     SubmitResult,
     find_active_job,
     register,
+    require_inserts,
     root_cause,
     safe,
     statement_error,
@@ -105,10 +106,7 @@ class GatewayDeployTarget:
         savepoint: str | None = None,
         allow_non_restored_state: bool = False,
     ) -> SubmitResult:
-        if not pipeline.inserts:
-            raise DeployError(
-                f"{pipeline.source_file}: pipeline {pipeline.name!r} has no INSERT statement to submit"
-            )
+        require_inserts(pipeline)
         props = self.session_properties(pipeline, savepoint, allow_non_restored_state)
         with self._client() as client:
             client.negotiate()

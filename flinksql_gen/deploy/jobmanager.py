@@ -25,6 +25,7 @@ from flinksql_gen.deploy.base import (
     SubmitResult,
     find_active_job,
     register,
+    require_inserts,
     root_cause,
     statement_error,
 )
@@ -232,10 +233,7 @@ class JobManagerTarget:
         savepoint: str | None = None,
         allow_non_restored_state: bool = False,
     ) -> SubmitResult:
-        if not pipeline.inserts:
-            raise DeployError(
-                f"{pipeline.source_file}: pipeline {pipeline.name!r} has no INSERT statement to submit"
-            )
+        require_inserts(pipeline)
         with self.client() as jm:
             jm.overview()  # fail fast (and clearly) when the cluster is not there
             job_id = self.submitter(

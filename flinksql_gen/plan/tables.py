@@ -46,9 +46,19 @@ def exactly_once(ctx: PlanContext, sink: str) -> list[tuple[str, str]]:
     """Transactional Kafka writes: read_committed readers see each row once, even after a
     restart. Flink commits on checkpoints (so they must be on); the prefix is per pipeline and
     sink, and the timeout stays within Kafka's default transaction.max.timeout.ms (15 min)."""
-    return [("sink.delivery-guarantee", "exactly-once"),
-            ("sink.transactional-id-prefix", f"flinksql-gen.{ctx.pipeline}.{sink}"),
-            ("properties.transaction.timeout.ms", "900000")]  # fmt: skip
+    out = [("sink.delivery-guarantee", "exactly-once"),
+           ("sink.transactional-id-prefix", f"flinksql-gen.{ctx.pipeline}.{sink}"),
+           ("properties.transaction.timeout.ms", "900000")]  # fmt: skip
+    if not ctx.aiven:
+        out += PRODUCER_BATCHING
+    return out
+
+
+# Bigger producer batches: readers see a transaction's records at its commit (the next checkpoint),
+# so waiting up to 20 ms to fill a batch delays nothing they can see, and the pipeline spends ~8 %
+# less CPU per record (bench_sources.py --sinks --cpu, two runs: 1.08x and 1.09x the producer
+# defaults, linger.ms 0 and 16 KiB batches). Measured on the local stack, so not rendered for Aiven.
+PRODUCER_BATCHING = [("properties.linger.ms", "20"), ("properties.batch.size", "131072")]
 
 
 def _jdbc_connection(ctx: PlanContext, table: str) -> list[tuple[str, str]]:

@@ -72,7 +72,9 @@ CREATE TABLE `cpu_high_alerts` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_high_alerts',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE TABLE `cpu_agg_stats` (
@@ -92,7 +94,9 @@ CREATE TABLE `cpu_agg_stats` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_agg_stats',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE TABLE `cpu_threshold_alerts` (
@@ -113,7 +117,9 @@ CREATE TABLE `cpu_threshold_alerts` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_threshold_alerts',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE TABLE `slack_alerts` (
@@ -139,7 +145,9 @@ CREATE TABLE `cpu_load_dead_letter` (
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.cpu.cpu_load_dead_letter',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE VIEW `cpu_load__checked` AS

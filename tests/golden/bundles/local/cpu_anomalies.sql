@@ -70,7 +70,9 @@ CREATE TABLE `usage_band_alerts` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.cpu_anomalies.usage_band_alerts',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE TABLE `usage_jump_alerts` (
@@ -93,7 +95,9 @@ CREATE TABLE `usage_jump_alerts` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.cpu_anomalies.usage_jump_alerts',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE TABLE `cpu_scored` (
@@ -114,7 +118,9 @@ CREATE TABLE `cpu_scored` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.cpu_anomalies.cpu_scored',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE TABLE `cpu_load_dead_letter` (
@@ -132,7 +138,9 @@ CREATE TABLE `cpu_load_dead_letter` (
   'value.fields-include' = 'EXCEPT_KEY',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.cpu_anomalies.cpu_load_dead_letter',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE VIEW `cpu_load__checked` AS

@@ -50,7 +50,9 @@ CREATE TABLE `forbidden_topping_lines` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.pizza.forbidden_topping_lines',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE TABLE `orders_with_forbidden_toppings` (
@@ -66,7 +68,9 @@ CREATE TABLE `orders_with_forbidden_toppings` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.pizza.orders_with_forbidden_toppings',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE TABLE `busy_toppings_5s` (
@@ -84,7 +88,9 @@ CREATE TABLE `busy_toppings_5s` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.pizza.busy_toppings_5s',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE TABLE `topping_trend_alerts` (
@@ -103,7 +109,9 @@ CREATE TABLE `topping_trend_alerts` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.pizza.topping_trend_alerts',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE VIEW `order_toppings` AS

@@ -53,7 +53,9 @@ CREATE TABLE `topping_change_explanations` (
   'value.format' = 'json',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = 'flinksql-gen.pizza_drilldown.topping_change_explanations',
-  'properties.transaction.timeout.ms' = '900000'
+  'properties.transaction.timeout.ms' = '900000',
+  'properties.linger.ms' = '20',
+  'properties.batch.size' = '131072'
 );
 
 CREATE VIEW `toppings_by_shop_10s__rows` AS

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import re
 import sys
 import time
@@ -108,19 +109,24 @@ BAD_KINDS = [
 ]
 
 
+@functools.cache
+def readings(n: int) -> list:
+    """The first n readings of the IoT generator (the same for every topic and every turn of a feed)."""
+    from itertools import islice
+
+    from flinksql_gen.produce import IotGenerator
+
+    return list(islice(IotGenerator(seed=7).events(), n))
+
+
 def produce(bootstrap: str, topic: str, n: int, bad_every: int | None, start: int = 0) -> int:
     """Readings [start, n) of N IoT readings; with bad_every, every bad_every-th record is a bad one
     (cycling BAD_KINDS). Returns how many bad ones it wrote."""
     from flinksql_gen.kafka.client import JsonProducer
-    from flinksql_gen.produce import IotGenerator
 
     bad = 0
     with JsonProducer(bootstrap) as producer:
-        for i, event in enumerate(IotGenerator(seed=7).events()):
-            if i >= n:
-                break
-            if i < start:
-                continue
+        for i, event in enumerate(readings(n)[start:], start):
             if bad_every and i % bad_every == bad_every // 2:
                 kind = BAD_KINDS[(i // bad_every) % len(BAD_KINDS)]
                 producer.send(topic, kind, event.key, event.timestamp_ms, partition=0)
@@ -397,6 +403,7 @@ def settled(pipe: Pipe, n: float) -> bool:
     return bool(older) and older[-1] == last_c
 
 
+FEED_STEP = 10_000  # CPU mode: the rest of the records goes to the two topics in turns of this many
 WARM = 0.1  # CPU mode: the first 10 % of each topic are the warm-up, produced before the job
 
 
@@ -621,9 +628,10 @@ def main(argv: list[str] | None = None) -> dict:
 
         def feed() -> None:
             nonlocal bad_count
-            say(f"producing readings {warm}-{n} to both topics")
-            produce(stack.bootstrap, clean, n, None, start=warm)
-            bad_count += produce(stack.bootstrap, dirty, n, 100, start=warm)
+            say(f"producing readings {warm}-{n} to both topics, in turns of {FEED_STEP}")
+            for start in range(warm, n, FEED_STEP):  # in turns: both topics' sources read in the same way
+                produce(stack.bootstrap, clean, min(n, start + FEED_STEP), None, start=start)
+                bad_count += produce(stack.bootstrap, dirty, min(n, start + FEED_STEP), 100, start=start)
 
         settings = {"off": [False], "on": [True], "both": [False, True]}[args.object_reuse]
         jobs = []

@@ -111,13 +111,14 @@ def savepoint_size(jm, job_id: str) -> int | None:
         return None
 
 
-def cycle_pipeline(key: str, pipeline, url: str, cycles: int, run_s: float, savepoints: Path) -> tuple[list, str]:
+def cycle_pipeline(key: str, pipeline, url: str, cycles: int, run_s: float, savepoints: Path,
+                   workdir: Path) -> tuple[list, str]:
     from flinksql_gen.deploy.jobmanager import JobManagerClient, submit_with_pyflink
 
     rows = []
     with JobManagerClient(url) as jm:
         began = time.monotonic()
-        job_id = submit_with_pyflink(pipeline, url)
+        job_id = submit_with_pyflink(pipeline, url, workdir=workdir)
         client_s = time.monotonic() - began
         running_s = jm.wait_tasks_running(job_id)
         rows.append({"pipeline": key, "step": "submit", "client_s": client_s, "running_s": running_s})
@@ -131,7 +132,7 @@ def cycle_pipeline(key: str, pipeline, url: str, cycles: int, run_s: float, save
             stopped_s = time.monotonic() - began
             size = savepoint_size(jm, job_id)
             began = time.monotonic()
-            job_id = submit_with_pyflink(pipeline, url, savepoint=path)
+            job_id = submit_with_pyflink(pipeline, url, savepoint=path, workdir=workdir)
             client_s = time.monotonic() - began
             running_s = jm.wait_tasks_running(job_id)
             rows.append({"pipeline": key, "step": f"stop + resume {i + 1}", "savepoint_s": savepoint_s,
@@ -155,7 +156,6 @@ def main(argv: list[str] | None = None) -> dict:
         f["up_s"] = stack.up_s
         say(f"flinksql-gen up --cluster: {stack.up_s:.1f} s")
         os.environ.update(stack.env())
-        os.environ["FLINKSQL_WORKDIR"] = str(stack.workdir)
         url = stack.state.cluster.rest_url
         src, outs = unique("bench_cl_src"), {"window30": unique("bench_cl_win"), "score_udf": unique("bench_cl_sc")}
         create_topics(stack.bootstrap, [src, *outs.values()])
@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
         }
         rows, jobs = [], {}
         for key, pipeline in pipelines.items():
-            r, jobs[key] = cycle_pipeline(key, pipeline, url, args.cycles, args.run_s, Path(tmp) / "savepoints")
+            r, jobs[key] = cycle_pipeline(key, pipeline, url, args.cycles, args.run_s, Path(tmp) / "savepoints",
+                                           Path(stack.workdir))
             rows += r
         cl = stack.state.cluster
         from flinksql_gen.stack.flink_cluster import refresh_pids

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flinksql_gen import api
 from flinksql_gen.bundle import Bundle
+from flinksql_gen.machine import DEFAULT, Machine
 from flinksql_gen.produce.anomalies import parse_anomalies
 from flinksql_gen.produce.events import KafkaSink, pump
 from flinksql_gen.produce.iot import AUTO as IOT_ANOMALIES
@@ -74,7 +75,8 @@ def _rate(generator) -> float:
     return max(1.0, generator.rate * len(generator.shops))
 
 
-def start_demo(pipelines: Path, workdir: Path, thresholds: Path | None, say: Callable[[str], None]) -> DemoRun:
+def start_demo(pipelines: Path, workdir: Path, thresholds: Path | None, say: Callable[[str], None],
+               machine: Machine = DEFAULT) -> DemoRun:
     from flinksql_gen.runtime.jars import ensure_jars
     from flinksql_gen.runtime.runner import run_pipeline
     from flinksql_gen.runtime.table_env import open_table_env
@@ -82,7 +84,7 @@ def start_demo(pipelines: Path, workdir: Path, thresholds: Path | None, say: Cal
 
     bundle = api.render(pipelines, "local")
     topics = sorted({t for p in bundle.pipelines for t in p.topics})
-    state = up(workdir, thresholds_dir=thresholds, topics=topics, on_step=say)
+    state = up(workdir, thresholds_dir=thresholds, topics=topics, on_step=say, machine=machine)
     env = {**os.environ, **stack_env(state)}
     now = int(time.time()) * 1000
     start = now - HISTORY_S * 1000
@@ -98,7 +100,8 @@ def start_demo(pipelines: Path, workdir: Path, thresholds: Path | None, say: Cal
         pizza = PizzaGenerator(seed=7, start_ms=start, rate=3.0, anomalies=anomalies)
         threads.append(_producer("pizzas", pizza, state.bootstrap, stop, HISTORY_S))
     say(f"producing IoT and pizza events ({HISTORY_S} s of history, then live) to {', '.join(sorted(sources))}")
-    table_env = open_table_env(jars=ensure_jars(workdir), checkpoint_dir=workdir / "checkpoints",
+    table_env = open_table_env(jars=ensure_jars(workdir, repository=machine.maven_repository, cache=machine.cache),
+                               checkpoint_dir=workdir / "checkpoints",
                                log_dir=workdir / "logs" / "flink")  # fmt: skip
     jobs = []
     for pipeline in bundle.pipelines:

@@ -4,6 +4,7 @@ Like dbt, a project is the nearest folder at or above a starting point (the path
 command line, else the current directory) that holds `targets.yaml` or `flinksql.yaml`. The CLI
 builds one `Project` in its group callback (sqlmesh's `Context` style) and resolves the
 `--project-dir` / `FLINKSQL_PROJECT_DIR` override there, once; the library never reads them.
+The machine's FLINKSQL_* settings (flinksql_gen.machine) are resolved there too and ride along.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flinksql_gen.errors import DefinitionError, Problem, UsageError, relative
 from flinksql_gen.load.secret_policy import check_targets
 from flinksql_gen.load.validate import validate_model
 from flinksql_gen.load.yaml_loader import load_yaml
+from flinksql_gen.machine import DEFAULT, Machine
 from flinksql_gen.models.targets import TARGET_TYPES, TargetsFile, default_target
 from flinksql_gen.plan.context import AnyTarget
 
@@ -96,12 +98,13 @@ class Project:
     targets_file: Path | None
     templates_dir: Path | None
     how: str = "discovered"  # how the root was chosen: --project-dir, FLINKSQL_PROJECT_DIR, discovered, none
+    machine: Machine = DEFAULT  # this machine's settings (work dir, caches, binaries), from the CLI's environment
     _targets: tuple[TargetsFile | None, list[Problem]] | None = field(default=None, repr=False)
     announced: bool = field(default=False, repr=False, compare=False)  # the CLI said which files it uses
 
     @classmethod
     def at(cls, root: Path | None, how: str = "discovered", targets_file: Path | None = None,
-           templates_dir: Path | None = None) -> Project:  # fmt: skip
+           templates_dir: Path | None = None, machine: Machine = DEFAULT) -> Project:  # fmt: skip
         """The project rooted at `root` (None: no project, built-in targets), with optional overrides."""
         if targets_file is not None and not Path(targets_file).is_file():
             raise UsageError(f"{targets_file}: no such targets file")
@@ -111,27 +114,28 @@ class Project:
         td = templates_dir
         if td is None and root is not None and (root / TEMPLATES_DIR).is_dir():
             td = root / TEMPLATES_DIR
-        return cls(root, tf, td, how)
+        return cls(root, tf, td, how, machine)
 
     @classmethod
     def discover(cls, start: Path | str | None = None, project_dir: Path | str | None = None,
-                 how: str = "--project-dir", targets_file: Path | None = None) -> Project:  # fmt: skip
+                 how: str = "--project-dir", targets_file: Path | None = None,
+                 machine: Machine = DEFAULT) -> Project:  # fmt: skip
         """An explicit project folder, else the nearest one at or above `start` (default: the cwd)."""
         if project_dir is not None:
             root = Path(project_dir)
             if not root.is_dir():
                 raise UsageError(f"{root} ({how}): no such project folder")
-            return cls.at(root, how, targets_file)
+            return cls.at(root, how, targets_file, machine=machine)
         root = find_root(Path(start) if start is not None else Path.cwd())
-        return cls.at(root, "discovered" if root else "none", targets_file)
+        return cls.at(root, "discovered" if root else "none", targets_file, machine=machine)
 
     def for_path(self, path: Path | None, targets_file: Path | None = None) -> Project:
         """The project a command's PATH belongs to: an explicit project stays; a discovered one is
         looked for again above PATH (the path wins over the current directory)."""
         explicit = self.how not in ("discovered", "none")
-        project = self if explicit or path is None else Project.discover(path)
+        project = self if explicit or path is None else Project.discover(path, machine=self.machine)
         if targets_file is not None:
-            return Project.at(project.root, project.how, targets_file, project.templates_dir)
+            return Project.at(project.root, project.how, targets_file, project.templates_dir, self.machine)
         return project
 
     # ------------------------------------------------------------------ definitions

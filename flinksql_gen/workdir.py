@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+DEFAULT_WORKDIR = ".flinksql"
 
 
 def default_workdir() -> Path:
-    """FLINKSQL_WORKDIR, else `.flinksql/` in the current directory."""
-    return Path(os.environ.get("FLINKSQL_WORKDIR") or ".flinksql").resolve()
+    """The built-in work dir, `.flinksql/` in the current directory (FLINKSQL_WORKDIR is read by
+    flinksql_gen.machine and passed down by the CLI)."""
+    return Path(DEFAULT_WORKDIR).resolve()

@@ -254,7 +254,8 @@ def detector_state_mismatches(outputs: dict[str, list[Record]], rows: list[dict]
 
 @pytest.fixture(scope="module")
 def stack_env_set(cluster, stack_env_vars, stack_workdir):
-    """The job submission path resolves ${env:...} from os.environ, like the CLI does."""
+    """The job submission path resolves ${env:...} from os.environ, like the CLI does (and the CLI
+    tests below take the work dir from FLINKSQL_WORKDIR)."""
     with pytest.MonkeyPatch.context() as mp:
         for key, value in {**stack_env_vars, "FLINKSQL_WORKDIR": str(stack_workdir)}.items():
             mp.setenv(key, value)
@@ -273,12 +274,12 @@ class Lifecycle:
 
 
 @pytest.fixture(scope="module")
-def resumed(cluster, stack_env_set, tmp_path_factory):
+def resumed(cluster, stack_env_set, stack_workdir, tmp_path_factory):
     """Phase 1 -> stop with a savepoint -> phase 2 produced -> resumed from the savepoint, through
     the library. The resumed job keeps running for the metric and CLI tests (the CLI test stops it)."""
     folder = tmp_path_factory.mktemp("lifecycle")
     case = make_case(cluster, folder / "pipelines", "lifecycle")
-    target = JobManagerTarget(cluster.rest_url, settle=2.0, poll_interval=0.2)
+    target = JobManagerTarget(cluster.rest_url, settle=2.0, poll_interval=0.2, workdir=Path(stack_workdir))
     first_rows, second_rows = phase_readings(PHASE1), phase_readings(PHASE2)
     try:
         t = time.monotonic()

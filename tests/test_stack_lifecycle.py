@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flinksql_gen.errors import UsageError
+from flinksql_gen.machine import Machine
 from flinksql_gen.runtime.jars import CONNECTORS
 from flinksql_gen.stack import down, load_state, procs, stack_env, status, up
 
@@ -59,7 +60,7 @@ def test_a_taken_port_is_one_clear_sentence_and_leaves_nothing_running(tmp_path)
     assert load_state(tmp_path / "b") is None
 
 
-def test_broken_postgresql_binaries_give_a_clear_error(tmp_path, monkeypatch):
+def test_broken_postgresql_binaries_give_a_clear_error(tmp_path):
     # outside pytest's 0700 tmp dir: as root, PostgreSQL runs as nobody, who must reach the binaries
     fake = Path(tempfile.mkdtemp(prefix="flinksql-fake-pg-"))
     fake.chmod(0o755)
@@ -67,10 +68,9 @@ def test_broken_postgresql_binaries_give_a_clear_error(tmp_path, monkeypatch):
         script = fake / name
         script.write_text("#!/bin/sh\necho 'initdb: error: could not load library' >&2\nexit 1\n")
         script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("FLINKSQL_PG_BIN", str(fake))
     try:
         with pytest.raises(UsageError, match="PostgreSQL initdb failed: initdb: error: could not load library"):
-            up(tmp_path / "wd")
+            up(tmp_path / "wd", machine=Machine(pg_bin=fake))
     finally:
         shutil.rmtree(fake)
     assert load_state(tmp_path / "wd") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flinksql_gen.errors import UsageError
+from flinksql_gen.machine import Machine
 from flinksql_gen.runtime import jars, maven
 from flinksql_gen.runtime.maven import Artifact
 from flinksql_gen.stack import procs
@@ -105,12 +107,12 @@ def test_no_download_when_asked_not_to(tmp_path):
         maven.fetch_all([ART], cache=tmp_path / "cache", download=False)
 
 
-def test_repository_from_the_environment(monkeypatch):
-    monkeypatch.setenv(maven.REPOSITORY_ENV, "https://mirror.example/m2/")
-    assert maven.repository_url() == "https://mirror.example/m2"
+def test_the_repository_is_given_never_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FLINKSQL_GEN_MAVEN_REPO", "https://mirror.example/m2/")
+    assert maven.repository_url() == maven.CENTRAL  # the library does not look
+    mirror = Machine.from_environ(os.environ).maven_repository  # the CLI does, once
+    assert maven.repository_url(mirror) == "https://mirror.example/m2"
     assert maven.repository_url("https://other/") == "https://other"
-    monkeypatch.delenv(maven.REPOSITORY_ENV)
-    assert maven.repository_url() == maven.CENTRAL
 
 
 def test_coordinates_parse():
@@ -126,9 +128,8 @@ def test_connector_jars_come_from_the_cache_into_the_workdir(repo, tmp_path, mon
     url, root, _ = repo
     for a in jars.CONNECTORS:
         publish(root, a, f"{a}".encode())
-    monkeypatch.setenv("FLINKSQL_GEN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(jars, "connectors_on_classpath", lambda: False)
-    got = jars.ensure_jars(tmp_path / "work", repository=url)
+    got = jars.ensure_jars(tmp_path / "work", repository=url, cache=tmp_path / "cache")
     assert [p.name for p in got[:4]] == ["flink-sql-connector-kafka-4.0.1-2.0.jar",
                                          "flink-connector-jdbc-core-4.0.0-2.0.jar",
                                          "flink-connector-jdbc-postgres-4.0.0-2.0.jar",

@@ -28,6 +28,7 @@ from flinksql_gen.cli import (
 )
 from flinksql_gen.cli.output import usage_error_json, wants_json
 from flinksql_gen.errors import DefinitionError, FlinksqlGenError
+from flinksql_gen.machine import Machine
 from flinksql_gen.project import Project
 
 
@@ -79,10 +80,10 @@ def _crash_log(trace: str) -> str:
 @click.pass_context
 def main(ctx: click.Context, project_dir: Path | None) -> None:
     """Turn YAML metric and anomaly definitions into Apache Flink SQL, and run it."""
-    # The one place where the project (and its environment override) is resolved.
+    # The one place where the project and the machine's FLINKSQL_* settings are resolved.
     source = ctx.get_parameter_source("project_dir")
     how = "FLINKSQL_PROJECT_DIR" if source == click.core.ParameterSource.ENVIRONMENT else "--project-dir"
-    ctx.obj = Project.discover(project_dir=project_dir, how=how)
+    ctx.obj = Project.discover(project_dir=project_dir, how=how, machine=Machine.from_environ(os.environ))
 
 
 for _module in (definitions, init, stack, produce, demo, detect, model_service, cluster, aiven, usertests):

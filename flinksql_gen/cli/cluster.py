@@ -61,16 +61,18 @@ def build_target(
     **options,
 ) -> DeployTarget:
     """The deployment target from explicit URLs, else from the target's configuration."""
+    here = project.machine  # UDFs' python.executable through the gateway; the work dir PyFlink submits from
+    options = {"python_executable": here.udf_python, **options}
     if gateway:
         return get_target("gateway", url=gateway, jobmanager=jobmanager, **options)
     if jobmanager:
-        return get_target("jobmanager", url=jobmanager)
+        return get_target("jobmanager", url=jobmanager, workdir=here.workdir)
     name = _render_name(gateway, jobmanager, target_name)
     config = _target_config(name, project, fmt)
     if config.type == "gateway":
         return get_target("gateway", url=config.url, jobmanager=config.jobmanager, **options)
     if config.type == "cluster":
-        return get_target("jobmanager", url=config.jobmanager)
+        return get_target("jobmanager", url=config.jobmanager, workdir=here.workdir)
     if config.type == "local":
         raise UsageError(f"target {name!r} is local (in-process): pass --gateway URL or --jobmanager URL")
     return get_target(config.type, target=config)

@@ -114,11 +114,14 @@ def check(path: Path | None, target: str, targets_file: Path | None, selection: 
         from flinksql_gen.deploy.aiven.check import check_bundle_aiven
 
         try:
-            _, problems = check_bundle_aiven(bundle, aiven, workdir / "logs", out=lambda m: click.echo(m, err=True))
+            _, problems = check_bundle_aiven(bundle, aiven, workdir / "logs", out=lambda m: click.echo(m, err=True),
+                                             cache=proj.machine.cache)
         except DefinitionError as exc:
             report_problems(exc, fmt, proj)
     else:
-        table_env = open_table_env(jars=ensure_jars(workdir), log_dir=workdir / "logs")
+        here = proj.machine
+        jars = ensure_jars(workdir, repository=here.maven_repository, cache=here.cache)
+        table_env = open_table_env(jars=jars, log_dir=workdir / "logs")
         problems = check_bundle(bundle.pipelines, table_env)
     if problems:
         report_problems(DefinitionError(problems), fmt, proj)

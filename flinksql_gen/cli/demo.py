@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from flinksql_gen.cli.output import machine
 from flinksql_gen.errors import UsageError
 
 
@@ -36,7 +37,7 @@ def demo(pipelines: Path, thresholds: Path, workdir: Path, duration: float) -> N
     console = Console(highlight=False)
     workdir = workdir.resolve()
     run = start_demo(pipelines, workdir, thresholds if thresholds.is_dir() else None,
-                     lambda m: console.print(f"[dim]{m}[/dim]"))  # fmt: skip
+                     lambda m: console.print(f"[dim]{m}[/dim]"), machine())  # fmt: skip
     from flinksql_gen.stack import require_state
 
     bootstrap = require_state(workdir).bootstrap

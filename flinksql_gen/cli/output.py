@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, NoReturn
 import click
 
 from flinksql_gen.errors import DefinitionError
+from flinksql_gen.machine import Machine
 from flinksql_gen.project import Project, Selection
 
 FORMATS = ("text", "json")
@@ -71,8 +73,13 @@ def project(path: Path | None = None, targets_file: Path | None = None) -> Proje
     ctx = click.get_current_context()
     base = ctx.find_object(Project)
     if base is None:  # a command invoked on its own (tests): discover here, as the group would
-        base = Project.discover()
+        base = Project.discover(machine=Machine.from_environ(os.environ))
     return base.for_path(path, targets_file)
+
+
+def machine() -> Machine:
+    """This machine's FLINKSQL_* settings, resolved once with the project."""
+    return project().machine
 
 
 def announce(proj: Project, fmt: str) -> None:

@@ -16,6 +16,7 @@ import click
 from flinksql_gen.cli.output import (
     announce,
     format_option,
+    machine,
     print_job_metrics,
     print_records_table,
     print_stack_status,
@@ -32,9 +33,8 @@ BOOTSTRAP = click.option("--bootstrap", metavar="HOST:PORT", help="Kafka bootstr
 
 
 def stack_workdir(given: Path | None) -> Path:
-    from flinksql_gen.stack.state import default_workdir
-
-    return (given or default_workdir()).resolve()
+    """--workdir, else FLINKSQL_WORKDIR, else ./.flinksql."""
+    return machine().stack_workdir(given)
 
 
 def say(message: str) -> None:
@@ -70,21 +70,25 @@ def setup(workdir: Path | None, repository: str | None, aiven_version: str | Non
 
     workdir = stack_workdir(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    here = machine()
+    repository, cache = repository or here.maven_repository, here.cache
     problems: list[str] = []
     checks = [
         ("java", lambda: (lambda j: f"Java {j.version} at {j.home}")(find_java())),
         ("jars", lambda: "connector jars already on the PyFlink classpath (pyflink/lib)"
          if connectors_on_classpath()
-         else f"{len(ensure_jars(workdir, repository=repository))} connector jars in {workdir / 'jars'}"),
-        ("broker", lambda: f"Apache Kafka {KAFKA_VERSION}: {len(runtime_jars(repository=repository))} jars cached"),
-        ("postgres", lambda: f"PostgreSQL binaries in {find_pg_bin()}"),
+         else f"{len(ensure_jars(workdir, repository=repository, cache=cache))} connector jars in {workdir / 'jars'}"),
+        ("broker", lambda: f"Apache Kafka {KAFKA_VERSION}: "
+                           f"{len(runtime_jars(repository=repository, cache=cache))} jars cached"),
+        ("postgres", lambda: f"PostgreSQL binaries in {find_pg_bin(here.pg_bin)}"),
     ]
     if aiven_version:
         from flinksql_gen.runtime.aiven import ensure_runtime
 
         checks.append(("aiven", lambda: (lambda r: f"Flink {r.version.pyflink} at {r.python}, "
                                          f"{len(r.jars)} connector jars")(
-            ensure_runtime(aiven_version, repository=repository, on_step=say))))
+            ensure_runtime(aiven_version, repository=repository, cache=cache, python=here.aiven_python,
+                           on_step=say))))
     for name, check in checks:
         try:
             click.echo(f"ok      {name:9} {check()}")
@@ -119,7 +123,8 @@ def up(cluster: bool, workdir: Path | None, thresholds_dir: Path | None, topics:
         thresholds_dir = Path("thresholds")
     workdir = stack_workdir(workdir)
     stack_up(workdir, cluster=cluster, thresholds_dir=thresholds_dir, topics=topics, kafka_port=kafka_port,
-             pg_port=pg_port, rest_port=rest_port, gateway=gateway, gateway_port=gateway_port, on_step=say)
+             pg_port=pg_port, rest_port=rest_port, gateway=gateway, gateway_port=gateway_port, on_step=say,
+             machine=machine())
     print_stack_status(status(workdir), fmt == "json")
 
 
@@ -247,7 +252,7 @@ def run(pipeline_file: Path, target: str, selection: Selection, targets_file: Pa
     if detach and not cluster:
         raise UsageError("--detach needs --cluster (a local job ends with this process)")
     pipeline = _one_pipeline(pipeline_file, target, targets_file, selection)  # definition errors first
-    workdir = stack_workdir(workdir)
+    workdir, here = stack_workdir(workdir), machine()
     state = require_state(workdir, cluster=cluster)
     env = {**os.environ, **stack_env(state)}
     say(f"running {pipeline.name} on the {'session cluster' if cluster else 'local mini-cluster'} "
@@ -255,7 +260,8 @@ def run(pipeline_file: Path, target: str, selection: Selection, targets_file: Pa
     try:
         result = run_pipeline(pipeline, env, wait=not detach, until_idle=until_idle, max_records=max_records,
                               workdir=workdir, remote=state.rest_url if cluster else None,
-                              jars=ensure_jars(workdir), on_event=say)
+                              jars=ensure_jars(workdir, repository=here.maven_repository, cache=here.cache),
+                              on_event=say)
     except KeyboardInterrupt:  # before the job was submitted: nothing to cancel
         say("interrupted")
         sys.exit(130)

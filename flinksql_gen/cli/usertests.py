@@ -48,12 +48,12 @@ def test(path: Path | None, selection: Selection, workdir: Path | None, cluster:
             click.echo(str(exc), err=True)
             click.echo(f"{len(exc.problems)} problem(s) in the test files.", err=True)
         sys.exit(2)
-    from flinksql_gen.stack.state import default_workdir
     from flinksql_gen.testing.runner import TestSession
 
     say = (lambda m: click.echo(m, err=True)) if fmt == "text" else (lambda m: None)
     began = time.monotonic()
-    session = TestSession.open((workdir or default_workdir()).resolve(), say, cluster=cluster)
+    here = proj.machine
+    session = TestSession.open(here.stack_workdir(workdir), say, cluster=cluster, machine=here)
     startup = time.monotonic() - began
     say(f"running {len(cases)} test(s) (start-up {startup:.1f} s)")
     results = []

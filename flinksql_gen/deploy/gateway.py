@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -91,7 +90,7 @@ class GatewayDeployTarget:
             if files:
                 props.setdefault("python.files", ",".join(files))
             # Otherwise the cluster's own python.executable applies (set in docker-compose.yaml).
-            executable = self.python_executable or os.environ.get("FLINKSQL_PYTHON_EXECUTABLE")
+            executable = self.python_executable  # the CLI passes FLINKSQL_PYTHON_EXECUTABLE
             if executable:
                 props.setdefault("python.executable", executable)
         if savepoint:

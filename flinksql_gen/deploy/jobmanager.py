@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -215,12 +216,13 @@ class JobManagerTarget:
         settle: float = 10.0,
         start_timeout: float = 120.0,
         submitter: Submitter | None = None,
+        workdir: Path | None = None,  # the local stack's folder: jars and logs of the PyFlink submission
         **client_options: Any,
     ):
         self.url = resolve(url)
         self.settle = settle
         self.start_timeout = start_timeout
-        self.submitter = submitter or submit_with_pyflink
+        self.submitter = submitter or partial(submit_with_pyflink, workdir=workdir)
         self.client_options = client_options
 
     def client(self) -> JobManagerClient:
@@ -276,8 +278,10 @@ def submit_with_pyflink(
     *,
     savepoint: str | None = None,
     allow_non_restored_state: bool = False,
+    workdir: Path | None = None,
 ) -> str:
     """Submit a pipeline to a session cluster through PyFlink (execution.target=remote); the job id.
+    `workdir` holds the connector jars and logs (None: the built-in ./.flinksql).
 
     Delegates to `flinksql_gen.runtime.runner.run_pipeline(wait=False)` (SETs, UDFs, DDL one by one, INSERTs
     as one statement set; errors carry the YAML origin). The restore point and the job name
@@ -293,7 +297,7 @@ def submit_with_pyflink(
     submitted = replace(pipeline, statements=pipeline.statements + sets)
     builtin_only = {t.connector for t in pipeline.tables} <= BUILTIN_CONNECTORS
     jars: list[Path] | None = [] if builtin_only or "pipeline.jars" in pipeline.settings else None
-    result = run_pipeline(submitted, wait=False, remote=jobmanager_url, jars=jars)
+    result = run_pipeline(submitted, wait=False, remote=jobmanager_url, jars=jars, workdir=workdir)
     if not result.job_id:
         raise DeployError(
             f"pipeline {pipeline.name!r}: the cluster accepted the statements but returned no job"

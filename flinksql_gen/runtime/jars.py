@@ -50,7 +50,8 @@ def jars_present(workdir: Path) -> bool:
     return all(p.is_file() and p.stat().st_size > 0 for p in jar_paths(workdir))
 
 
-def ensure_jars(workdir: Path, download: bool = True, repository: str | None = None) -> list[Path]:
+def ensure_jars(workdir: Path, download: bool = True, repository: str | None = None,
+                cache: Path | None = None) -> list[Path]:
     """The jars to ship with `pipeline.jars`: the connectors (none if they are on the classpath
     already) and flinksql-gen's own format jar.
 
@@ -63,7 +64,8 @@ def ensure_jars(workdir: Path, download: bool = True, repository: str | None = N
     folder = Path(workdir) / "jars"
     if jars_present(workdir):
         return [*jar_paths(workdir), *own]
-    cached = maven.fetch_all(CONNECTORS, repository=repository, download=download, what="connector jars")
+    cached = maven.fetch_all(CONNECTORS, repository=repository, cache=cache, download=download,
+                             what="connector jars")
     for old in _OLD_NAMES:
         (folder / f"{old}.jar").unlink(missing_ok=True)
     return [*maven.link_into(cached, folder), *own]

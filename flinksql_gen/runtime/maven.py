@@ -17,7 +17,6 @@ from pathlib import Path
 from flinksql_gen.errors import UsageError
 
 CENTRAL = "https://repo1.maven.org/maven2"
-REPOSITORY_ENV = "FLINKSQL_GEN_MAVEN_REPO"
 
 
 @dataclass(frozen=True)
@@ -49,14 +48,12 @@ class Artifact:
 
 
 def repository_url(repository: str | None = None) -> str:
-    """The given URL, else FLINKSQL_GEN_MAVEN_REPO, else Maven Central."""
-    return (repository or os.environ.get(REPOSITORY_ENV) or CENTRAL).rstrip("/")
+    """The given URL (the CLI passes --repository, else FLINKSQL_GEN_MAVEN_REPO), else Maven Central."""
+    return (repository or CENTRAL).rstrip("/")
 
 
 def cache_dir() -> Path:
-    """Where downloads are kept between setups (FLINKSQL_GEN_CACHE overrides)."""
-    if os.environ.get("FLINKSQL_GEN_CACHE"):
-        return Path(os.environ["FLINKSQL_GEN_CACHE"])
+    """The built-in download cache, kept between setups (the CLI passes FLINKSQL_GEN_CACHE instead)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "flinksql-gen"
 
@@ -130,7 +127,7 @@ def fetch(artifact: Artifact, *, repository: str | None = None, cache: Path | No
         raise UsageError(
             f"cannot download {artifact} from {repo} ({type(exc).__name__}: {exc or 'no connection'}): "
             f"are you offline? Run `flinksql-gen setup` where {repo} is reachable, or point "
-            f"`flinksql-gen setup --repository URL` (or {REPOSITORY_ENV}) at a Maven mirror"
+            "`flinksql-gen setup --repository URL` (or FLINKSQL_GEN_MAVEN_REPO) at a Maven mirror"
         ) from None
     finally:
         if own:

@@ -81,9 +81,9 @@ class BrokerInfo:
         return f"127.0.0.1:{self.port}"
 
 
-def runtime_jars(download: bool = True, repository: str | None = None) -> list[Path]:
+def runtime_jars(download: bool = True, repository: str | None = None, cache: Path | None = None) -> list[Path]:
     """Kafka's jars in the download cache (fetched and verified on first use)."""
-    return maven.fetch_all(map(maven.Artifact.parse, RUNTIME), repository=repository, download=download,
+    return maven.fetch_all(map(maven.Artifact.parse, RUNTIME), repository=repository, cache=cache, download=download,
                            what=f"Apache Kafka {KAFKA_VERSION} jars")
 
 
@@ -102,14 +102,15 @@ def _cluster_id() -> str:
             return cid
 
 
-def start_broker(workdir: Path, port: int, timeout: float = 60.0, download: bool = True) -> BrokerInfo:
+def start_broker(workdir: Path, port: int, timeout: float = 60.0, download: bool = True,
+                 repository: str | None = None, cache: Path | None = None) -> BrokerInfo:
     """Format <workdir>/kafka/data if new, start Kafka, and wait until it answers metadata requests."""
     from flinksql_gen.runtime.java import find_java
 
     if not procs.port_free(port):
         raise UsageError(f"port 127.0.0.1:{port} is already in use: pick another Kafka port or free it")
     java_bin = find_java().binary
-    jars = runtime_jars(download=download)
+    jars = runtime_jars(download=download, repository=repository, cache=cache)
     home = Path(workdir) / "kafka"
     data = home / "data"
     logs = Path(workdir) / "logs"

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flinksql_gen.errors import UsageError
+from flinksql_gen.machine import DEFAULT, Machine
 from flinksql_gen.runtime.jars import ensure_jars
 from flinksql_gen.runtime.java import find_java
 from flinksql_gen.stack import broker as broker_mod
@@ -57,8 +58,10 @@ def _check_port(kind: str, wanted: int | None, running: int | None) -> None:
 def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path | None = None,
        topics: Iterable[str] = (), *, kafka_port: int | None = None, pg_port: int | None = None,
        rest_port: int | None = None, taskmanager_memory: str = "1280m", download: bool = True,
-       gateway: bool = False, gateway_port: int | None = None, on_step: Step = _noop) -> StackState:
+       gateway: bool = False, gateway_port: int | None = None, on_step: Step = _noop,
+       machine: Machine = DEFAULT) -> StackState:
     """Start broker + PostgreSQL (+ session cluster (+ SQL Gateway)), load thresholds, create topics.
+    `machine`: the Maven mirror, download cache and PostgreSQL binaries to use (the CLI's environment).
 
     Idempotent: parts already running are kept; only what is missing starts. If a part fails
     to start, the parts this call started are stopped again and the error says why.
@@ -66,7 +69,8 @@ def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path 
     workdir = Path(workdir or default_workdir()).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     java = find_java()
-    jars = ensure_jars(workdir, download=download)
+    repository, cache = machine.maven_repository, machine.cache
+    jars = ensure_jars(workdir, download=download, repository=repository, cache=cache)
     state = load_state(workdir) or StackState(workdir=str(workdir))
     state = replace(state, workdir=str(workdir), java_home=str(java.home), jars=tuple(map(str, jars)))
     started: list[str] = []
@@ -76,7 +80,8 @@ def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path 
         else:
             port = kafka_port or procs.free_port()
             on_step(f"starting Apache Kafka {broker_mod.KAFKA_VERSION} (KRaft) on 127.0.0.1:{port}")
-            state = replace(state, broker=broker_mod.start_broker(workdir, port, download=download), topics=())
+            state = replace(state, broker=broker_mod.start_broker(workdir, port, download=download,
+                                                                           repository=repository, cache=cache), topics=())
             started.append("broker")
             save_state(state)
         if postgres_alive(state):
@@ -86,7 +91,7 @@ def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path 
                 postgres.stop_postgres(state.postgres)
             port = pg_port or procs.free_port()
             on_step(f"starting PostgreSQL on 127.0.0.1:{port}")
-            state = replace(state, postgres=postgres.start_postgres(workdir, port), thresholds=None)
+            state = replace(state, postgres=postgres.start_postgres(workdir, port, machine.pg_bin), thresholds=None)
             started.append("postgres")
             save_state(state)
         if cluster:
@@ -114,7 +119,8 @@ def up(workdir: Path | None = None, cluster: bool = False, thresholds_dir: Path 
                 on_step(f"starting the Flink SQL Gateway on 127.0.0.1:{port}")
                 assert state.cluster is not None
                 state = replace(state, gateway=sql_gateway.start_gateway(state.cluster, port, list(jars),
-                                                                         download=download))
+                                                                         download=download, repository=repository,
+                                                                         cache=cache))
                 started.append("gateway")
                 save_state(state)
         if thresholds_dir is not None:

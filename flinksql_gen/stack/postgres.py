@@ -54,11 +54,12 @@ def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", path.parent.name)) or (0,)
 
 
-def find_pg_bin() -> Path:
-    """The directory with initdb and pg_ctl (FLINKSQL_PG_BIN, /usr/lib/postgresql/*/bin, PATH)."""
+def find_pg_bin(given: Path | None = None) -> Path:
+    """The directory with initdb and pg_ctl: `given` (the CLI's FLINKSQL_PG_BIN), else
+    /usr/lib/postgresql/*/bin, else PATH."""
     candidates: list[Path] = []
-    if os.environ.get("FLINKSQL_PG_BIN"):
-        candidates.append(Path(os.environ["FLINKSQL_PG_BIN"]))
+    if given:
+        candidates.append(Path(given))
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True)
     on_path = shutil.which("pg_ctl")
     if on_path:
@@ -112,10 +113,10 @@ def _run(cmd: list[str], cwd: Path, what: str, log: Path | None = None) -> None:
         raise UsageError(f"PostgreSQL {what} failed: {(detail or ['no output'])[-1]}" + (f" | {tail}" if tail else ""))
 
 
-def start_postgres(workdir: Path, port: int) -> PostgresInfo:
+def start_postgres(workdir: Path, port: int, pg_bin: Path | None = None) -> PostgresInfo:
     if not procs.port_free(port):
         raise UsageError(f"port 127.0.0.1:{port} is already in use: pick another PostgreSQL port or free it")
-    bin_dir = find_pg_bin()
+    bin_dir = find_pg_bin(pg_bin)
     owner = _as_owner()
     root = _make_root(Path(workdir))
     data = root / "data"

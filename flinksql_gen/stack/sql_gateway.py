@@ -41,9 +41,10 @@ def flink_version() -> str:
     return __version__
 
 
-def gateway_jar(download: bool = True) -> Path:
+def gateway_jar(download: bool = True, repository: str | None = None, cache: Path | None = None) -> Path:
     artifact = maven.Artifact("org.apache.flink", "flink-sql-gateway", flink_version())
-    return maven.fetch_all([artifact], download=download, what="Flink SQL Gateway jar")[0]
+    return maven.fetch_all([artifact], repository=repository, cache=cache, download=download,
+                           what="Flink SQL Gateway jar")[0]
 
 
 def write_config(cluster: ClusterInfo, port: int, jars: list[Path]) -> Path:
@@ -67,7 +68,7 @@ def write_config(cluster: ClusterInfo, port: int, jars: list[Path]) -> Path:
 
 
 def start_gateway(cluster: ClusterInfo, port: int, jars: list[Path], download: bool = True,
-                  timeout: float = 120.0) -> GatewayInfo:
+                  timeout: float = 120.0, repository: str | None = None, cache: Path | None = None) -> GatewayInfo:
     """Start the gateway and wait until GET /v1/info answers."""
     import httpx
 
@@ -75,7 +76,7 @@ def start_gateway(cluster: ClusterInfo, port: int, jars: list[Path], download: b
 
     if not procs.port_free(port):
         raise UsageError(f"port 127.0.0.1:{port} is already in use: pick another SQL Gateway port or free it")
-    jar = gateway_jar(download)
+    jar = gateway_jar(download, repository, cache)
     conf = write_config(cluster, port, jars)
     log = cluster.log_dir / "sql-gateway.log"
     lib = Path(cluster.root) / "lib"

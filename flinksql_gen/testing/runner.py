@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flinksql_gen.errors import FlinksqlGenError, Location
+from flinksql_gen.machine import DEFAULT, Machine
 from flinksql_gen.testing.diff import Mismatch, compare
 from flinksql_gen.testing.isolate import Isolated, isolate
 from flinksql_gen.testing.load import RECORD_COLUMNS, Case, sink_columns
@@ -66,7 +67,7 @@ class TestSession:
         self.env = stack_env(state)
 
     @classmethod
-    def open(cls, workdir: Path, say: Say = _quiet, cluster: bool = False) -> TestSession:
+    def open(cls, workdir: Path, say: Say = _quiet, cluster: bool = False, machine: Machine = DEFAULT) -> TestSession:
         """Start the stack if it is not up (like `demo`), and one TableEnvironment: jobs run on
         a local mini-cluster each, or with `cluster` on the stack's session cluster (started
         if needed; no mini-cluster start per job)."""
@@ -74,10 +75,11 @@ class TestSession:
         from flinksql_gen.runtime.table_env import open_table_env
         from flinksql_gen.stack import up
 
-        state = up(workdir, cluster=cluster, on_step=say)
+        state = up(workdir, cluster=cluster, on_step=say, machine=machine)
         say("starting PyFlink (once for the whole run)")
         remote = state.cluster.rest_url if cluster else None
-        table_env = open_table_env("streaming", jars=ensure_jars(workdir), remote=remote,
+        jars = ensure_jars(workdir, repository=machine.maven_repository, cache=machine.cache)
+        table_env = open_table_env("streaming", jars=jars, remote=remote,
                                    checkpoint_dir=None if remote else workdir / "checkpoints",
                                    log_dir=workdir / "logs" / "flink")  # fmt: skip
         return cls(state, table_env, workdir, say)

@@ -54,11 +54,12 @@ def check_apps(apps: list[LocalApp], process: FlinkProcess) -> list[Problem]:
 
 
 def check_bundle_aiven(bundle: Bundle, target: AivenTarget, log_dir: Path,
-                       out: Callable[[str], None] = print) -> tuple[int, list[Problem]]:
-    """(applications planned, problems), on a runtime process started for this call."""
+                       out: Callable[[str], None] = print, cache: Path | None = None) -> tuple[int, list[Problem]]:
+    """(applications planned, problems), on a runtime process started for this call; the runtime
+    is looked for in `cache` (None: the built-in download cache)."""
     from flinksql_gen.runtime.aiven import find_runtime
 
     apps = planned_apps(bundle, target, out)
-    runtime = find_runtime(target.flink_version)
+    runtime = find_runtime(target.flink_version, cache)
     with FlinkProcess(runtime, log_dir) as process:
         return len(apps), check_apps(apps, process)

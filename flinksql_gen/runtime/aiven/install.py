@@ -9,7 +9,6 @@ interrupted setup is redone, not trusted. A file lock keeps two setups from raci
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 import sys
@@ -20,8 +19,6 @@ from pathlib import Path
 from flinksql_gen.errors import UsageError
 from flinksql_gen.runtime import maven
 from flinksql_gen.runtime.aiven.versions import FLINK_VERSIONS, FlinkVersion
-
-PYTHON_ENV = "FLINKSQL_GEN_AIVEN_PYTHON"  # interpreter to build the venv from (apache-flink 1.20: 3.8-3.11)
 
 
 @dataclass(frozen=True)
@@ -65,8 +62,9 @@ def find_runtime(name: str, cache: Path | None = None) -> Runtime:
     return Runtime(version, _venv_python(folder), tuple(maven.cached_path(a, cache) for a in version.connectors))
 
 
-def _base_python() -> str:
-    chosen = os.environ.get(PYTHON_ENV)
+def _base_python(chosen: str | None) -> str:
+    """The interpreter to build the venv from (apache-flink 1.20: 3.8-3.11): `chosen` (the CLI's
+    FLINKSQL_GEN_AIVEN_PYTHON), else this one if old enough, else a python3.11/3.10/3.9 on PATH."""
     if chosen:
         return chosen
     if sys.version_info < (3, 12):
@@ -76,7 +74,7 @@ def _base_python() -> str:
         if found:
             return found
     raise UsageError(f"apache-flink 1.20 needs Python 3.8-3.11 and this is {sys.version.split()[0]}: "
-                     f"install python3.11, or set {PYTHON_ENV} to such an interpreter")
+                     "install python3.11, or set FLINKSQL_GEN_AIVEN_PYTHON to such an interpreter")
 
 
 def _run(cmd: list[str], log: Path, what: str) -> None:
@@ -90,7 +88,7 @@ def _run(cmd: list[str], log: Path, what: str) -> None:
 
 
 def ensure_runtime(name: str, *, repository: str | None = None, cache: Path | None = None,
-                   on_step: Callable[[str], None] = lambda _: None) -> Runtime:
+                   python: str | None = None, on_step: Callable[[str], None] = lambda _: None) -> Runtime:
     """The runtime of Flink `name`, installed first if needed (PyPI for PyFlink, Maven for jars)."""
     version = _flink_version(name)
     folder = runtime_dir(version, cache)
@@ -103,7 +101,7 @@ def ensure_runtime(name: str, *, repository: str | None = None, cache: Path | No
             (folder / ".installed").unlink(missing_ok=True)
             shutil.rmtree(folder / "venv", ignore_errors=True)
             on_step(f"creating a virtualenv for PyFlink {version.pyflink} in {folder / 'venv'}")
-            _run([_base_python(), "-m", "venv", str(folder / "venv")], log, "creating the virtualenv")
+            _run([_base_python(python), "-m", "venv", str(folder / "venv")], log, "creating the virtualenv")
             python = str(_venv_python(folder))
             on_step(f"installing apache-flink=={version.pyflink} from PyPI (~0.6 GB, once)")
             _run([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",

@@ -40,6 +40,10 @@ dump follows once every source has read it all: records per CPU-second in the st
 machine's load does not dilute as it does wall-clock rates (the producers' network threads are shared
 and not counted, except in `--sinks`, where each sink's producer has the sink's name as client.id).
 
+`--bare` adds a diagnostic row (not a product form): the checked format's source without the raw key, the
+metadata columns and the bad-record branch; `--parts` adds it plus one row per part put back, to see where
+the gap to plain json is.
+
 `--object-reuse both` runs two jobs at the same time, the same pipelines in each, one with
 `pipeline.object-reuse` and one without (what pipelines render: `off`, the default).
 
@@ -206,6 +210,13 @@ VARIANTS = [  # (label, kind, mode)
     ("checked, fail", "format", "fail"),
     ("Aiven SQL form, dead-letter", "sql", "dead-letter"),
 ]
+# --bare (a diagnostic, not a product form): the checked format alone, without the raw key, the metadata
+# columns and the bad-record branch, to split the gap into the parse and what dead letters need
+BARE = ("diagnostic: checked format without key, metadata, branch", "bare", "skip")
+# --parts: the bare source plus one of the three (kind "bare+<part>")
+PARTS = [("diagnostic: bare + raw key", "bare+key", "skip"),
+         ("diagnostic: bare + 4 metadata columns", "bare+meta", "skip"),
+         ("diagnostic: bare + bad-record branch", "bare+branch", "skip")]
 
 
 @dataclass
@@ -221,6 +232,15 @@ class Pipe:
     reuse: bool = False  # pipeline.object-reuse of its job
 
 
+def bare(create: str, key: bool = False, meta: bool = False) -> str:
+    """The checked source's CREATE TABLE without its raw key column (and key format) and its metadata
+    columns, unless asked to keep them."""
+    drop = [*([] if key else [r"`__key`", r"'key\.(format|fields)'", r"'value\.fields-include'"]),
+            *([] if meta else [r"`__(topic|partition|offset|timestamp)`"])]  # fmt: skip
+    keep = [ln for ln in create.splitlines() if not (drop and re.match(rf"\s*({'|'.join(drop)})", ln))]
+    return "\n".join(keep)
+
+
 def add_pipe(stack: BenchStack, folder: Path, pipe: Pipe, topic: str, n: int) -> tuple[list[str], list[str]]:
     """(DDL, INSERTs) of one pipeline: its source (bounded unless in CPU mode), its policy's statements
     and its sink."""
@@ -231,6 +251,15 @@ def add_pipe(stack: BenchStack, folder: Path, pipe: Pipe, topic: str, n: int) ->
     else:
         ddl, inserts, relation = checked_statements(folder, pipe.name, topic, pipe.mode, stack.env(),
                                                     sql_form=pipe.kind == "sql")  # fmt: skip
+    if pipe.kind.startswith("bare"):
+        part = pipe.kind.partition("+")[2]
+        ddl, inserts, relation = [bare(ddl[0], key=part == "key", meta=part == "meta")], [], f"{pipe.name}__bare"
+        ddl.append(f"CREATE TEMPORARY VIEW `{relation}` AS SELECT {COLUMNS} FROM `{pipe.name}` "
+                   "WHERE `__error` IS NULL")  # fmt: skip
+        if part == "branch":  # the bad records to a sink of their own, as the skip policy's count does
+            ddl.append(f"CREATE TEMPORARY TABLE `{pipe.name}_bad` (`reason` STRING) WITH ('connector' = 'blackhole')")
+            inserts.append(f"INSERT INTO `{pipe.name}_bad` SELECT `__error` FROM `{pipe.name}` "
+                           "WHERE `__error` IS NOT NULL")  # fmt: skip
     sink = f"{pipe.name}_out"
     if pipe.sink == "kafka":
         create_topics(stack.bootstrap, [sink])
@@ -601,6 +630,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--target", choices=("local", "cluster", "gateway"), default="local",
                     help="where the jobs run: a local mini-cluster, the session cluster (`up --cluster`, submitted "
                          "with PyFlink) or the session cluster through the SQL Gateway (`up --gateway`)")
+    ap.add_argument("--bare", action="store_true",
+                    help="add a diagnostic row: the checked format without key, metadata and bad-record branch")
+    ap.add_argument("--parts", action="store_true",
+                    help="add diagnostic rows: the bare format plus the raw key, the metadata or the branch alone")
     ap.add_argument("--core", action="store_true",
                     help="only plain json, checked dead-letter and Aiven's form (10 pipelines, fewer threads)")
     args = ap.parse_args(argv)
@@ -639,6 +672,9 @@ def main(argv: list[str] | None = None) -> dict:
             group = [Pipe(label, kind, mode, sink, bad, reuse=reuse) for sink in ("blackhole", "kafka")
                      for bad in (False, True) for label, kind, mode in VARIANTS if not (bad and mode == "fail")
                      and (not args.core or mode in (None, "dead-letter"))]  # fmt: skip
+            for variant in [*([BARE] if args.bare or args.parts else []), *(PARTS if args.parts else [])]:
+                group += [Pipe(*variant, sink, bad, reuse=reuse) for sink in ("blackhole", "kafka")
+                          for bad in (False, True)]  # fmt: skip
             ddl, inserts = [], []
             for pipe in group:
                 d, i = add_pipe(stack, folder, pipe, dirty if pipe.bad else clean, n)
@@ -707,8 +743,8 @@ def table_and_verdict(runs: list[dict], window: float | None) -> str:
     """The table of one job's pipelines and the verdict on the 0.8x target."""
     best = {(r["label"], r["sink"], r["bad"]): r for r in runs}
     rows = []
-    for label, _kind, mode in VARIANTS:
-        if not any(key[0] == label for key in best):  # not run (--core)
+    for label, _kind, mode in [*VARIANTS, BARE, *PARTS]:
+        if not any(key[0] == label for key in best):  # not run (--core, no --bare)
             continue
         row = [label]
         for sink in ("blackhole", "kafka"):

@@ -167,3 +167,12 @@ def test_a_gateway_target_gets_the_udf_python_of_the_environment(tmp_path):
     project = Project.at(None, "none", machine=Machine.from_environ({"FLINKSQL_PYTHON_EXECUTABLE": "/opt/py"}))
     assert build_target("http://127.0.0.1:1", None, None, project).python_executable == "/opt/py"
     assert build_target("http://127.0.0.1:1", None, None, Project.at(None, "none")).python_executable is None
+
+
+def test_an_aiven_python_that_does_not_exist_is_a_clear_error(tmp_path):
+    from flinksql_gen.errors import UsageError
+    from flinksql_gen.runtime.aiven.install import _base_python
+
+    with pytest.raises(UsageError, match=r"FLINKSQL_GEN_AIVEN_PYTHON=.*not a program this machine can run"):
+        _base_python(str(tmp_path / "no-such-python"))
+    assert _base_python("/bin/false") == "/bin/false"

@@ -66,7 +66,11 @@ def _base_python(chosen: str | None) -> str:
     """The interpreter to build the venv from (apache-flink 1.20: 3.8-3.11): `chosen` (the CLI's
     FLINKSQL_GEN_AIVEN_PYTHON), else this one if old enough, else a python3.11/3.10/3.9 on PATH."""
     if chosen:
-        return chosen
+        found = shutil.which(chosen)
+        if found is None:
+            raise UsageError(f"FLINKSQL_GEN_AIVEN_PYTHON={chosen} is not a program this machine can run: "
+                             "point it at a Python 3.8-3.11 (e.g. /usr/bin/python3.11), or unset it")
+        return found
     if sys.version_info < (3, 12):
         return sys.executable
     for name in ("python3.11", "python3.10", "python3.9"):

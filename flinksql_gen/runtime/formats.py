@@ -1,5 +1,6 @@
-"""flinksql-gen's own Flink format (`flinksql-gen-json`, the checked Kafka source's value format),
-built from the Java sources shipped in this package (flinksql_gen/java/src) with the JDK's javac
+"""flinksql-gen's own Java code for Flink: the `flinksql-gen-json` format (the checked Kafka
+source's value format) and the `flinksql-gen-model-service` lookup connector (the model_service
+detector's java engine), built from the Java sources shipped in this package (flinksql_gen/java/src) with the JDK's javac
 against the PyFlink distribution's jars: no download, no Maven.
 
 The jar goes to <workdir>/jars/flinksql-gen-formats-<hash>.jar, where <hash> covers the sources and
@@ -56,7 +57,7 @@ def _javac() -> Path:
             return Path(candidate)
     raise UsageError(
         f"the Java at {java.home} has no compiler (javac), needed once to build flinksql-gen's "
-        "checked JSON format: install a JDK (e.g. `apt-get install openjdk-17-jdk-headless`) and run "
+        "Java format and connector: install a JDK (e.g. `apt-get install openjdk-17-jdk-headless`) and run "
         "`flinksql-gen setup` again"
     )
 
@@ -74,7 +75,7 @@ def ensure_format_jar(workdir: Path) -> Path:
                "-cp", str(_flink_lib() / "*"), *java_files]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
         if done.returncode != 0:
-            raise UsageError(f"building flinksql-gen's JSON format failed ({' '.join(cmd[:2])} ...):\n"
+            raise UsageError(f"building flinksql-gen's Java format and connector failed ({' '.join(cmd[:2])} ...):\n"
                              f"{(done.stderr or done.stdout).strip()[-2000:]}")  # fmt: skip
         part = Path(tmp) / target.name
         with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as jar:

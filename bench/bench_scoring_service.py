@@ -52,6 +52,15 @@ HERE = Path(__file__).resolve().parent
 COLUMNS = "hostname STRING, cpu STRING, `usage` DOUBLE, occurred_at BIGINT"
 
 
+def source_statement(src: str, out: str, here):
+    """Every path reads the same readings topic from its start, as JSON."""
+    from flinksql_gen.bundle import Statement
+
+    return Statement("create_table", "src", f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', "
+                     f"'topic' = '{src}', 'properties.group.id' = '{out}', 'scan.startup.mode' = 'earliest-offset', "
+                     "'format' = 'json', 'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP}')", here)
+
+
 def pipeline(src: str, out: str, expr: str | None, udf_name: str | None):
     from flinksql_gen.bundle import PipelineBundle, Statement, TableInfo, UdfInfo
     from flinksql_gen.errors import Location
@@ -62,9 +71,7 @@ def pipeline(src: str, out: str, expr: str | None, udf_name: str | None):
     select = f"hostname, cpu, `usage`, occurred_at{', ' + expr + ' AS score' if expr else ''}"
     statements = (
         Statement.set_option("parallelism.default", "1", here),
-        Statement("create_table", "src", f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', "
-                  f"'topic' = '{src}', 'properties.group.id' = '{out}', 'scan.startup.mode' = 'earliest-offset', "
-                  f"{kafka})", here),
+        source_statement(src, out, here),
         Statement("create_table", "sink", f"CREATE TABLE sink ({COLUMNS}{score_col}) WITH ('connector' = 'kafka', "
                   f"'topic' = '{out}', {kafka})", here),
         Statement("insert", "score", f"INSERT INTO sink SELECT {select} FROM src", here),
@@ -101,9 +108,7 @@ def detector_pipeline(src: str, out: str, url: str | None):
         Statement.set_option("parallelism.default", "1", here),
         Statement.set_option("python.fn-execution.bundle.size", "1000", here),
         Statement.set_option("table.exec.sink.upsert-materialize", "NONE", here),
-        Statement("create_table", "src", f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', "
-                  f"'topic' = '{src}', 'properties.group.id' = '{out}', 'scan.startup.mode' = 'earliest-offset', "
-                  f"'format' = 'json', {kafka})", here),
+        source_statement(src, out, here),
         Statement("create_table", "sink", f"CREATE TABLE sink (hostname STRING, {cols}, PRIMARY KEY (hostname) NOT "
                   f"ENFORCED) WITH ('connector' = 'upsert-kafka', 'topic' = '{out}', 'key.format' = 'json', "
                   f"'value.format' = 'json', {kafka})", here),
@@ -138,9 +143,7 @@ def async_pipeline(src: str, out: str, url: str):
     statements = (
         Statement.set_option("parallelism.default", "1", here),
         *(Statement.set_option(k, v, here) for k, v in async_settings([config])),
-        Statement("create_table", "src", f"CREATE TABLE src ({COLUMNS}) WITH ('connector' = 'kafka', "
-                  f"'topic' = '{src}', 'properties.group.id' = '{out}', 'scan.startup.mode' = 'earliest-offset', "
-                  f"'format' = 'json', {kafka})", here),
+        source_statement(src, out, here),
         Statement("create_table", "svc", f"CREATE TABLE svc (`key` STRING, {JUDGED}, `reason` STRING) WITH "
                   f"('connector' = '{MODEL_SERVICE_CONNECTOR}', 'config' = '{dumped}')", here),
         Statement("create_table", "sink", f"CREATE TABLE sink (hostname STRING, {JUDGED}, `reason` STRING, PRIMARY "

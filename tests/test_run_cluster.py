@@ -16,6 +16,7 @@ from flinksql_gen.deploy.jobmanager import JobManagerClient
 from flinksql_gen.errors import Location
 from flinksql_gen.kafka.client import JsonProducer, consume
 from flinksql_gen.runtime.runner import run_pipeline
+from flinksql_gen.runtime.table_env import cluster_overview
 from flinksql_gen.stack import flink_cluster, procs
 
 pytestmark = pytest.mark.slow
@@ -83,7 +84,7 @@ def test_taskmanager_can_be_killed_and_restarted(cluster):
     assert not flink_cluster.taskmanager_running(info)
     info = flink_cluster.start_taskmanager(info)
     assert flink_cluster.taskmanager_running(info)
-    assert flink_cluster.overview(info.rest_url)["slots-available"] >= 1
+    assert cluster_overview(info.rest_url)["slots-available"] >= 1
 
 
 def _scrape(urls: list[str]) -> str:

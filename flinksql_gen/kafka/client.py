@@ -83,7 +83,10 @@ def create_topics(topics: Iterable[str], *, bootstrap: str, partitions: int = 1,
 
 def partition_count(topic: str, *, bootstrap: str, timeout: float = 10.0) -> int:
     """Number of partitions, or 0 if the topic does not exist."""
-    meta = _admin(bootstrap).list_topics(topic, timeout=timeout)
+    return _partitions(_admin(bootstrap).list_topics(topic, timeout=timeout), topic)
+
+
+def _partitions(meta, topic: str) -> int:
     t = meta.topics.get(topic)
     if t is None or t.error is not None:
         return 0
@@ -265,8 +268,9 @@ def _assign(consumer, bootstrap: str, topics: Iterable[str], start: Mapping[tupl
 
     deadline = time.monotonic() + wait_s
     topics = list(topics)
-    while True:
-        counts = {t: partition_count(t, bootstrap=bootstrap) for t in topics}
+    while True:  # one metadata request for every topic, on the consumer's own connection
+        meta = consumer.list_topics(timeout=max(1.0, deadline - time.monotonic()))
+        counts = {t: _partitions(meta, t) for t in topics}
         if all(counts.values()) or time.monotonic() >= deadline:
             break
         time.sleep(0.2)

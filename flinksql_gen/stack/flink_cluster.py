@@ -21,7 +21,7 @@ import yaml
 from flinksql_gen.errors import UsageError
 from flinksql_gen.runtime.jars import pyflink_home
 from flinksql_gen.runtime.java import java_env
-from flinksql_gen.runtime.table_env import cluster_overview as overview
+from flinksql_gen.runtime.table_env import cluster_overview
 from flinksql_gen.stack import procs
 
 IDENT = "flinksql"
@@ -161,7 +161,7 @@ def _pids(info: ClusterInfo, daemon: str) -> list[int]:
 def wait_for_slots(info: ClusterInfo, timeout: float = 120.0, slots: int = 1) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ov = overview(info.rest_url)
+        ov = cluster_overview(info.rest_url)
         if ov and ov.get("slots-available", 0) >= slots:
             return ov
         jm = _pids(info, "standalonesession")

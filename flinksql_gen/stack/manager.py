@@ -11,6 +11,7 @@ from flinksql_gen.errors import UsageError
 from flinksql_gen.machine import DEFAULT, Machine
 from flinksql_gen.runtime.jars import ensure_jars
 from flinksql_gen.runtime.java import find_java
+from flinksql_gen.runtime.table_env import cluster_overview
 from flinksql_gen.stack import broker as broker_mod
 from flinksql_gen.stack import flink_cluster, postgres, procs, sql_gateway
 from flinksql_gen.stack.state import (
@@ -227,7 +228,7 @@ def status(workdir: Path | None = None) -> dict | None:
                            "jdbc_url": state.postgres.jdbc_url, "dsn": state.postgres.dsn,
                            "log": state.postgres.log}
     if state.cluster:
-        ov = flink_cluster.overview(state.cluster.rest_url) if cluster_alive(state) else None
+        ov = cluster_overview(state.cluster.rest_url) if cluster_alive(state) else None
         out["cluster"] = {"running": ov is not None, "pid": state.cluster.jobmanager_pid,
                           "rest_url": state.cluster.rest_url,
                           "slots_available": (ov or {}).get("slots-available"),

@@ -9,7 +9,7 @@ partition, three hosts. The service
 Authorization header the bundle resolves from ${env:MODEL_TOKEN} when the job starts, and follows
 a script by call number: one call answers after the client's timeout (the client retries with the
 same batch_id and gets the cached answer), one answers a malformed body (its records come out
-unscored with the reason), and after one call the service is shut down and started again on the
+unscored with the reason, and copies go to the dead-letter topic), and after one call the service is shut down and started again on the
 same port 2 s later (calls fail, the circuit breaker opens, then a trial call closes it). The
 second half of the input is produced only after the restart: it must all be scored again.
 
@@ -19,6 +19,7 @@ gives over the input; after the outage, exactly what it gives over the records t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
@@ -29,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import test_bad_records_stack as br
 from e2e_helpers import Event, produce, ts_ms
 from test_model_service import offline as offline_judgements
 
@@ -45,6 +47,7 @@ T0, STEP_MS, TICKS = 1_700_000_000_000, 1_000, 120  # 360 records in all
 SPEC = {"type": "ewma", "span": 10, "min_points": 5}
 TOKEN = "s3cret-" + uuid.uuid4().hex[:6]
 SLOW_CALL, MALFORMED_CALL, KILL_AFTER_CALL = 3, 6, 8
+MALFORMED = r"unscored: malformed response: "
 PIPELINE = """
 pipeline: model_service_e2e
 settings:
@@ -73,6 +76,7 @@ detectors:
     max_concurrency: 2
     circuit_breaker: {{failures: 2, open_for: 1.0}}
     fallback: unscored
+    dead_letter_topic: {dead_letters}
     emit: all
     sinks: [scored]
 sinks:
@@ -176,9 +180,10 @@ def close(a, b) -> bool:
 def test_model_service_on_the_stack(stack, stack_workdir, stack_env_vars, table_env_factory, tmp_path, engine,
                                     batch_size, function):  # fmt: skip
     suffix = uuid.uuid4().hex[:8]
-    source, sink = f"ms_in_{suffix}", f"ms_out_{suffix}"
+    source, sink, dead_letters = f"ms_in_{suffix}", f"ms_out_{suffix}", f"ms_dead_{suffix}"
     path = tmp_path / "model_service_e2e.yaml"
-    path.write_text(PIPELINE.format(source=source, sink=sink, engine=engine, batch_size=batch_size))
+    path.write_text(PIPELINE.format(source=source, sink=sink, engine=engine, batch_size=batch_size,
+                                    dead_letters=dead_letters))  # fmt: skip
     bundle = render_pipeline(path, "local", targets_file=ROOT / "targets.yaml")
     assert TOKEN not in bundle.script and "${env:MODEL_TOKEN}" in bundle.script
     assert function in bundle.script
@@ -203,6 +208,8 @@ def test_model_service_on_the_stack(stack, stack_workdir, stack_env_vars, table_
                 break
         for r in iter_records([sink], bootstrap=stack.bootstrap, idle_s=12, start={(sink, 0): last + 1}):
             rows.append(r.value)  # anything committed later would be a duplicate
+        malformed = sum(bool(re.match(MALFORMED, v["reason"] or "")) for v in values_of(rows))
+        dead = br._read_raw(stack.bootstrap, dead_letters, expected=malformed)
     finally:
         result.cancel()
         service.server.stop()
@@ -222,6 +229,18 @@ def test_model_service_on_the_stack(stack, stack_workdir, stack_env_vars, table_
     assert any(re.fullmatch(r"unscored: malformed response: (\d+) results for \d+ records", r) for r in reasons), summary
     assert any("unreachable" in r for r in reasons), summary
     assert any("circuit open" in r for r in reasons), summary
+    # the malformed answer's records, and only those, are also dead letters, once each
+    want_dead = {k: v for k, v in got.items() if re.match(MALFORMED, v["reason"] or "")}
+    assert want_dead and len(dead) == len(want_dead), (len(dead), len(want_dead))
+    for _, key, value, headers, timestamp in dead:
+        letter = json.loads(value)
+        row = want_dead.pop((key.decode(), timestamp))
+        assert letter == {"key": row["host"], "ts": iso_utc(timestamp), "value": row["value"], "reason": row["reason"]}
+        assert headers == {"flinksql-gen.reason": row["reason"], "flinksql-gen.pipeline": "model_service_e2e",
+                           "flinksql-gen.detector": "usage_scored"}  # fmt: skip
+    # one scoring step for the output and the dead letters: no record was sent twice
+    for host, seen in service.model.seen.items():
+        assert len(seen) == len(set(seen)), host
     # the slow call was retried with the same batch_id and answered once
     assert len(service.model.batch_ids) > len(set(service.model.batch_ids))
 
@@ -243,6 +262,10 @@ def test_model_service_on_the_stack(stack, stack_workdir, stack_env_vars, table_
         for row in hrows:
             if row["reason"] is None:
                 assert close(result_of(row), want_seen[(ts_ms(row["ts"]), row["value"])]), (host, row)
+
+
+def iso_utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def values_of(rows):

@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ from flinksql_gen.detectors.config import parse_detector_config
 from flinksql_gen.detectors.service_client import ScoringError, ServiceClient
 from flinksql_gen.errors import DefinitionError
 from flinksql_gen.model_service.server import Handler, ModelServer, ScoringModel
+from flinksql_gen.plan.service_dead_letters import UNUSABLE_ANSWER
 from flinksql_gen.udfs.model_service import ModelServiceAggregate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -363,3 +366,66 @@ def test_engine_choice(tmp_path):
     for text in (PIPELINE, _detector_lines(engine="python")):
         with pytest.raises(DefinitionError, match="Aiven's managed Flink runs no UDFs"):
             _render(tmp_path, text, "aiven")
+
+
+def _optimized_plan(table_env, bundle_) -> str:
+    """The optimized plan of the bundle's statement set (every INSERT together, so that they share
+    what they can), explained by the real planner in a fresh database, with the pipeline's setting
+    that shapes its sinks."""
+    from flinksql_gen.runtime.check import placeholder_env, register_udfs
+    from flinksql_gen.secrets import resolve
+
+    env = placeholder_env()
+    config = table_env.get_config()
+    database = f"dlq_{uuid.uuid4().hex[:8]}"
+    table_env.execute_sql(f"CREATE DATABASE {database}")
+    table_env.use_database(database)
+    materialize = "table.exec.sink.upsert-materialize"
+    before = config.get(materialize, "AUTO")
+    try:
+        config.set(materialize, bundle_.settings.get(materialize, "AUTO"))
+        register_udfs(table_env, bundle_.udfs_without_ddl)
+        for statement in bundle_.ddl:
+            table_env.execute_sql(resolve(statement.sql, env, bundle_.env))
+        body = "".join(resolve(s.sql, env, bundle_.env).strip().rstrip(";") + ";\n" for s in bundle_.inserts)
+        rows = table_env.execute_sql(f"EXPLAIN STATEMENT SET BEGIN\n{body}END").collect()
+        return "\n".join(str(r[0]) for r in rows).split("== Optimized Execution Plan ==")[-1]
+    finally:
+        config.set(materialize, before)
+        table_env.use_database("default_database")
+
+
+def test_unusable_answers_become_dead_letters_from_the_one_scoring_step(tmp_path, table_env):
+    # java, emit: anomalies: the dead letters read every judgement, before the anomaly filter
+    java = _render(tmp_path, PIPELINE.replace("    emit: all\n", "    emit: anomalies\n"))
+    assert "CREATE TABLE `scored_dead_letter`" in java.script and "'topic' = 'scored_scored_dead_letter'" in java.script
+    assert "FROM `scored__scored`\nWHERE REGEXP(`reason`, " in java.script
+    assert "FROM `scored__scored`\nWHERE `is_anomaly`" in java.script
+    python = _render(tmp_path, _detector_lines(engine="python", dead_letter_topic="scorer.refused"))
+    assert "'connector' = 'upsert-kafka',\n  'topic' = 'scorer.refused'" in python.script
+    # one lookup join / one Python aggregate feeds both sinks: each record is sent to the service once
+    java_plan, python_plan = _optimized_plan(table_env, java), _optimized_plan(table_env, python)
+    assert java_plan.count("LookupJoin(") == 1 and java_plan.count("Sink(") == 3, java_plan
+    assert python_plan.count("PythonGroupAggregate(") == 1 and python_plan.count("Sink(") == 3, python_plan
+    assert "upsertMaterialize=[true]" not in python_plan
+    # the name is taken in the pipeline's namespace; a topic name is checked where it is written
+    with pytest.raises(DefinitionError, match=r"scored.yaml:\d+:\d+: detectors.scored: the name 'scored_dead_letter' \(of a table or view it adds\) "
+                       "is already used by sinks.scored_dead_letter"):  # fmt: skip
+        _render(tmp_path, PIPELINE + "  scored_dead_letter: {type: kafka, topic: x}\n")
+    with pytest.raises(DefinitionError, match=r"scored.yaml:\d+:\d+: detectors.scored.dead_letter_topic"):
+        _render(tmp_path, _detector_lines(dead_letter_topic="'no spaces'"))
+
+
+@pytest.mark.parametrize(("reason", "dead"), [
+    ("unscored: malformed response: 39 results for 40 records", True),
+    ("fallback ewma: malformed response: not JSON: <html>", True),
+    ("unscored: HTTP 400: {\"error\": \"bad value\"}", True),
+    ("unscored: HTTP 503 (after 3 attempts)", False),
+    ("unscored: HTTP 429 (after 3 attempts)", False),
+    ("unscored: timeout after 2 s (after 3 attempts)", False),
+    ("unscored: circuit open after 5 failed calls in a row", False),
+    ("unscored: service unreachable: ConnectError (after 3 attempts)", False),
+])  # fmt: skip
+def test_which_reasons_are_dead_letters(reason, dead):
+    # Flink's REGEXP is Java's find(); the pattern is anchored, so Python's search agrees with it
+    assert bool(re.search(UNUSABLE_ANSWER, reason)) is dead

@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from flinksql_gen.detectors import config as dconf
 from flinksql_gen.models.common import Duration, Name
-from flinksql_gen.models.fields import ColumnName, Strict
+from flinksql_gen.models.fields import ColumnName, Strict, Topic
 from flinksql_gen.models.metrics import Predicate, normalise_op
 
 
@@ -153,6 +153,12 @@ class ScoreRule(_StatisticalBase, dconf.ScoreConfig):
 class ModelServiceRule(_StatisticalBase, dconf.ModelServiceConfig):
     """Scored by the user's HTTP model service (docs/model_service.md): an async lookup join on
     flinksql-gen's Java connector (engine java) or the fsg_model_service UDF (engine python)."""
+
+    dead_letter_topic: Topic | None = Field(
+        default=None,
+        description="where records whose answer was unusable (a malformed response, an HTTP 4xx error) are "
+        "copied, with the reason (default: <pipeline>_<detector>_dead_letter)",
+    )
 
 
 STATISTICAL = (ThresholdRule, PercentageChangeRule, AbsoluteChangeRule, MeanVarianceRule, EwmaRule, HoltWintersRule,

@@ -20,7 +20,15 @@ from flinksql_gen.plan.expr_parse import parse_expression
 from flinksql_gen.plan.expr_tree import columns_outside_aggregates
 from flinksql_gen.plan.expressions import render_predicate, require_column
 from flinksql_gen.plan.metrics import PlannedMetric
-from flinksql_gen.plan.plan import Column, MatchRecognize, PlannedTable, PlannedView, Schema, Select
+from flinksql_gen.plan.plan import (
+    Column,
+    MatchRecognize,
+    PlannedInsert,
+    PlannedTable,
+    PlannedView,
+    Schema,
+    Select,
+)
 from flinksql_gen.sql.quoting import number_literal
 from flinksql_gen.sql.quoting import quote_identifier as q
 
@@ -34,6 +42,8 @@ class PlannedDetector:
     key_hint: tuple[str, ...]  # columns to key Kafka records by
     udfs: tuple[UdfInfo, ...] = ()  # the Python UDFs its views call
     tables: tuple[PlannedTable, ...] = ()  # tables of its own (model_service: the service's lookup table)
+    sinks: tuple[PlannedTable, ...] = ()  # sinks of its own (model_service: its dead letters) ...
+    inserts: tuple[PlannedInsert, ...] = ()  # ... and what feeds them
 
     @property
     def view(self) -> PlannedView:

@@ -47,6 +47,7 @@ from flinksql_gen.plan.plan import (
     Select,
     Setting,
 )
+from flinksql_gen.plan.service_dead_letters import SUFFIX as DEAD_LETTER_SUFFIX
 from flinksql_gen.plan.statistical import (
     DETECT_UDF,
     MODEL_SERVICE_UDF,
@@ -116,9 +117,12 @@ def _check_names(ctx: PlanContext, p: Pipeline) -> bool:
                 generated.append(f"{name}__rows")
             if section == "detectors":
                 generated += [f"{name}__input", f"{name}__explained"]
+                if getattr(p, section)[name].type == "model_service":
+                    generated += [f"{name}__service", f"{name}__scored", f"{name}{DEAD_LETTER_SUFFIX}"]
             for g in generated:
                 if g in seen:
-                    ctx.error((section, name), f"the name {name!r} is already used by {seen[g]}",
+                    what = f"the name {g!r}" if g == name else f"the name {g!r} (of a table or view it adds)"
+                    ctx.error((section, name), f"{what} is already used by {seen[g]}",
                               "tables and views share one namespace: rename one of them", value=False)  # fmt: skip
                     ok = False
                 seen[g] = f"{section}.{name}"
@@ -193,6 +197,8 @@ def plan_pipeline(ctx: PlanContext, p: Pipeline) -> PlannedPipeline | None:
     tables = [*(ps.table for ps in planned_sources.values()), *lookups.values(), *sink_tables,
               *(t for ps in planned_sources.values() for t in ps.sinks)]
     inserts += [i for ps in planned_sources.values() for i in ps.inserts]  # bad records, late events
+    tables += [t for pd in detectors.values() for t in pd.sinks]
+    inserts += [i for pd in detectors.values() for i in pd.inserts]  # model_service dead letters
     used = {u for pd in detectors.values() for u in pd.udfs}  # declared by the step that calls them
     udfs = tuple(u for u in (DETECT_UDF, MODEL_SERVICE_UDF, DRILLDOWN_UDF) if u in used)
     extra = _udf_settings(ctx, udfs)

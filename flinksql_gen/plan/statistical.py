@@ -22,6 +22,7 @@ from flinksql_gen.plan.detectors import PlannedDetector
 from flinksql_gen.plan.metrics import PlannedMetric
 from flinksql_gen.plan.per_key import plan_per_key
 from flinksql_gen.plan.plan import Column, PlannedTable, PlannedView, Schema, Select
+from flinksql_gen.plan.service_dead_letters import plan_service_dead_letters
 from flinksql_gen.plan.tables import option_pairs
 from flinksql_gen.sql.quoting import quote_identifier as q
 from flinksql_gen.sql.quoting import quote_string
@@ -215,7 +216,11 @@ def _udf_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str,
                  + ((Column("reason", STRING),) if udf is MODEL_SERVICE_UDF else ()))  # fmt: skip
     view = PlannedView(q(name), name, Select(outer_cols, f"{q(input_name)} AS {q('s')}", (unnest,)), ctx.loc(path),
                        out, stateful=True, depends_on=(input_name,))  # fmt: skip
-    return PlannedDetector(name, (inner_view, view), True, tuple(metric.dims), metric.dims, (udf,))
+    if udf is not MODEL_SERVICE_UDF:
+        return PlannedDetector(name, (inner_view, view), True, tuple(metric.dims), metric.dims, (udf,))
+    sink, insert = plan_service_dead_letters(ctx, name, d, _service_key(keys), name, updating=True)
+    return PlannedDetector(name, (inner_view, view), True, tuple(metric.dims), metric.dims, (udf,),
+                           sinks=(sink,), inserts=(insert,))  # fmt: skip
 
 
 def uses_java_engine(d, metric: PlannedMetric, parallelism: int) -> bool | None:
@@ -265,11 +270,20 @@ def _java_form(ctx: PlanContext, name: str, d, metric: PlannedMetric, value: str
     join = (f"LEFT JOIN {q(service_name)} FOR SYSTEM_TIME AS OF {s}.{q('__proc')} AS {r} ON {r}.{q('key')} = "
             f"{s}.{q('__key')} AND {r}.{q('ts')} = {s}.{q('ts')} AND {r}.{q('value')} = {s}.{q('__value')}")
     cols = (*(f"{s}.{k}" for k in (*keys, q("ts"), q("value"))), *(f"{r}.{q(f)}" for f in (*RESULT_NAMES, "reason")))
-    where = (f"{r}.{q('is_anomaly')}",) if d.emit == "anomalies" else ()
     out = Schema(base + _result_schema() + (Column("reason", STRING),))
-    view = PlannedView(q(name), name, Select(cols, f"{q(input_name)} AS {s}", (join,), where), ctx.loc(path), out,
-                       depends_on=(input_name,), tables=(service_name,))  # fmt: skip
-    return PlannedDetector(name, (inner_view, view), False, tuple(metric.dims), metric.dims, tables=(service,))
+    # Every judgement, before `emit: anomalies` keeps the flagged ones: the dead letters read it too
+    # (one lookup join: Flink reuses the shared sub-plan, so each record is sent once).
+    scored_name = name if d.emit == "all" else f"{name}__scored"
+    scored = PlannedView(q(scored_name), scored_name, Select(cols, f"{q(input_name)} AS {s}", (join,)), ctx.loc(path),
+                         out, depends_on=(input_name,), tables=(service_name,))  # fmt: skip
+    views = [inner_view, scored]
+    if d.emit == "anomalies":
+        views.append(PlannedView(q(name), name, Select(tuple(q(c.name) for c in out.columns), q(scored_name),
+                                                       where=(q("is_anomaly"),)),
+                                 ctx.loc(path), out, depends_on=(scored_name,)))  # fmt: skip
+    sink, insert = plan_service_dead_letters(ctx, name, d, _service_key(keys), scored_name, updating=False)
+    return PlannedDetector(name, tuple(views), False, tuple(metric.dims), metric.dims, tables=(service,),
+                           sinks=(sink,), inserts=(insert,))  # fmt: skip
 
 
 def _service_key(keys: tuple[str, ...]) -> str:

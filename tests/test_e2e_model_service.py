@@ -274,3 +274,102 @@ def values_of(rows):
 
 def result_of(row: dict) -> tuple:
     return (row["expected"], row["lower"], row["upper"], row["score"], row["is_anomaly"])
+
+
+FAILOVER = """
+pipeline: model_service_failover
+settings:
+  execution.checkpointing.interval: 1 s
+  restart-strategy.fixed-delay.delay: 1 s
+sources:
+  readings:
+    topic: {source}
+    columns: {{host: STRING, usage: DOUBLE, occurred_at: BIGINT}}
+    event_time: {{column: occurred_at, name: occurred_ts, watermark: 5s}}
+metrics:
+  host_usage:
+    source: readings
+    dimensions: [host]
+    value: usage
+detectors:
+  usage_scored:
+    type: model_service
+    metric: host_usage
+    url: ${{env:MODEL_URL}}
+    engine: java
+    batch_size: 5
+    max_concurrency: 2
+    retries: 0
+    fallback: fail
+    dead_letter_topic: {source}_dead
+    emit: all
+    sinks: [scored]
+sinks:
+  scored:
+    type: upsert-kafka
+    topic: {sink}
+    key: [host]
+"""
+THRESHOLD = {"type": "threshold", "max": 35.0}  # stateless: a replayed record gets the same answer
+FAIL_CALL = 20
+
+
+def test_java_engine_fails_over_and_restores_its_in_flight_records(stack, stack_workdir, stack_env_vars,
+                                                                   table_env_factory, tmp_path):  # fmt: skip
+    """`fallback: fail` and one refused call (HTTP 400, not retried): the job fails, Flink restarts it
+    from its last checkpoint (taken every second while slow calls are in flight in the async lookup
+    operator), and the records after it are sent again. The transactional sink still holds every
+    record exactly once, each with the service's answer."""
+    suffix = uuid.uuid4().hex[:8]
+    source, sink = f"msf_in_{suffix}", f"msf_out_{suffix}"
+    path = tmp_path / "model_service_failover.yaml"
+    path.write_text(FAILOVER.format(source=source, sink=sink))
+    bundle = render_pipeline(path, "local", targets_file=ROOT / "targets.yaml")
+    create_topics([source, sink], bootstrap=stack.bootstrap, partitions=1)
+    model, calls, lock = ScriptedModel(THRESHOLD), [0], threading.Lock()
+
+    class Refusing(Handler):
+        def do_POST(self) -> None:
+            with lock:
+                calls[0] += 1
+                call = calls[0]
+            if call == FAIL_CALL:
+                return self._send(400, {"error": "refused once, on purpose"})
+            time.sleep(0.1)  # calls stay in flight across checkpoints
+            return super().do_POST()
+
+    server = ModelServer(model, port=0, handler=Refusing).start()
+    data = readings()
+    env = {**stack_env_vars, "MODEL_URL": f"http://127.0.0.1:{server.server_address[1]}/score"}
+    result = run_pipeline(bundle, env, table_env=table_env_factory(), workdir=stack_workdir, wait=False)
+    rows: list[dict] = []
+    try:
+        produce(stack, source, data)
+        last = -1
+        for r in iter_records([sink], bootstrap=stack.bootstrap, idle_s=60, timeout_s=300):
+            rows.append(r.value)
+            last = r.offset
+            if len(values_of(rows)) >= len(data):
+                break
+        # checkpoints come every second: a duplicate would be committed within a few
+        for r in iter_records([sink], bootstrap=stack.bootstrap, idle_s=5, start={(sink, 0): last + 1}):
+            rows.append(r.value)
+    finally:
+        result.cancel()
+        server.stop()
+
+    assert calls[0] > FAIL_CALL, "the refused call never came"
+    replayed = sum(len(s) - len(set(s)) for s in model.seen.values())
+    assert replayed > 0, "no record was sent again: the job did not fail over"
+    got: dict[tuple[str, int], dict] = {}
+    for v in values_of(rows):
+        key = (v["host"], ts_ms(v["ts"]))
+        assert key not in got, f"written twice: {key}"
+        got[key] = v
+    assert set(got) == {(e.key, e.timestamp_ms) for e in data}
+    assert all(v["reason"] is None for v in got.values())
+    for host in HOSTS:
+        series = [(e.timestamp_ms, e.value["usage"]) for e in data if e.key == host]
+        for (ts, _), want in zip(series, offline_judgements(series, THRESHOLD), strict=True):
+            assert close(result_of(got[(host, ts)]), want), (host, ts, got[(host, ts)], want)
+    assert any(v["is_anomaly"] for v in got.values()) and not all(v["is_anomaly"] for v in got.values())

@@ -16,7 +16,7 @@ from stack_fixtures import fresh_topics
 
 from flinksql_gen import api
 from flinksql_gen.evaluate.rca_eval import evaluate_corpus, read_snapshot
-from flinksql_gen.kafka.client import JsonProducer, consume
+from flinksql_gen.kafka.client import JsonProducer, consume, iter_records
 from flinksql_gen.runtime.runner import run_pipeline
 from flinksql_gen.udfs.drilldown import explain_window
 
@@ -157,13 +157,31 @@ def test_stream_gives_what_evaluate_rca_gives_on_a_real_case(stack, stack_env_va
                 producer.send(src, {**dims, "v": float(values[i])}, timestamp_ms=t0 + w * 10_000 + 100 + i * 9_000 // n)
         producer.flush()
         producer.send(src, {**dims, "v": 0.0}, timestamp_ms=t0 + 120_000)  # closes both windows
-    # Window 0 (no baseline yet) is written early; window 1 follows once its 21,600 leaves went
-    # through the UDAF, which on a loaded machine takes minutes: a long idle limit, not a short one.
-    run_pipeline(pipeline, stack_env_vars, table_env=table_env_factory(), until_idle=150, workdir=Path(stack.workdir))
-    latest = {}
-    for record in consume(out, idle_s=3, bootstrap=stack.bootstrap):
-        if record.value is not None:
-            latest[record.value["window_start"]] = record.value
+    # Window 0 (no baseline yet) is written early; window 1 updates while its 21,600 leaves go
+    # through the UDAF, which on a loaded machine takes minutes. Read until its totals are whole
+    # (every leaf counted), then on until nothing new comes for 15 s (a later bundle's update).
+    result = run_pipeline(pipeline, stack_env_vars, table_env=table_env_factory(), wait=False,
+                          workdir=Path(stack.workdir))  # fmt: skip
+    latest: dict = {}
+    whole = (pytest.approx(float(leaves.baseline.sum())), pytest.approx(float(leaves.current.sum())))
+
+    def read(idle_s: float | None, start=None) -> int:
+        last = -1
+        for record in iter_records(out, bootstrap=stack.bootstrap, idle_s=idle_s, timeout_s=1500, start=start):
+            last = record.offset
+            if record.value is not None:
+                latest[record.value["window_start"]] = record.value
+            windows = sorted(latest)
+            if idle_s is None and len(windows) >= 2 and (latest[windows[1]]["baseline_total"],
+                                                         latest[windows[1]]["current_total"]) == whole:
+                break
+        return last
+
+    try:
+        last = read(None)
+        read(15.0, {(out, 0): last + 1})
+    finally:
+        result.cancel()
     assert len(latest) >= 2, f"windows written: {sorted(latest)}"
     second = latest[sorted(latest)[1]]
     assert second["baseline_total"] == pytest.approx(float(leaves.baseline.sum()))

@@ -42,7 +42,8 @@ and not counted, except in `--sinks`, where each sink's producer has the sink's 
 
 `--bare` adds a diagnostic row (not a product form): the checked format's source without the raw key, the
 metadata columns and the bad-record branch; `--parts` adds it plus one row per part put back, to see where
-the gap to plain json is.
+the gap to plain json is. `--wide` adds dead-letter as rendered before valid rows went slim (the topic from
+Kafka's metadata and the raw value on every row), to compare the two forms in one run.
 
 `--object-reuse both` runs two jobs at the same time, the same pipelines in each, one with
 `pipeline.object-reuse` and one without (what pipelines render: `off`, the default).
@@ -213,6 +214,9 @@ VARIANTS = [  # (label, kind, mode)
 # --bare (a diagnostic, not a product form): the checked format alone, without the raw key, the metadata
 # columns and the bad-record branch, to split the gap into the parse and what dead letters need
 BARE = ("diagnostic: checked format without key, metadata, branch", "bare", "skip")
+# --wide (a diagnostic): dead-letter as rendered before valid rows went slim, the topic from Kafka's
+# metadata and the raw value on every row, to compare both in one run
+WIDE = ("diagnostic: dead-letter, record columns on every row", "wide", "dead-letter")
 # --parts: the bare source plus one of the three (kind "bare+<part>")
 PARTS = [("diagnostic: bare + raw key", "bare+key", "skip"),
          ("diagnostic: bare + 4 metadata columns", "bare+meta", "skip"),
@@ -241,6 +245,14 @@ def bare(create: str, key: bool = False, meta: bool = False) -> str:
     return "\n".join(keep)
 
 
+def wide(create: str) -> str:
+    """The checked source's CREATE TABLE with the topic from Kafka's metadata and the raw value set on
+    every row (the format's defaults), as rendered before valid rows carried no record columns."""
+    keep = [ln for ln in create.splitlines() if not re.search(r"flinksql-gen-json\.(topic|record)-column", ln)]
+    out = "\n".join(keep).replace("`__topic` STRING,", "`__topic` STRING METADATA FROM 'topic' VIRTUAL,", 1)
+    return re.sub(r",(\n\))", r"\1", out)
+
+
 def add_pipe(stack: BenchStack, folder: Path, pipe: Pipe, topic: str, n: int) -> tuple[list[str], list[str]]:
     """(DDL, INSERTs) of one pipeline: its source (bounded unless in CPU mode), its policy's statements
     and its sink."""
@@ -251,6 +263,8 @@ def add_pipe(stack: BenchStack, folder: Path, pipe: Pipe, topic: str, n: int) ->
     else:
         ddl, inserts, relation = checked_statements(folder, pipe.name, topic, pipe.mode, stack.env(),
                                                     sql_form=pipe.kind == "sql")  # fmt: skip
+    if pipe.kind == "wide":
+        ddl[0] = wide(ddl[0])
     if pipe.kind.startswith("bare"):
         part = pipe.kind.partition("+")[2]
         ddl, inserts, relation = [bare(ddl[0], key=part == "key", meta=part == "meta")], [], f"{pipe.name}__bare"
@@ -634,6 +648,9 @@ def main(argv: list[str] | None = None) -> dict:
                     help="add a diagnostic row: the checked format without key, metadata and bad-record branch")
     ap.add_argument("--parts", action="store_true",
                     help="add diagnostic rows: the bare format plus the raw key, the metadata or the branch alone")
+    ap.add_argument("--wide", action="store_true",
+                    help="add a diagnostic row: dead-letter with the record columns (raw value, Kafka's topic) on "
+                         "every row, as rendered before valid rows went slim")
     ap.add_argument("--core", action="store_true",
                     help="only plain json, checked dead-letter and Aiven's form (10 pipelines, fewer threads)")
     args = ap.parse_args(argv)
@@ -672,7 +689,8 @@ def main(argv: list[str] | None = None) -> dict:
             group = [Pipe(label, kind, mode, sink, bad, reuse=reuse) for sink in ("blackhole", "kafka")
                      for bad in (False, True) for label, kind, mode in VARIANTS if not (bad and mode == "fail")
                      and (not args.core or mode in (None, "dead-letter"))]  # fmt: skip
-            for variant in [*([BARE] if args.bare or args.parts else []), *(PARTS if args.parts else [])]:
+            for variant in [*([BARE] if args.bare or args.parts else []), *(PARTS if args.parts else []),
+                            *([WIDE] if args.wide else [])]:
                 group += [Pipe(*variant, sink, bad, reuse=reuse) for sink in ("blackhole", "kafka")
                           for bad in (False, True)]  # fmt: skip
             ddl, inserts = [], []
@@ -743,7 +761,7 @@ def table_and_verdict(runs: list[dict], window: float | None) -> str:
     """The table of one job's pipelines and the verdict on the 0.8x target."""
     best = {(r["label"], r["sink"], r["bad"]): r for r in runs}
     rows = []
-    for label, _kind, mode in [*VARIANTS, BARE, *PARTS]:
+    for label, _kind, mode in [*VARIANTS, BARE, *PARTS, WIDE]:
         if not any(key[0] == label for key in best):  # not run (--core, no --bare)
             continue
         row = [label]

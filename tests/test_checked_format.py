@@ -110,6 +110,50 @@ def test_typed_mode_emits_typed_columns_and_every_reason(tmp_path, monkeypatch):
     assert sql["s__valid"].endswith("FROM `s`\nWHERE `__error` IS NULL")  # the table itself: no shared Calc
 
 
+def test_typed_mode_sets_record_columns_on_bad_rows_only(tmp_path, monkeypatch):
+    sql = _render(tmp_path, "s", "t", sql_form=False, monkeypatch=monkeypatch, pipeline=TYPED_PIPELINE)
+    table = sql["s"]
+    assert "`__topic` STRING," in table and "METADATA FROM 'topic'" not in table  # the format's, from 'topic'
+    assert "'value.flinksql-gen-json.topic-column' = '__topic'" in table
+    assert "'value.flinksql-gen-json.record-columns' = 'bad'" in table
+    # late events copy valid records (key, value, topic): every row keeps its record columns
+    late = TYPED_PIPELINE.replace("    event_time:", "    late_events_topic: late\n    event_time:", 1)
+    table = _render(tmp_path, "s", "t", sql_form=False, monkeypatch=monkeypatch, pipeline=late)["s"]
+    assert "'value.flinksql-gen-json.topic-column' = '__topic'" in table and "record-columns" not in table
+    # text mode: SQL finds further reasons after the format, so every row keeps its value bytes
+    table = _render(tmp_path, "s", "t", sql_form=False, monkeypatch=monkeypatch)["s"]
+    assert "record-columns" not in table
+
+
+@pytest.mark.flink
+@pytest.mark.parametrize("change, message", [
+    ("'value.flinksql-gen-json.record-columns' = 'some'", "option 'record-columns' must be 'all' or 'bad', not 'some'"),
+    ("'value.flinksql-gen-json.record-columns' = 'bad'", "'record-columns' = 'bad' needs typed mode"),
+    ("'topic' = 'a;b'", "option 'topic-column' needs the table's 'topic' option to name one topic, not 'a;b'"),
+])  # fmt: skip
+def test_format_option_errors_name_the_table(change, message, table_env):
+    from py4j.protocol import Py4JJavaError
+
+    key = change.split(" = ")[0]
+    options = {"'connector'": "'kafka'", "'topic'": "'t'", "'properties.bootstrap.servers'": "'127.0.0.1:1'",
+               "'value.format'": "'flinksql-gen-json'", "'value.flinksql-gen-json.raw-column'": "'__value'",
+               "'value.flinksql-gen-json.error-column'": "'__error'",
+               "'value.flinksql-gen-json.topic-column'": "'__topic'",
+               "'value.flinksql-gen-json.fields'": "'[[\"__json_a\",\"a\",\"text\"]]'"}  # fmt: skip
+    options[key] = change.split(" = ")[1]
+    with_ = ", ".join(f"{k} = {v}" for k, v in options.items())
+    table_env.execute_sql(f"CREATE TEMPORARY TABLE `opt_err` (`__value` BYTES, `__json_a` STRING, `__error` STRING, "
+                          f"`__topic` STRING) WITH ({with_})")  # fmt: skip
+    try:
+        with pytest.raises(Py4JJavaError) as failure:
+            table_env.explain_sql("SELECT * FROM `opt_err`")
+        text = str(failure.value.java_exception.getCause()) + str(failure.value)
+        assert "flinksql-gen-json of table default_catalog.default_database.opt_err:" in text, text[-1500:]
+        assert message in text, text[-1500:]
+    finally:
+        table_env.execute_sql("DROP TEMPORARY TABLE `opt_err`")
+
+
 def test_text_columns_avoid_declared_names():
     from flinksql_gen.models.types import parse_type
     from flinksql_gen.plan.plan import Column
@@ -173,7 +217,7 @@ def _bounded(create: str, end: int) -> str:
 
 def _rows(table_env, env: dict[str, str], forms: dict[str, tuple[dict[str, str], list[str]]],
           end: int) -> dict[str, list[tuple]]:  # fmt: skip
-    """Each form's `__checked` rows (offset, error, typed columns as text, value bytes), read in ONE job."""
+    """Each form's `__checked` rows (offset, error, typed columns as text, topic, value bytes), read in ONE job."""
     from flinksql_gen.secrets import resolve
 
     selects = []
@@ -183,7 +227,8 @@ def _rows(table_env, env: dict[str, str], forms: dict[str, tuple[dict[str, str],
         table_env.execute_sql(_bounded(create, end))
         table_env.execute_sql(sql[f"{source}__checked"])
         shown = ", ".join([f"CAST(`{c}` AS STRING)" for c in columns] + ["CAST(NULL AS STRING)"] * (width - len(columns)))
-        selects.append(f"SELECT '{source}' AS form, `__offset`, `__error`, {shown}, `__value` FROM `{source}__checked`")
+        selects.append(f"SELECT '{source}' AS form, `__offset`, `__error`, {shown}, `__topic`, `__value` "
+                       f"FROM `{source}__checked`")  # fmt: skip
     out: dict[str, list[tuple]] = {source: [] for source in forms}
     with table_env.execute_sql(" UNION ALL ".join(selects)).collect() as results:
         for r in results:
@@ -254,10 +299,16 @@ def test_both_forms_split_random_records_the_same_way(records, stack, stack_env_
              f"tj{suffix}": (_render(folder, f"tj{suffix}", topic, False, monkeypatch, TYPED_PIPELINE), typed)}  # fmt: skip
     assert '"value"' in forms[f"tj{suffix}"][0][f"tj{suffix}"]  # typed mode
     rows = _rows(table_env, stack_env_vars, forms, len(payloads))
+    assert [r[-1] for r in rows[f"j{suffix}"]] == payloads  # text mode: the value bytes of every record
+    assert all(r[-1] is None and r[-2] is None for r in rows[f"tj{suffix}"] if r[1] is None)  # typed: bad rows only
     for sql_name, format_name in ((f"q{suffix}", f"j{suffix}"), (f"tq{suffix}", f"tj{suffix}")):
         by_sql, by_format = rows[sql_name], rows[format_name]
         assert [r[0] for r in by_sql] == list(range(len(payloads)))  # every record, once
-        assert [r[-1] for r in by_format] == payloads  # the value bytes unchanged (dead letters are byte-exact)
+        bad = [r for r in by_format if r[1] is not None]
+        # what a dead letter carries: the value bytes unchanged, the source topic
+        assert [r[-2:] for r in bad] == [(topic, payloads[r[0]]) for r in bad]
         for a, b in zip(by_format, by_sql, strict=True):
-            assert a == b, f"{format_name} vs {sql_name}: {a[-1]!r}"
+            if a[1] is None:  # a valid row: the record columns are only needed (and set) for bad ones
+                a, b = a[:-2], b[:-2]
+            assert a == b, f"{format_name} vs {sql_name}: {a!r}"
         assert any(r[1] is None for r in by_sql) and any(r[1] is not None for r in by_sql)

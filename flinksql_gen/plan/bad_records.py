@@ -231,9 +231,11 @@ def _checked_table(ctx: PlanContext, name: str, src: KafkaSource, columns: list[
         lines += [f"{q(c.name)} {c.type.nullable().sql()}" for c in columns] + [f"{r.q_error} STRING"]
     elif fmt:  # the format's physical columns: the value bytes, each field's text, the structural reason
         lines += [f"{q(texts[c.name])} STRING" for c in columns] + [f"{r.q_error} STRING"]
-    lines += [f"{q(col)} {typ} METADATA FROM '{key}' VIRTUAL"
-              for col, typ, key in ((r.topic, "STRING", "topic"), (r.partition, "INT", "partition"),
-                                    (r.offset, "BIGINT", "offset"), (r.timestamp, "TIMESTAMP_LTZ(3)", "timestamp"))]
+    if fmt:  # the format gives the topic (the table's one topic) as a physical column
+        lines.append(f"{r.q_topic} STRING")
+    metadata = (((r.topic, "STRING", "topic"),) if not fmt else ()) + (
+        (r.partition, "INT", "partition"), (r.offset, "BIGINT", "offset"), (r.timestamp, "TIMESTAMP_LTZ(3)", "timestamp"))
+    lines += [f"{q(col)} {typ} METADATA FROM '{key}' VIRTUAL" for col, typ, key in metadata]
 
     def value_of(c: Column) -> str:
         if typed_cols:
@@ -264,8 +266,9 @@ def _checked_table(ctx: PlanContext, name: str, src: KafkaSource, columns: list[
         schema_cols.append(Column(et.attr, TIMESTAMP_LTZ3, rowtime=True))
     if not time_attributes(ctx, name, src, et, lines, schema_cols):
         return None
-    if typed_cols:
-        value_format = format_options(r, columns, texts, typed_fields(columns, et))
+    if typed_cols:  # valid rows need no record columns unless late events copy them
+        bad_only = src.late_events_topic is None
+        value_format = format_options(r, columns, texts, typed_fields(columns, et), bad_only=bad_only)
     else:
         value_format = format_options(r, columns, texts) if fmt else [("value.format", "raw")]
     opts = source_options(ctx, name, src, [("key.format", "raw"), ("key.fields", r.key), *value_format,

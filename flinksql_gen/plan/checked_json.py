@@ -130,14 +130,20 @@ def from_text(text: str, t: FlinkType) -> str:
 
 
 def format_options(r: RecordColumns, columns: list[Column], texts: dict[str, str],
-                   fields: list[list[str | int | None]] | None = None) -> list[tuple[str, str]]:  # fmt: skip
+                   fields: list[list[str | int | None]] | None = None, bad_only: bool = False) -> list[tuple[str, str]]:  # fmt: skip
+    """The value format's options. The format sets the topic column from the table's topic (no string
+    per record from Kafka's metadata); with `bad_only` (typed mode, where the format names every reason,
+    and no path that copies valid records) it sets the raw and topic columns on bad rows only, so that a
+    valid row carries nothing wide into the branches, which copy each row."""
     import json
 
     if fields is None:
         fields = [[texts[c.name], c.name, "json" if c.type.name == "ARRAY" else "text"] for c in columns]
     prefix = f"value.{FORMAT}."
     return [("value.format", FORMAT), (prefix + "raw-column", r.value), (prefix + "error-column", r.error),
-            (prefix + "fields", json.dumps(fields, ensure_ascii=False, separators=(",", ":")))]  # fmt: skip
+            (prefix + "topic-column", r.topic),
+            (prefix + "fields", json.dumps(fields, ensure_ascii=False, separators=(",", ":"))),
+            *([(prefix + "record-columns", "bad")] if bad_only else [])]  # fmt: skip
 
 
 # Column types the format converts itself (TypedValue.java): a source whose columns are all of these is

@@ -23,7 +23,7 @@ CREATE TABLE `cpu_load` (
   `usage` DOUBLE,
   `occurred_at` BIGINT,
   `__error` STRING,
-  `__topic` STRING METADATA FROM 'topic' VIRTUAL,
+  `__topic` STRING,
   `__partition` INT METADATA FROM 'partition' VIRTUAL,
   `__offset` BIGINT METADATA FROM 'offset' VIRTUAL,
   `__timestamp` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
@@ -40,7 +40,9 @@ CREATE TABLE `cpu_load` (
   'value.format' = 'flinksql-gen-json',
   'value.flinksql-gen-json.raw-column' = '__value',
   'value.flinksql-gen-json.error-column' = '__error',
+  'value.flinksql-gen-json.topic-column' = '__topic',
   'value.flinksql-gen-json.fields' = '[["hostname","hostname","value",null,null,null],["cpu","cpu","value",null,null,null],["usage","usage","value",null,"field \"usage\" is not a DOUBLE","field \"usage\" is not a finite DOUBLE"],["occurred_at","occurred_at","value","missing or null field \"occurred_at\"","field \"occurred_at\" is not a BIGINT",null,"event time \"occurred_at\" is out of range",3]]',
+  'value.flinksql-gen-json.record-columns' = 'bad',
   'value.fields-include' = 'EXCEPT_KEY',
   'properties.isolation.level' = 'read_committed'
 );

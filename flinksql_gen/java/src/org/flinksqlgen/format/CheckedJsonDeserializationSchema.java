@@ -52,6 +52,7 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
     static final int TEXT = 2;
     static final int JSON = 3;
     static final int VALUE = 4;
+    static final int TOPIC = 5;
 
     private static final String MALFORMED = "malformed JSON";
 
@@ -67,7 +68,12 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
     private final String[] rangeReasons;
     private final int[] rangePrecisions;
     private final boolean typed;
+    // the topic column's value (the table's one topic), and whether the raw and topic columns are set
+    // for bad records only: a valid row then carries no value bytes, so the branches copy nothing wide
+    private final String topic;
+    private final boolean badOnly;
 
+    private transient StringData topicData;
     private transient JacksonJsonProvider provider;
     private transient ObjectMapper mapper;
     private transient CharsetDecoder utf8;
@@ -76,12 +82,15 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
 
     CheckedJsonDeserializationSchema(int[] roles, String[] jsonFields, TypeInformation<RowData> producedType) {
         this(roles, jsonFields, producedType, new TypedValue[roles.length], new String[roles.length],
-                new String[roles.length], new String[roles.length], new String[roles.length], new int[roles.length]);
+                new String[roles.length], new String[roles.length], new String[roles.length], new int[roles.length],
+                null, false);
     }
 
     CheckedJsonDeserializationSchema(int[] roles, String[] jsonFields, TypeInformation<RowData> producedType,
             TypedValue[] converters, String[] missingReasons, String[] typeReasons, String[] finiteReasons,
-            String[] rangeReasons, int[] rangePrecisions) {
+            String[] rangeReasons, int[] rangePrecisions, String topic, boolean badOnly) {
+        this.topic = topic;
+        this.badOnly = badOnly;
         this.rangeReasons = rangeReasons;
         this.rangePrecisions = rangePrecisions;
         this.roles = roles;
@@ -119,6 +128,7 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
             }
         }
         present = new boolean[roles.length];
+        topicData = topic == null ? null : StringData.fromString(topic);
     }
 
     @Override
@@ -128,9 +138,12 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
         }
         final GenericRowData row = new GenericRowData(roles.length);
         final String error = typed ? fillTyped(message, row) : fill(message, row);
+        final boolean record = error != null || !badOnly;
         for (int i = 0; i < roles.length; i++) {
-            if (roles[i] == RAW) {
+            if (roles[i] == RAW && record) {
                 row.setField(i, message);
+            } else if (roles[i] == TOPIC && record) {
+                row.setField(i, topicData); // immutable: one instance for every row
             } else if (roles[i] == ERROR && error != null) {
                 row.setField(i, StringData.fromString(error));
             }

@@ -47,6 +47,18 @@ import java.util.Set;
  *       entry (epoch numbers) has two more: the reason when {@code TO_TIMESTAMP_LTZ(value, precision)}
  *       is NULL, and that precision (0 or 3).
  * </ul>
+ *
+ * <p>Optional:
+ *
+ * <ul>
+ *   <li>{@code topic-column}: a STRING column that receives the table's topic (its {@code topic}
+ *       option, which must name one topic): what the {@code topic} metadata column gives, without
+ *       a string per record;
+ *   <li>{@code record-columns}: {@code all} (the default) sets the raw and topic columns on every
+ *       row; {@code bad} on rows with an error only (valid rows leave them NULL, so that the
+ *       valid and the bad-record branch do not copy the value bytes per record). Only for typed
+ *       mode, where the error column names every reason.
+ * </ul>
  */
 public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
 
@@ -61,6 +73,12 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
     static final ConfigOption<String> FIELDS =
             ConfigOptions.key("fields").stringType().noDefaultValue()
                     .withDescription("JSON array of [column, json field, kind (text|json|value), reasons...].");
+    static final ConfigOption<String> TOPIC_COLUMN =
+            ConfigOptions.key("topic-column").stringType().noDefaultValue()
+                    .withDescription("STRING column that receives the table's (one) topic.");
+    static final ConfigOption<String> RECORD_COLUMNS =
+            ConfigOptions.key("record-columns").stringType().defaultValue("all")
+                    .withDescription("all: the raw and topic columns on every row; bad: on bad rows only.");
 
     @Override
     public DecodingFormat<DeserializationSchema<RowData>> createDecodingFormat(
@@ -69,6 +87,15 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
         final String raw = formatOptions.get(RAW_COLUMN);
         final String error = formatOptions.get(ERROR_COLUMN);
         final Map<String, String[]> fields = parseFields(formatOptions.get(FIELDS));
+        final String table = context == null ? "(no table)" : context.getObjectIdentifier().asSummaryString();
+        final String topicColumn = formatOptions.getOptional(TOPIC_COLUMN).orElse(null);
+        final String topic = topicColumn == null ? null : singleTopic(context, table);
+        final String recordColumns = formatOptions.get(RECORD_COLUMNS);
+        if (!recordColumns.equals("all") && !recordColumns.equals("bad")) {
+            throw new IllegalArgumentException(IDENTIFIER + " of table " + table + ": option 'record-columns' must "
+                    + "be 'all' or 'bad', not '" + recordColumns + "'");
+        }
+        final boolean badOnly = recordColumns.equals("bad");
         return new DecodingFormat<DeserializationSchema<RowData>>() {
             @Override
             public DeserializationSchema<RowData> createRuntimeDecoder(
@@ -90,6 +117,9 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
                     if (name.equals(raw)) {
                         expect(root, LogicalTypeRoot.VARBINARY, name);
                         roles[i] = CheckedJsonDeserializationSchema.RAW;
+                    } else if (name.equals(topicColumn)) {
+                        expect(root, LogicalTypeRoot.VARCHAR, name);
+                        roles[i] = CheckedJsonDeserializationSchema.TOPIC;
                     } else if (name.equals(error)) {
                         expect(root, LogicalTypeRoot.VARCHAR, name);
                         roles[i] = CheckedJsonDeserializationSchema.ERROR;
@@ -116,13 +146,21 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
                                 : CheckedJsonDeserializationSchema.TEXT;
                     } else {
                         throw new IllegalArgumentException(
-                                IDENTIFIER + ": column '" + name + "' is neither the raw, the error "
+                                IDENTIFIER + ": column '" + name + "' is neither the raw, the error, the topic "
                                         + "nor one of the fields columns");
                     }
                 }
+                boolean typedMode = false;
+                for (int role : roles) {
+                    typedMode |= role == CheckedJsonDeserializationSchema.VALUE;
+                }
+                if (badOnly && !typedMode) { // in text mode SQL finds further reasons: every row needs its bytes
+                    throw new IllegalArgumentException(IDENTIFIER + " of table " + table + ": 'record-columns' = "
+                            + "'bad' needs typed mode (columns of kind value), where the format names every reason");
+                }
                 final TypeInformation<RowData> info = ctx.createTypeInformation(physicalDataType);
                 return new CheckedJsonDeserializationSchema(roles, jsonFields, info, converters, missing,
-                        notType, notFinite, outOfRange, precisions);
+                        notType, notFinite, outOfRange, precisions, topic, badOnly);
             }
 
             @Override
@@ -130,6 +168,16 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
                 return ChangelogMode.insertOnly();
             }
         };
+    }
+
+    /** The table's one topic (its 'topic' option): a topic list or pattern has no single value. */
+    private static String singleTopic(DynamicTableFactory.Context context, String table) {
+        final String topic = context.getCatalogTable().getOptions().get("topic");
+        if (topic == null || topic.isEmpty() || topic.contains(";")) {
+            throw new IllegalArgumentException(IDENTIFIER + " of table " + table + ": option 'topic-column' needs "
+                    + "the table's 'topic' option to name one topic, not " + (topic == null ? "none" : "'" + topic + "'"));
+        }
+        return topic;
     }
 
     private static void expect(LogicalTypeRoot actual, LogicalTypeRoot wanted, String column) {
@@ -188,6 +236,9 @@ public class CheckedJsonFormatFactory implements DeserializationFormatFactory {
 
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
-        return new HashSet<>();
+        final Set<ConfigOption<?>> options = new HashSet<>();
+        options.add(TOPIC_COLUMN);
+        options.add(RECORD_COLUMNS);
+        return options;
     }
 }

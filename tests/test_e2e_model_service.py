@@ -48,10 +48,10 @@ SPEC = {"type": "ewma", "span": 10, "min_points": 5}
 TOKEN = "s3cret-" + uuid.uuid4().hex[:6]
 SLOW_CALL, MALFORMED_CALL, KILL_AFTER_CALL = 3, 6, 8
 MALFORMED = r"unscored: malformed response: "
-PIPELINE = """
-pipeline: model_service_e2e
-settings:
-  python.fn-execution.bundle.size: '40'
+def _pipeline(name: str, settings: str, detector: str) -> str:
+    """One source of readings, the metric per host, the model_service detector with these settings
+    (YAML lines), an upsert-kafka sink: a template for str.format(source=, sink=, ...)."""
+    return f"pipeline: {name}\nsettings:\n{settings}" + """
 sources:
   readings:
     topic: {source}
@@ -67,6 +67,17 @@ detectors:
     type: model_service
     metric: host_usage
     url: ${{env:MODEL_URL}}
+""" + detector + """    emit: all
+    sinks: [scored]
+sinks:
+  scored:
+    type: upsert-kafka
+    topic: {sink}
+    key: [host]
+"""
+
+
+PIPELINE = _pipeline("model_service_e2e", "  python.fn-execution.bundle.size: '40'\n", """\
     headers: {{Authorization: "${{env:MODEL_TOKEN}}"}}
     engine: {engine}
     timeout: 0.5
@@ -77,14 +88,7 @@ detectors:
     circuit_breaker: {{failures: 2, open_for: 1.0}}
     fallback: unscored
     dead_letter_topic: {dead_letters}
-    emit: all
-    sinks: [scored]
-sinks:
-  scored:
-    type: upsert-kafka
-    topic: {sink}
-    key: [host]
-"""
+""")
 
 
 def readings() -> list[Event]:
@@ -276,40 +280,15 @@ def result_of(row: dict) -> tuple:
     return (row["expected"], row["lower"], row["upper"], row["score"], row["is_anomaly"])
 
 
-FAILOVER = """
-pipeline: model_service_failover
-settings:
-  execution.checkpointing.interval: 1 s
-  restart-strategy.fixed-delay.delay: 1 s
-sources:
-  readings:
-    topic: {source}
-    columns: {{host: STRING, usage: DOUBLE, occurred_at: BIGINT}}
-    event_time: {{column: occurred_at, name: occurred_ts, watermark: 5s}}
-metrics:
-  host_usage:
-    source: readings
-    dimensions: [host]
-    value: usage
-detectors:
-  usage_scored:
-    type: model_service
-    metric: host_usage
-    url: ${{env:MODEL_URL}}
+FAILOVER = _pipeline("model_service_failover", "  execution.checkpointing.interval: 1 s\n"
+                     "  restart-strategy.fixed-delay.delay: 1 s\n", """\
     engine: java
     batch_size: 5
     max_concurrency: 2
     retries: 0
     fallback: fail
     dead_letter_topic: {source}_dead
-    emit: all
-    sinks: [scored]
-sinks:
-  scored:
-    type: upsert-kafka
-    topic: {sink}
-    key: [host]
-"""
+""")
 THRESHOLD = {"type": "threshold", "max": 35.0}  # stateless: a replayed record gets the same answer
 FAIL_CALL = 20
 

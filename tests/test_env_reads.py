@@ -14,6 +14,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from source_ast import parse_source
 
 import flinksql_gen
 from flinksql_gen.machine import ENVIRONMENT, Machine
@@ -80,7 +81,7 @@ def env_reads(tree: ast.Module, constants: set[str]) -> list[int]:
 
 
 def _modules() -> dict[str, ast.Module]:
-    return {path.relative_to(ROOT).as_posix(): ast.parse(path.read_text(encoding="utf-8"))
+    return {path.relative_to(ROOT).as_posix(): parse_source(path.read_text(encoding="utf-8"))
             for path in sorted(ROOT.rglob("*.py"))}  # fmt: skip
 
 
@@ -102,7 +103,7 @@ def test_only_the_machine_settings_and_the_cli_read_flinksql_variables():
     'from os import environ\nx = environ.pop(f"FLINKSQL_{1}")',
 ])
 def test_each_way_of_reading_is_found(source):
-    tree = ast.parse(source)
+    tree = parse_source(source)
     assert env_reads(tree, _constants([tree])) == [len(source.splitlines())]
 
 
@@ -112,7 +113,7 @@ def test_each_way_of_reading_is_found(source):
     'import os\nenv = dict(os.environ)',
 ])
 def test_other_reads_are_not_flagged(source):
-    tree = ast.parse(source)
+    tree = parse_source(source)
     assert env_reads(tree, _constants([tree])) == []
 
 

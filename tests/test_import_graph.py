@@ -12,6 +12,8 @@ import ast
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from source_ast import parse_source
+
 import flinksql_gen
 
 ROOT = Path(flinksql_gen.__file__).parent
@@ -35,7 +37,7 @@ def _imports(path: Path, module: str | None = None) -> Iterator[str]:
     """Every flinksql_gen module `path` imports, relative imports resolved."""
     module = module or _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parse_source(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

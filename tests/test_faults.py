@@ -612,7 +612,13 @@ def test_job_failing_on_a_missing_lookup_table_writes_nothing_twice(cluster, sta
         read_until(cluster, topics["hot"], lambda rs: len(rs) >= sum(want_first.values()), job)
         send(cluster, topics["readings"], rest)
         with JobManagerClient(url) as jm:
-            state = jm.wait_for(job_id, {"FAILED"}, timeout=180)
+            # Region failover restarts only the window's side of the job, from its checkpoint: once the
+            # source has read everything, no new watermark would close the window again, and the job
+            # would sit RUNNING after a restart. A quiet row now and then moves the watermark on.
+            deadline, tick = time.monotonic() + 180, 40
+            while (state := jm.wait_for(job_id, {"FAILED"}, timeout=5)) != "FAILED" and time.monotonic() < deadline:
+                send(cluster, topics["readings"], [{"hostname": HOSTS[0], "usage": 1.0, "occurred_at": T0 + tick * 1000}])
+                tick += 1
             cause = jm.exception(job_id) or ""
         assert state == "FAILED"
         assert "no_such_limits_table" in cause

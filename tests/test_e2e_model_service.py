@@ -199,19 +199,12 @@ def test_model_service_on_the_stack(stack, stack_workdir, stack_env_vars, table_
     env = {**stack_env_vars, "MODEL_URL": service.url, "MODEL_TOKEN": TOKEN}
     result = run_pipeline(bundle, env, table_env=table_env_factory(), workdir=stack_workdir, wait=False)
     rows: list[dict] = []
-    last = -1
     try:
         produce(stack, source, data[:half])
         assert service.restarted.wait(150), f"the script did not reach its kill (calls: {service.model.calls})"
         time.sleep(1.5)  # past the breaker's open time: the next call is its trial call
         produce(stack, source, data[half:])
-        for r in iter_records([sink], bootstrap=stack.bootstrap, idle_s=60, timeout_s=240):
-            rows.append(r.value)
-            last = r.offset
-            if len(values_of(rows)) >= len(data):
-                break
-        for r in iter_records([sink], bootstrap=stack.bootstrap, idle_s=12, start={(sink, 0): last + 1}):
-            rows.append(r.value)  # anything committed later would be a duplicate
+        rows = read_sink(stack, sink, len(data), grace_s=12)  # past the 10 s checkpoints
         malformed = sum(bool(re.match(MALFORMED, v["reason"] or "")) for v in values_of(rows))
         dead = br._read_raw(stack.bootstrap, dead_letters, expected=malformed)
     finally:
@@ -266,6 +259,21 @@ def test_model_service_on_the_stack(stack, stack_workdir, stack_env_vars, table_
         for row in hrows:
             if row["reason"] is None:
                 assert close(result_of(row), want_seen[(ts_ms(row["ts"]), row["value"])]), (host, row)
+
+
+def read_sink(stack, sink: str, expected: int, grace_s: float) -> list:
+    """The sink's record values until `expected` non-tombstones arrived, then on until `grace_s`
+    without a new one: anything committed later would be a duplicate."""
+    rows: list = []
+    last = -1
+    for r in iter_records([sink], bootstrap=stack.bootstrap, idle_s=60, timeout_s=300):
+        rows.append(r.value)
+        last = r.offset
+        if len(values_of(rows)) >= expected:
+            break
+    for r in iter_records([sink], bootstrap=stack.bootstrap, idle_s=grace_s, start={(sink, 0): last + 1}):
+        rows.append(r.value)
+    return rows
 
 
 def iso_utc(ms: int) -> str:
@@ -324,15 +332,7 @@ def test_java_engine_fails_over_and_restores_its_in_flight_records(stack, stack_
     rows: list[dict] = []
     try:
         produce(stack, source, data)
-        last = -1
-        for r in iter_records([sink], bootstrap=stack.bootstrap, idle_s=60, timeout_s=300):
-            rows.append(r.value)
-            last = r.offset
-            if len(values_of(rows)) >= len(data):
-                break
-        # checkpoints come every second: a duplicate would be committed within a few
-        for r in iter_records([sink], bootstrap=stack.bootstrap, idle_s=5, start={(sink, 0): last + 1}):
-            rows.append(r.value)
+        rows = read_sink(stack, sink, len(data), grace_s=5)  # checkpoints come every second
     finally:
         result.cancel()
         server.stop()

@@ -185,26 +185,36 @@ def plan_source_paths(ctx: PlanContext, name: str, src: KafkaSource) -> PlannedS
     return _checked_source(ctx, name, src, mode)
 
 
-def _headers(ctx: PlanContext, r: RecordColumns, name: str, reason: str) -> str:
-    pairs = [("reason", reason), ("topic", r.q_topic), ("partition", f"CAST({r.q_partition} AS STRING)"),
-             ("offset", f"CAST({r.q_offset} AS STRING)"), ("pipeline", quote_string(ctx.pipeline)),
-             ("source", quote_string(name))]  # fmt: skip
+def header_map(pairs: list[tuple[str, str]]) -> str:
+    """The `headers` column of a record sink: `flinksql-gen.<name>` -> the SQL text expression, as bytes."""
     items = ",\n    ".join(f"{quote_string(HEADER + k)}, CAST({v} AS BYTES)" for k, v in pairs)
     return f"MAP[\n    {items}\n  ] AS {q('headers')}"
 
 
-def _record_sink(ctx: PlanContext, name: str, topic: str, origin) -> PlannedTable:
-    """A Kafka topic that takes records unchanged: key, value, timestamp, plus headers."""
-    lines = (f"{q('key')} BYTES", f"{q('value')} BYTES", f"{q('headers')} MAP<STRING, BYTES> METADATA",
-             f"{q('timestamp')} TIMESTAMP_LTZ(3) METADATA")  # fmt: skip
-    opts = [("connector", "kafka"), ("topic", topic), *kafka_connection(ctx), ("key.format", "raw"),
-            ("key.fields", "key"), ("value.format", "raw"), ("value.fields-include", "EXCEPT_KEY"),
-            *exactly_once(ctx, name)]  # fmt: skip
-    schema = Schema((Column("key", BYTES), Column("value", BYTES),
+def _headers(ctx: PlanContext, r: RecordColumns, name: str, reason: str) -> str:
+    return header_map([("reason", reason), ("topic", r.q_topic), ("partition", f"CAST({r.q_partition} AS STRING)"),
+                       ("offset", f"CAST({r.q_offset} AS STRING)"), ("pipeline", quote_string(ctx.pipeline)),
+                       ("source", quote_string(name))])  # fmt: skip
+
+
+def record_sink(ctx: PlanContext, name: str, topic: str, origin, payload: FlinkType = BYTES,
+                upsert: bool = False) -> PlannedTable:  # fmt: skip
+    """A Kafka topic that takes records as given: key, value (raw bytes, or `payload` text), timestamp,
+    plus headers. `upsert`: an upsert-kafka table keyed by `key`, for an updating input."""
+    lines = [f"{q('key')} {payload.sql()}", f"{q('value')} {payload.sql()}",
+             f"{q('headers')} MAP<STRING, BYTES> METADATA", f"{q('timestamp')} TIMESTAMP_LTZ(3) METADATA"]  # fmt: skip
+    connector = "upsert-kafka" if upsert else "kafka"
+    opts = [("connector", connector), ("topic", topic), *kafka_connection(ctx), ("key.format", "raw")]
+    if upsert:
+        lines.append(f"PRIMARY KEY ({q('key')}) NOT ENFORCED")
+    else:
+        opts.append(("key.fields", "key"))
+    opts += [("value.format", "raw"), ("value.fields-include", "EXCEPT_KEY"), *exactly_once(ctx, name)]
+    schema = Schema((Column("key", payload), Column("value", payload),
                      Column("headers", FlinkType("MAP", key=STRING, element=BYTES)),
                      Column("timestamp", TIMESTAMP_LTZ3)))  # fmt: skip
-    info = TableInfo(name=name, role="sink", connector="kafka", topic=topic)
-    return PlannedTable(q(name), name, lines, option_pairs(opts), origin, info, schema)
+    info = TableInfo(name=name, role="sink", connector=connector, topic=topic)
+    return PlannedTable(q(name), name, tuple(lines), option_pairs(opts), origin, info, schema)
 
 
 def _blackhole(name: str, columns: tuple[Column, ...], origin) -> PlannedTable:
@@ -317,7 +327,7 @@ def _bad_record_path(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode,
     sink_name = name + SINK_SUFFIX[mode]
     if mode == "dead-letter":
         topic_origin = ctx.loc((*path, "dead_letter_topic")) if src.dead_letter_topic else mode_origin
-        sink = _record_sink(ctx, sink_name, dead_letter_topic(src), topic_origin)
+        sink = record_sink(ctx, sink_name, dead_letter_topic(src), topic_origin)
         select = Select(_record_columns(r, _headers(ctx, r, name, r.q_error)), q(checked_name), where=bad)
     elif mode == "skip":
         cols = (Column("reason", STRING), Column("topic", STRING), Column("partition", INT), Column("offset", BIGINT))
@@ -341,7 +351,7 @@ def _late_events_path(ctx: PlanContext, name: str, src: KafkaSource, et: EventTi
     """A copy of each valid record whose event time is not after the watermark, as it arrives."""
     late_name = name + LATE_SUFFIX
     late_origin = ctx.loc(("sources", name, "late_events_topic"))
-    sink = _record_sink(ctx, late_name, src.late_events_topic or "", late_origin)
+    sink = record_sink(ctx, late_name, src.late_events_topic or "", late_origin)
     rt = q(et.attr)
     reason = (f"CONCAT('event time ', CAST({rt} AS STRING), ' is not after the watermark ', "
               f"CAST(CURRENT_WATERMARK({rt}) AS STRING))")  # fmt: skip

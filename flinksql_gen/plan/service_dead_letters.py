@@ -17,13 +17,10 @@ stream for the planner (its judgements are never retracted, see udfs/detect.py):
 
 from __future__ import annotations
 
-from flinksql_gen.bundle import TableInfo
-from flinksql_gen.models.types import STRING, TIMESTAMP_LTZ3, FlinkType
-from flinksql_gen.plan.bad_records import HEADER
-from flinksql_gen.plan.checked_json import BYTES
+from flinksql_gen.models.types import STRING
+from flinksql_gen.plan.bad_records import header_map, record_sink
 from flinksql_gen.plan.context import PlanContext
-from flinksql_gen.plan.plan import Column, PlannedInsert, PlannedTable, Schema, Select
-from flinksql_gen.plan.tables import exactly_once, kafka_connection, option_pairs
+from flinksql_gen.plan.plan import PlannedInsert, PlannedTable, Select
 from flinksql_gen.sql.quoting import quote_identifier as q
 from flinksql_gen.sql.quoting import quote_string
 
@@ -47,28 +44,14 @@ def plan_service_dead_letters(ctx: PlanContext, name: str, d, service_key: str, 
     path = ("detectors", name)
     origin = ctx.loc((*path, "dead_letter_topic")) if d.dead_letter_topic else ctx.loc(path)
     sink_name = name + SUFFIX
-    topic = dead_letter_topic(ctx, name, d)
-    connector = "upsert-kafka" if updating else "kafka"
-    lines = [f"{q('key')} STRING", f"{q('value')} STRING", f"{q('headers')} MAP<STRING, BYTES> METADATA",
-             f"{q('timestamp')} TIMESTAMP_LTZ(3) METADATA"]  # fmt: skip
-    opts = [("connector", connector), ("topic", topic), *kafka_connection(ctx), ("key.format", "raw")]
-    if updating:
-        lines.append(f"PRIMARY KEY ({q('key')}) NOT ENFORCED")
-    else:
-        opts.append(("key.fields", "key"))
-    opts += [("value.format", "raw"), ("value.fields-include", "EXCEPT_KEY"), *exactly_once(ctx, sink_name)]
-    schema = Schema((Column("key", STRING), Column("value", STRING),
-                     Column("headers", FlinkType("MAP", key=STRING, element=BYTES)),
-                     Column("timestamp", TIMESTAMP_LTZ3)))  # fmt: skip
-    sink = PlannedTable(q(sink_name), sink_name, tuple(lines), option_pairs(opts), origin,
-                        TableInfo(name=sink_name, role="sink", connector=connector, topic=topic), schema)  # fmt: skip
+    sink = record_sink(ctx, sink_name, dead_letter_topic(ctx, name, d), origin, payload=STRING, upsert=updating)
     ts, reason = q("ts"), q("reason")
     iso = f"DATE_FORMAT({ts}, {quote_string(ISO_UTC)})"
     value = (f"JSON_OBJECT(KEY 'key' VALUE {service_key}, KEY 'ts' VALUE {iso}, KEY 'value' VALUE {q('value')}, "
              f"KEY 'reason' VALUE {reason} NULL ON NULL)")  # fmt: skip
-    headers = [("reason", reason), ("pipeline", quote_string(ctx.pipeline)), ("detector", quote_string(name))]
-    items = ",\n    ".join(f"{quote_string(HEADER + k)}, CAST({v} AS BYTES)" for k, v in headers)
-    columns = (f"{service_key} AS {q('key')}", f"{value} AS {q('value')}", f"MAP[\n    {items}\n  ] AS {q('headers')}",
+    headers = header_map([("reason", reason), ("pipeline", quote_string(ctx.pipeline)),
+                          ("detector", quote_string(name))])  # fmt: skip
+    columns = (f"{service_key} AS {q('key')}", f"{value} AS {q('value')}", headers,
                f"CAST({ts} AS TIMESTAMP_LTZ(3)) AS {q('timestamp')}")  # fmt: skip
     select = Select(columns, q(relation), where=(f"REGEXP({reason}, {quote_string(UNUSABLE_ANSWER)})",))
     return sink, PlannedInsert(f"{name}__{sink_name}", q(sink_name), select, origin, (relation,))

@@ -19,7 +19,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.CharacterCodingException;
+import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -72,6 +72,7 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
     // for bad records only: a valid row then carries no value bytes, so the branches copy nothing wide
     private final String topic;
     private final boolean badOnly;
+    private final int errorIndex;
 
     private transient StringData topicData;
     private transient JacksonJsonProvider provider;
@@ -101,9 +102,12 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
         this.typeReasons = typeReasons;
         this.finiteReasons = finiteReasons;
         boolean anyValue = false;
-        for (int role : roles) {
-            anyValue |= role == VALUE;
+        int error = -1;
+        for (int i = 0; i < roles.length; i++) {
+            anyValue |= roles[i] == VALUE;
+            error = roles[i] == ERROR ? i : error;
         }
+        this.errorIndex = error;
         this.typed = anyValue;
     }
 
@@ -151,6 +155,16 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
         return row;
     }
 
+    /** Whether the raw and topic columns are set on bad rows only (record-columns = bad). */
+    public boolean recordColumnsOnBadRowsOnly() {
+        return badOnly;
+    }
+
+    /** Whether a row this schema gave is a bad record (its error column is set). */
+    public boolean isBad(RowData row) {
+        return errorIndex >= 0 && !row.isNullAt(errorIndex);
+    }
+
     @Override
     public void deserialize(byte[] message, Collector<RowData> out) {
         out.collect(deserialize(message)); // tombstones too: they are bad records
@@ -193,15 +207,18 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
         return null;
     }
 
-    /** The value as text, or null when it is not UTF-8 (the strict decoder; ASCII needs none). */
+    /** The value as text, or null when it is not UTF-8 (the strict decoder; ASCII needs none). The
+     * decoder reports through its result, not an exception: a thrown exception's stack trace costs more
+     * than the record's parse, on every bad record. */
     private String decode(byte[] message) {
         for (byte b : message) {
             if (b < 0) {
-                try {
-                    return utf8.decode(ByteBuffer.wrap(message)).toString();
-                } catch (CharacterCodingException e) {
+                final CharBuffer out = CharBuffer.allocate(message.length); // UTF-8: at most a char per byte
+                utf8.reset();
+                if (utf8.decode(ByteBuffer.wrap(message), out, true).isError() || utf8.flush(out).isError()) {
                     return null;
                 }
+                return out.flip().toString();
             }
         }
         return new String(message, StandardCharsets.ISO_8859_1); // ASCII: a plain copy
@@ -301,7 +318,7 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
     private Object read(JsonParser p, JsonToken t, TypedValue conv) throws Exception {
         switch (t) {
             case VALUE_STRING:
-                return conv.fromText(p.getText());
+                return conv.isString() ? stringOf(p) : conv.fromText(p.getText());
             case VALUE_TRUE:
                 return conv.fromText("true");
             case VALUE_FALSE:
@@ -324,6 +341,26 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
             default: // an object or array: its JSON text, as JSON_QUERY gives it (sorted keys)
                 return conv.fromText(provider.toJson(mapper.readValue(p, Object.class)));
         }
+    }
+
+    /**
+     * A STRING column's value from the token's characters: an ASCII text as its bytes (what
+     * StringData.fromString would encode, without the String and without encoding it again when the
+     * row is written or copied), anything else as StringData.fromString gives it.
+     */
+    private static StringData stringOf(JsonParser p) throws Exception {
+        final char[] chars = p.getTextCharacters();
+        final int offset = p.getTextOffset();
+        final int length = p.getTextLength();
+        final byte[] bytes = new byte[length];
+        for (int i = 0; i < length; i++) {
+            final char c = chars[offset + i];
+            if (c >= 0x80) {
+                return StringData.fromString(new String(chars, offset, length));
+            }
+            bytes[i] = (byte) c;
+        }
+        return StringData.fromBytes(bytes);
     }
 
     /** Reads past an unknown field's value, converting what the untyped map would convert (so that

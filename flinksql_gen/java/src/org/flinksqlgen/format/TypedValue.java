@@ -63,6 +63,10 @@ final class TypedValue implements Serializable {
 
     /** TRY_CAST(text AS type); never throws. */
     Object fromText(String text) {
+        if (root != LogicalTypeRoot.VARCHAR && root != LogicalTypeRoot.BOOLEAN && root != LogicalTypeRoot.DECIMAL
+                && cannotBeNumber(text)) {
+            return null; // what the parse below would throw on: a thrown exception costs more than the record
+        }
         try {
             switch (root) {
                 case VARCHAR:
@@ -91,6 +95,17 @@ final class TypedValue implements Serializable {
         } catch (Throwable e) { // TRY_CAST: NumberFormatException, TableException, ...
             return null;
         }
+    }
+
+    /** No digit, no NaN and no Infinity: every number the parsers below accept has one of them. */
+    private static boolean cannotBeNumber(String text) {
+        for (int i = 0; i < text.length(); i++) {
+            final char c = text.charAt(i);
+            if (c >= '0' && c <= '9') {
+                return false;
+            }
+        }
+        return !text.contains("NaN") && !text.contains("Infinity");
     }
 
     /**

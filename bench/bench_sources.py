@@ -89,6 +89,8 @@ from _common import (
     write_section,
 )
 
+from flinksql_gen.sql.formats import CHECKED_KAFKA
+
 COLUMNS = "`hostname`, `cpu`, `usage`, `occurred_at`"
 SOURCE_YAML = """pipeline: {name}
 sources:
@@ -217,6 +219,9 @@ BARE = ("diagnostic: checked format without key, metadata, branch", "bare", "ski
 # --wide (a diagnostic): dead-letter as rendered before valid rows went slim, the topic from Kafka's
 # metadata and the raw value on every row, to compare both in one run
 WIDE = ("diagnostic: dead-letter, record columns on every row", "wide", "dead-letter")
+# --stock (a diagnostic): dead-letter read with Flink's own `kafka` connector (every record's key and
+# metadata), as rendered before the `flinksql-gen-kafka` source, to compare both in one run
+STOCK = ("diagnostic: dead-letter, Flink's `kafka` connector", "stock", "dead-letter")
 # --parts: the bare source plus one of the three (kind "bare+<part>")
 PARTS = [("diagnostic: bare + raw key", "bare+key", "skip"),
          ("diagnostic: bare + 4 metadata columns", "bare+meta", "skip"),
@@ -245,9 +250,16 @@ def bare(create: str, key: bool = False, meta: bool = False) -> str:
     return "\n".join(keep)
 
 
+def stock(create: str) -> str:
+    """The checked source's CREATE TABLE with Flink's own Kafka connector."""
+    return create.replace(f"'connector' = '{CHECKED_KAFKA}'", "'connector' = 'kafka'", 1)
+
+
 def wide(create: str) -> str:
     """The checked source's CREATE TABLE with the topic from Kafka's metadata and the raw value set on
-    every row (the format's defaults), as rendered before valid rows carried no record columns."""
+    every row (the format's defaults), read by Flink's Kafka connector, as rendered before valid rows
+    carried no record columns."""
+    create = stock(create)
     keep = [ln for ln in create.splitlines() if not re.search(r"flinksql-gen-json\.(topic|record)-column", ln)]
     out = "\n".join(keep).replace("`__topic` STRING,", "`__topic` STRING METADATA FROM 'topic' VIRTUAL,", 1)
     return re.sub(r",(\n\))", r"\1", out)
@@ -265,6 +277,8 @@ def add_pipe(stack: BenchStack, folder: Path, pipe: Pipe, topic: str, n: int) ->
                                                     sql_form=pipe.kind == "sql")  # fmt: skip
     if pipe.kind == "wide":
         ddl[0] = wide(ddl[0])
+    if pipe.kind == "stock":
+        ddl[0] = stock(ddl[0])
     if pipe.kind.startswith("bare"):
         part = pipe.kind.partition("+")[2]
         ddl, inserts, relation = [bare(ddl[0], key=part == "key", meta=part == "meta")], [], f"{pipe.name}__bare"
@@ -603,8 +617,9 @@ def format_only(n: int, no_doc: bool) -> dict:
         bundle = render_yaml(work / "defs", "bf", SOURCE_YAML.format(name="bf", topic="t", mode="dead-letter"))
         create = next(st.sql for st in bundle.statements if st.name == "bf")
         fields = re.search(r"'value\.flinksql-gen-json\.fields' = '((?:[^']|'')*)'", create)[1].replace("''", "'")
-        jar = formats.ensure_format_jar(work)
-        cp = f"{work / 'classes'}:{jar}:{formats._flink_lib() / '*'}"
+        from flinksql_gen.runtime.jars import ensure_jars
+
+        cp = ":".join([str(work / "classes"), *map(str, ensure_jars(work)), str(formats._flink_lib() / "*")])
         src = Path(__file__).resolve().parent / "java" / "FormatMicroBench.java"
         subprocess.run([str(formats._javac()), "-nowarn", "-d", str(work / "classes"), "-cp", cp, str(src)], check=True)
         java = formats._javac().with_name("java")
@@ -660,6 +675,8 @@ def main(argv: list[str] | None = None) -> dict:
                          "through, so that plain json runs a Calc too (the checked sources' valid filter merges into it)")
     ap.add_argument("--skip-sql", action="store_true",
                     help="leave out Aiven's SQL form (a tenth of the others' speed: it makes a CPU-mode run long)")
+    ap.add_argument("--stock", action="store_true",
+                    help="add a diagnostic row: dead-letter read with Flink's own `kafka` connector")
     ap.add_argument("--core", action="store_true",
                     help="only plain json, checked dead-letter and Aiven's form (10 pipelines, fewer threads)")
     args = ap.parse_args(argv)
@@ -700,7 +717,7 @@ def main(argv: list[str] | None = None) -> dict:
                      for bad in (False, True) for label, kind, mode in VARIANTS if not (bad and mode == "fail")
                      and (not args.core or mode in (None, "dead-letter")) and not (args.skip_sql and kind == "sql")]  # fmt: skip
             for variant in [*([BARE] if args.bare or args.parts else []), *(PARTS if args.parts else []),
-                            *([WIDE] if args.wide else [])]:
+                            *([WIDE] if args.wide else []), *([STOCK] if args.stock else [])]:
                 group += [Pipe(*variant, sink, bad, reuse=reuse) for sink in ("blackhole", "kafka")
                           for bad in (False, True)]  # fmt: skip
             ddl, inserts = [], []
@@ -771,7 +788,7 @@ def table_and_verdict(runs: list[dict], window: float | None) -> str:
     """The table of one job's pipelines and the verdict on the 0.8x target."""
     best = {(r["label"], r["sink"], r["bad"]): r for r in runs}
     rows = []
-    for label, _kind, mode in [*VARIANTS, BARE, *PARTS, WIDE]:
+    for label, _kind, mode in [*VARIANTS, BARE, *PARTS, WIDE, STOCK]:
         if not any(key[0] == label for key in best):  # not run (--core, no --bare)
             continue
         row = [label]
@@ -837,8 +854,8 @@ def report(f: dict) -> str:
             "Plain `json` on the 1 % topic runs with `json.ignore-parse-errors` (it would fail the job "
             "otherwise) and so drops or nulls the bad records silently; the checked sources dead-letter, "
             "count or fail on each of them. Sinks are at-least-once and checkpoints are off in every "
-            "variant, so that only the source differs. The `checked` rows are the `flinksql-gen-json` format in "
-            "typed mode (all four columns are STRING/DOUBLE/BIGINT: the format emits typed columns and every "
+            "variant, so that only the source differs. The `checked` rows are the `flinksql-gen-kafka` source "
+            "with the `flinksql-gen-json` format in typed mode (all four columns are STRING/DOUBLE/BIGINT: the format emits typed columns and every "
             "reason, `__valid` filters the table); `Aiven SQL form` is the raw format plus a JSON function per "
             "column and check.\n")
 

@@ -61,6 +61,8 @@ class TableInfo:
 
     name: str
     role: TableRole
+    # the system the table reads or writes: kafka, upsert-kafka, jdbc, ... (a checked source's
+    # `flinksql-gen-kafka` connector is Flink's Kafka source: "kafka")
     connector: str
     topic: str | None = None
     key: tuple[str, ...] = ()

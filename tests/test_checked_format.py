@@ -154,6 +154,26 @@ def test_format_option_errors_name_the_table(change, message, table_env):
         table_env.execute_sql("DROP TEMPORARY TABLE `opt_err`")
 
 
+@pytest.mark.parametrize("with_, statement, message", [
+    ("'value.format' = 'json'", "SELECT * FROM `conn_err`",
+     "The connector 'flinksql-gen-kafka' reads values with the 'flinksql-gen-json' format only"),
+    ("'value.format' = 'json'", "INSERT INTO `conn_err` SELECT 'x'",
+     "The connector 'flinksql-gen-kafka' only reads (flinksql-gen's checked sources)"),
+])  # fmt: skip
+def test_checked_kafka_connector_errors_say_what_it_takes(with_, statement, message, table_env):
+    from py4j.protocol import Py4JJavaError
+
+    table_env.execute_sql(f"CREATE TEMPORARY TABLE `conn_err` (`a` STRING) WITH ('connector' = 'flinksql-gen-kafka', "
+                          f"'topic' = 't', 'properties.bootstrap.servers' = '127.0.0.1:1', {with_})")  # fmt: skip
+    try:
+        with pytest.raises(Py4JJavaError) as failure:
+            table_env.explain_sql(statement)
+        text = str(failure.value.java_exception.getCause()) + str(failure.value)
+        assert message in text, text[-1500:]
+    finally:
+        table_env.execute_sql("DROP TEMPORARY TABLE `conn_err`")
+
+
 def test_text_columns_avoid_declared_names():
     from flinksql_gen.models.types import parse_type
     from flinksql_gen.plan.plan import Column
@@ -165,14 +185,19 @@ def test_text_columns_avoid_declared_names():
 
 
 def test_format_jar_is_built_once_per_source_version(tmp_path):
-    jar = formats.ensure_format_jar(tmp_path)
+    from flinksql_gen.runtime.jars import KAFKA_CONNECTOR, ensure_jars
+
+    jars = ensure_jars(tmp_path)  # the connectors first: the Kafka source compiles against the Kafka connector
+    jar = next(j for j in jars if j.name.startswith(formats.PREFIX))
     import zipfile
 
     names = zipfile.ZipFile(jar).namelist()
     assert "org/flinksqlgen/format/CheckedJsonFormatFactory.class" in names
+    assert "org/flinksqlgen/kafka/CheckedKafkaTableFactory.class" in names
     assert "META-INF/services/org.apache.flink.table.factories.Factory" in names
     stamp = jar.stat().st_mtime_ns
-    assert formats.ensure_format_jar(tmp_path) == jar and jar.stat().st_mtime_ns == stamp  # cached
+    kafka = [j for j in jars if j.name == KAFKA_CONNECTOR.file_name]
+    assert formats.ensure_format_jar(tmp_path, kafka) == jar and jar.stat().st_mtime_ns == stamp  # cached
 
 
 # ------------------------------------------------------------------ both forms on the real stack
@@ -217,7 +242,8 @@ def _bounded(create: str, end: int) -> str:
 
 def _rows(table_env, env: dict[str, str], forms: dict[str, tuple[dict[str, str], list[str]]],
           end: int) -> dict[str, list[tuple]]:  # fmt: skip
-    """Each form's `__checked` rows (offset, error, typed columns as text, topic, value bytes), read in ONE job."""
+    """Each form's `__checked` rows (record timestamp, offset, error, typed columns as text, topic, value
+    bytes), read in ONE job."""
     from flinksql_gen.secrets import resolve
 
     selects = []
@@ -227,7 +253,7 @@ def _rows(table_env, env: dict[str, str], forms: dict[str, tuple[dict[str, str],
         table_env.execute_sql(_bounded(create, end))
         table_env.execute_sql(sql[f"{source}__checked"])
         shown = ", ".join([f"CAST(`{c}` AS STRING)" for c in columns] + ["CAST(NULL AS STRING)"] * (width - len(columns)))
-        selects.append(f"SELECT '{source}' AS form, `__offset`, `__error`, {shown}, `__topic`, `__value` "
+        selects.append(f"SELECT '{source}' AS form, CAST(`__timestamp` AS STRING), `__offset`, `__error`, {shown}, `__topic`, `__value` "
                        f"FROM `{source}__checked`")  # fmt: skip
     out: dict[str, list[tuple]] = {source: [] for source in forms}
     with table_env.execute_sql(" UNION ALL ".join(selects)).collect() as results:
@@ -288,8 +314,9 @@ def test_both_forms_split_random_records_the_same_way(records, stack, stack_env_
                 for v, (kind, obj, blob, cut) in zip(values, records, strict=True)]  # fmt: skip
     payloads += EDGES
     with JsonProducer(stack.bootstrap) as producer:
-        for i, value in enumerate(payloads):
-            producer.send(topic, value, key=f"k{i}", partition=0)
+        for i, value in enumerate(payloads):  # a record's timestamp names it in every form (valid rows of
+            # the typed format form carry no offset: record columns are set on bad rows only)
+            producer.send(topic, value, key=f"k{i}", partition=0, timestamp_ms=1_700_000_000_000 + i)
     folder = tmp_path_factory.mktemp("forms")
     table_env = table_env_factory()
     suffix = topic.rsplit("_", 1)[1]
@@ -301,15 +328,16 @@ def test_both_forms_split_random_records_the_same_way(records, stack, stack_env_
     assert '"value"' in forms[f"tj{suffix}"][0][f"tj{suffix}"]  # typed mode
     rows = _rows(table_env, stack_env_vars, forms, len(payloads))
     assert [r[-1] for r in rows[f"j{suffix}"]] == payloads  # text mode: the value bytes of every record
-    assert all(r[-1] is None and r[-2] is None for r in rows[f"tj{suffix}"] if r[1] is None)  # typed: bad rows only
+    # typed: the record columns (value, topic, offset) on bad rows only
+    assert all(r[-1] is None and r[-2] is None and r[1] is None for r in rows[f"tj{suffix}"] if r[2] is None)
     for sql_name, format_name in ((f"q{suffix}", f"j{suffix}"), (f"tq{suffix}", f"tj{suffix}")):
         by_sql, by_format = rows[sql_name], rows[format_name]
-        assert [r[0] for r in by_sql] == list(range(len(payloads)))  # every record, once
-        bad = [r for r in by_format if r[1] is not None]
-        # what a dead letter carries: the value bytes unchanged, the source topic
-        assert [r[-2:] for r in bad] == [(topic, payloads[r[0]]) for r in bad]
+        assert [r[1] for r in by_sql] == list(range(len(payloads)))  # every record, once
+        bad = [r for r in by_format if r[2] is not None]
+        # what a dead letter carries: the value bytes unchanged, the source topic, the offset
+        assert [r[-2:] for r in bad] == [(topic, payloads[r[1]]) for r in bad]
         for a, b in zip(by_format, by_sql, strict=True):
-            if a[1] is None:  # a valid row: the record columns are only needed (and set) for bad ones
-                a, b = a[:-2], b[:-2]
+            if a[2] is None:  # a valid row: the record columns are only needed (and set) for bad ones
+                a, b = (a[0], *a[3:-2]), (b[0], *b[3:-2])
             assert a == b, f"{format_name} vs {sql_name}: {a!r}"
-        assert any(r[1] is None for r in by_sql) and any(r[1] is not None for r in by_sql)
+        assert any(r[2] is None for r in by_sql) and any(r[2] is not None for r in by_sql)

@@ -68,6 +68,7 @@ from flinksql_gen.plan.tables import (
     source_options,
     time_attributes,
 )
+from flinksql_gen.sql.formats import CHECKED_KAFKA
 from flinksql_gen.sql.quoting import quote_identifier as q
 from flinksql_gen.sql.quoting import quote_string
 
@@ -281,8 +282,10 @@ def _checked_table(ctx: PlanContext, name: str, src: KafkaSource, columns: list[
         value_format = format_options(r, columns, texts, typed_fields(columns, et), bad_only=bad_only)
     else:
         value_format = format_options(r, columns, texts) if fmt else [("value.format", "raw")]
+    # with the format, Flink's Kafka source whose rows fan out cheaply (flinksql_gen/java/src/.../kafka)
     opts = source_options(ctx, name, src, [("key.format", "raw"), ("key.fields", r.key), *value_format,
-                                           ("value.fields-include", "EXCEPT_KEY")])  # fmt: skip
+                                           ("value.fields-include", "EXCEPT_KEY")],
+                          connector=CHECKED_KAFKA if fmt else "kafka")  # fmt: skip
     info = TableInfo(name=name, role="source", connector="kafka", topic=src.topic)
     table = PlannedTable(q(name), name, tuple(lines), opts, ctx.loc(("sources", name)), info, Schema(tuple(schema_cols)))
     return table, typed, texts, typed_cols

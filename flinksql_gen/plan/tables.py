@@ -129,9 +129,10 @@ def resolve_event_time(ctx: PlanContext, name: str, src: KafkaSource, columns: l
     return EventTimeSpec(attr, "epoch", col.name, 3 if fmt == "epoch_millis" else 0, watermark)
 
 
-def source_options(ctx: PlanContext, name: str, src: KafkaSource, formats: list[tuple[str, str]]) -> tuple:
+def source_options(ctx: PlanContext, name: str, src: KafkaSource, formats: list[tuple[str, str]],
+                   connector: str = "kafka") -> tuple:
     """The Kafka source's connector options, with `formats` (the key/value format options)."""
-    options = [("connector", "kafka"), ("topic", src.topic), *kafka_connection(ctx)]
+    options = [("connector", connector), ("topic", src.topic), *kafka_connection(ctx)]
     if not ctx.aiven:
         options.append(("properties.group.id", src.group_id or f"flinksql-gen.{ctx.pipeline}.{name}"))
     elif src.group_id:

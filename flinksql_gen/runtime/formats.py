@@ -1,7 +1,8 @@
 """flinksql-gen's own Java code for Flink: the `flinksql-gen-json` format (the checked Kafka
 source's value format) and the `flinksql-gen-model-service` lookup connector (the model_service
 detector's java engine), built from the Java sources shipped in this package (flinksql_gen/java/src) with the JDK's javac
-against the PyFlink distribution's jars: no download, no Maven.
+against the PyFlink distribution's jars and the Kafka connector jar (the `flinksql-gen-kafka` source
+extends Flink's Kafka table source): no Maven.
 
 The jar goes to <workdir>/jars/flinksql-gen-formats-<hash>.jar, where <hash> covers the sources and
 the Flink version, so an upgrade of either rebuilds it once. Like the connector jars it is shipped
@@ -36,16 +37,16 @@ def _flink_lib() -> Path:
     return pyflink_home() / "lib"
 
 
-def _fingerprint() -> str:
+def _fingerprint(classpath: tuple[Path, ...]) -> str:
     h = hashlib.sha256()
     for p in _source_files():
         h.update(p.relative_to(SOURCES).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    h.update(",".join(sorted(j.name for j in _flink_lib().glob("*.jar"))).encode())
+    h.update(",".join(sorted(j.name for j in [*_flink_lib().glob("*.jar"), *classpath])).encode())
     return h.hexdigest()[:12]
 
 
-def format_jar_path(workdir: Path) -> Path:
-    return Path(workdir) / "jars" / f"{PREFIX}{_fingerprint()}.jar"
+def format_jar_path(workdir: Path, classpath: tuple[Path, ...] = ()) -> Path:
+    return Path(workdir) / "jars" / f"{PREFIX}{_fingerprint(classpath)}.jar"
 
 
 def _javac() -> Path:
@@ -62,9 +63,12 @@ def _javac() -> Path:
     )
 
 
-def ensure_format_jar(workdir: Path) -> Path:
-    """The format jar, built now if this version of the sources has not been built yet."""
-    target = format_jar_path(workdir)
+def ensure_format_jar(workdir: Path, classpath: list[Path] | tuple[Path, ...] = ()) -> Path:
+    """The format jar, built now if this version of the sources has not been built yet. `classpath`:
+    the connector jars it compiles against besides pyflink/lib (the Kafka connector, unless pyflink/lib
+    has it)."""
+    classpath = tuple(Path(p) for p in classpath)
+    target = format_jar_path(workdir, classpath)
     if target.is_file() and target.stat().st_size > 0:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +76,7 @@ def ensure_format_jar(workdir: Path) -> Path:
         classes = Path(tmp) / "classes"
         java_files = [str(p) for p in _source_files() if p.suffix == ".java"]
         cmd = [str(_javac()), "--release", "11", "-nowarn", "-encoding", "UTF-8", "-d", str(classes),
-               "-cp", str(_flink_lib() / "*"), *java_files]  # fmt: skip
+               "-cp", os.pathsep.join([str(_flink_lib() / "*"), *map(str, classpath)]), *java_files]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
         if done.returncode != 0:
             raise UsageError(f"building flinksql-gen's Java format and connector failed ({' '.join(cmd[:2])} ...):\n"

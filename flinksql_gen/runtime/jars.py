@@ -58,17 +58,18 @@ def ensure_jars(workdir: Path, download: bool = True, repository: str | None = N
     Links them into <workdir>/jars from the download cache, fetching (and verifying) only
     what the cache lacks.
     """
-    own = [ensure_format_jar(workdir)]  # flinksql-gen's checked JSON format, built from source once
     if connectors_on_classpath():
-        return own
+        return [ensure_format_jar(workdir)]  # flinksql-gen's own Java code, built from source once
     folder = Path(workdir) / "jars"
     if jars_present(workdir):
-        return [*jar_paths(workdir), *own]
-    cached = maven.fetch_all(CONNECTORS, repository=repository, cache=cache, download=download,
-                             what="connector jars")
-    for old in _OLD_NAMES:
-        (folder / f"{old}.jar").unlink(missing_ok=True)
-    return [*maven.link_into(cached, folder), *own]
+        connectors = jar_paths(workdir)
+    else:
+        cached = maven.fetch_all(CONNECTORS, repository=repository, cache=cache, download=download,
+                                 what="connector jars")
+        for old in _OLD_NAMES:
+            (folder / f"{old}.jar").unlink(missing_ok=True)
+        connectors = maven.link_into(cached, folder)
+    return [*connectors, ensure_format_jar(workdir, [j for j in connectors if "kafka" in j.name])]
 
 
 def pipeline_jars_value(jars: list[Path]) -> str:

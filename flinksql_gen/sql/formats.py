@@ -1,6 +1,9 @@
-"""Identifiers of flinksql-gen's own Flink formats, as SQL names them in a table's WITH options.
+"""Identifiers of flinksql-gen's own Flink formats and connectors, as SQL names them in a table's WITH options.
 Here, below both the planner (which renders them) and the runtime (which builds the jar)."""
 
 from __future__ import annotations
 
 CHECKED_JSON = "flinksql-gen-json"  # CheckedJsonFormatFactory.IDENTIFIER in flinksql_gen/java/src
+# CheckedKafkaTableFactory.IDENTIFIER: Flink's Kafka source for the checked sources read with CHECKED_JSON
+CHECKED_KAFKA = "flinksql-gen-kafka"
+KAFKA_CONNECTORS = ("kafka", CHECKED_KAFKA)  # the connectors whose `topic` option names a Kafka topic

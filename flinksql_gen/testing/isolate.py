@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from flinksql_gen.bundle import PipelineBundle, Statement
 from flinksql_gen.errors import Location
+from flinksql_gen.sql.formats import KAFKA_CONNECTORS
 
 # Sources read what was produced before the job started, then end: the end of input moves the
 # watermark to the end of time, so every window closes and the job finishes by itself. Watermarks
@@ -71,7 +72,7 @@ def _rewrite_table(sql: str, name: str, role: str | None, suffix: str, topics: d
 
     def one(m: re.Match) -> str:
         key, value = m.group("key"), m.group("value").replace("''", "'")
-        if key in _SUFFIXED and connector in ("kafka", "upsert-kafka"):
+        if key in _SUFFIXED and connector in (*KAFKA_CONNECTORS, "upsert-kafka"):
             value = f"{value}_{suffix}"
             if key == "topic":
                 topics[name] = value
@@ -85,7 +86,7 @@ def _rewrite_table(sql: str, name: str, role: str | None, suffix: str, topics: d
     out = _OPTION.sub(one, sql)
     out = "\n".join(line for line in out.split("\n") if line != _DROP)
     out = re.sub(r",(\n\))", r"\1", out)  # the option before a dropped last one ends the list
-    if role == "source" and connector == "kafka":
+    if role == "source" and connector in KAFKA_CONNECTORS:
         added = "".join(f"\n  '{k}' = '{_quote(v)}'," for k, v in SOURCE_OPTIONS.items())
-        out = out.replace("'connector' = 'kafka',", "'connector' = 'kafka'," + added, 1)
+        out = out.replace(f"'connector' = '{connector}',", f"'connector' = '{connector}',{added}", 1)
     return out

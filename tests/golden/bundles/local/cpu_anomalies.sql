@@ -35,7 +35,7 @@ CREATE TABLE `cpu_load` (
   `occurred_ts` AS COALESCE(TO_TIMESTAMP_LTZ(`occurred_at`, 3), TO_TIMESTAMP_LTZ(0, 3)),
   WATERMARK FOR `occurred_ts` AS `occurred_ts` - INTERVAL '10' SECOND
 ) WITH (
-  'connector' = 'kafka',
+  'connector' = 'flinksql-gen-kafka',
   'topic' = 'cpu_load_stats_real',
   'properties.bootstrap.servers' = '${env:FLINKSQL_KAFKA_BOOTSTRAP:-127.0.0.1:9092}',
   'properties.group.id' = 'flinksql-gen.cpu_anomalies',

@@ -72,6 +72,7 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
     // for bad records only: a valid row then carries no value bytes, so the branches copy nothing wide
     private final String topic;
     private final boolean badOnly;
+    private final int errorIndex;
 
     private transient StringData topicData;
     private transient JacksonJsonProvider provider;
@@ -101,9 +102,12 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
         this.typeReasons = typeReasons;
         this.finiteReasons = finiteReasons;
         boolean anyValue = false;
-        for (int role : roles) {
-            anyValue |= role == VALUE;
+        int error = -1;
+        for (int i = 0; i < roles.length; i++) {
+            anyValue |= roles[i] == VALUE;
+            error = roles[i] == ERROR ? i : error;
         }
+        this.errorIndex = error;
         this.typed = anyValue;
     }
 
@@ -132,7 +136,7 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
     }
 
     @Override
-    public RowData deserialize(byte[] message) {
+    public GenericRowData deserialize(byte[] message) {
         if (provider == null) {
             init();
         }
@@ -149,6 +153,16 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
             }
         }
         return row;
+    }
+
+    /** Whether the raw and topic columns are set on bad rows only (record-columns = bad). */
+    public boolean recordColumnsOnBadRowsOnly() {
+        return badOnly;
+    }
+
+    /** Whether a row this schema gave is a bad record (its error column is set). */
+    public boolean isBad(RowData row) {
+        return errorIndex >= 0 && !row.isNullAt(errorIndex);
     }
 
     @Override

@@ -129,7 +129,16 @@ def test_connector_jars_come_from_the_cache_into_the_workdir(repo, tmp_path, mon
     for a in jars.CONNECTORS:
         publish(root, a, f"{a}".encode())
     monkeypatch.setattr(jars, "connectors_on_classpath", lambda: False)
+    built = []  # the published jars are stand-ins: the real build is tested in test_checked_format
+
+    def build(workdir, classpath=()):
+        built.append(list(classpath))
+        return workdir / "jars" / "flinksql-gen-formats-test.jar"
+
+    monkeypatch.setattr(jars, "ensure_format_jar", build)
     got = jars.ensure_jars(tmp_path / "work", repository=url, cache=tmp_path / "cache")
+    # our Kafka source compiles against the Kafka connector, so the format is built after the download
+    assert built == [[tmp_path / "work" / "jars" / "flink-sql-connector-kafka-4.0.1-2.0.jar"]]
     assert [p.name for p in got[:4]] == ["flink-sql-connector-kafka-4.0.1-2.0.jar",
                                          "flink-connector-jdbc-core-4.0.0-2.0.jar",
                                          "flink-connector-jdbc-postgres-4.0.0-2.0.jar",

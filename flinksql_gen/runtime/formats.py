@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from flinksql_gen.errors import UsageError
@@ -37,7 +38,7 @@ def _flink_lib() -> Path:
     return pyflink_home() / "lib"
 
 
-def _fingerprint(classpath: tuple[Path, ...]) -> str:
+def _fingerprint(classpath: Sequence[Path]) -> str:
     h = hashlib.sha256()
     for p in _source_files():
         h.update(p.relative_to(SOURCES).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
@@ -45,7 +46,7 @@ def _fingerprint(classpath: tuple[Path, ...]) -> str:
     return h.hexdigest()[:12]
 
 
-def format_jar_path(workdir: Path, classpath: tuple[Path, ...] = ()) -> Path:
+def format_jar_path(workdir: Path, classpath: Sequence[Path] = ()) -> Path:
     return Path(workdir) / "jars" / f"{PREFIX}{_fingerprint(classpath)}.jar"
 
 
@@ -63,11 +64,10 @@ def _javac() -> Path:
     )
 
 
-def ensure_format_jar(workdir: Path, classpath: list[Path] | tuple[Path, ...] = ()) -> Path:
+def ensure_format_jar(workdir: Path, classpath: Sequence[Path] = ()) -> Path:
     """The format jar, built now if this version of the sources has not been built yet. `classpath`:
     the connector jars it compiles against besides pyflink/lib (the Kafka connector, unless pyflink/lib
     has it)."""
-    classpath = tuple(Path(p) for p in classpath)
     target = format_jar_path(workdir, classpath)
     if target.is_file() and target.stat().st_size > 0:
         return target

@@ -69,7 +69,7 @@ def ensure_jars(workdir: Path, download: bool = True, repository: str | None = N
         for old in _OLD_NAMES:
             (folder / f"{old}.jar").unlink(missing_ok=True)
         connectors = maven.link_into(cached, folder)
-    return [*connectors, ensure_format_jar(workdir, [j for j in connectors if "kafka" in j.name])]
+    return [*connectors, ensure_format_jar(workdir, [folder / KAFKA_CONNECTOR.file_name])]
 
 
 def pipeline_jars_value(jars: list[Path]) -> str:

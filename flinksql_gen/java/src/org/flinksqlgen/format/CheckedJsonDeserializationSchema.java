@@ -155,14 +155,10 @@ public class CheckedJsonDeserializationSchema implements DeserializationSchema<R
         return row;
     }
 
-    /** Whether the raw and topic columns are set on bad rows only (record-columns = bad). */
-    public boolean recordColumnsOnBadRowsOnly() {
-        return badOnly;
-    }
-
-    /** Whether a row this schema gave is a bad record (its error column is set). */
-    public boolean isBad(RowData row) {
-        return errorIndex >= 0 && !row.isNullAt(errorIndex);
+    /** Whether a row this schema gave carries the record columns: every row, or with
+     * {@code record-columns = bad} the bad ones (their error column is set). */
+    public boolean hasRecordColumns(RowData row) {
+        return !badOnly || (errorIndex >= 0 && !row.isNullAt(errorIndex));
     }
 
     @Override

@@ -49,6 +49,7 @@ public final class CheckedRecordDeserializer implements KafkaRecordDeserializati
 
     private transient RowData.FieldGetter[] keyGetters;
     private transient KeyCollector keys;
+    private transient boolean[] onValidRows; // per metadata column: set on valid rows too (the timestamp)
 
     CheckedRecordDeserializer(DeserializationSchema<RowData> keyFormat, CheckedJsonDeserializationSchema valueFormat,
             int[] keyProjection, int[] valueProjection, int physicalArity, List<String> metadataKeys,
@@ -74,12 +75,16 @@ public final class CheckedRecordDeserializer implements KafkaRecordDeserializati
             keyGetters[i] = RowData.createFieldGetter(types[keyProjection[i]], i);
         }
         keys = new KeyCollector();
+        onValidRows = new boolean[metadataKeys.length];
+        for (int m = 0; m < metadataKeys.length; m++) {
+            onValidRows[m] = TIMESTAMP.equals(metadataKeys[m]);
+        }
     }
 
     @Override
     public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<RowData> out) throws IOException {
         final GenericRowData value = valueFormat.deserialize(record.value());
-        final boolean whole = !valueFormat.recordColumnsOnBadRowsOnly() || valueFormat.isBad(value);
+        final boolean whole = valueFormat.hasRecordColumns(value);
         final GenericRowData row = new GenericRowData(types.length);
         for (int i = 0; i < valueProjection.length; i++) {
             row.setField(valueProjection[i], value.getField(i));
@@ -92,7 +97,7 @@ public final class CheckedRecordDeserializer implements KafkaRecordDeserializati
             }
         }
         for (int m = 0; m < metadataKeys.length; m++) {
-            if (whole || TIMESTAMP.equals(metadataKeys[m])) {
+            if (whole || onValidRows[m]) {
                 row.setField(physicalArity + m, metadata(metadataKeys[m], record));
             }
         }

@@ -43,7 +43,9 @@ and not counted, except in `--sinks`, where each sink's producer has the sink's 
 `--bare` adds a diagnostic row (not a product form): the checked format's source without the raw key, the
 metadata columns and the bad-record branch; `--parts` adds it plus one row per part put back, to see where
 the gap to plain json is. `--wide` adds dead-letter as rendered before valid rows went slim (the topic from
-Kafka's metadata and the raw value on every row), to compare the two forms in one run.
+Kafka's metadata and the raw value on every row), to compare the two forms in one run. `--whole` adds
+dead-letter as rendered before `scan.rows` (one scan of the whole table, a filter per path), `--stock` the
+same read by Flink's own `kafka` connector.
 
 `--object-reuse both` runs two jobs at the same time, the same pipelines in each, one with
 `pipeline.object-reuse` and one without (what pipelines render: `off`, the default).
@@ -64,6 +66,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import re
 import sys
 import time
@@ -89,7 +92,7 @@ from _common import (
     write_section,
 )
 
-from flinksql_gen.sql.formats import CHECKED_KAFKA
+from flinksql_gen.sql.formats import BAD_ROWS, CHECKED_KAFKA, VALID_ROWS
 
 COLUMNS = "`hostname`, `cpu`, `usage`, `occurred_at`"
 SOURCE_YAML = """pipeline: {name}
@@ -222,6 +225,9 @@ WIDE = ("diagnostic: dead-letter, record columns on every row", "wide", "dead-le
 # --stock (a diagnostic): dead-letter read with Flink's own `kafka` connector (every record's key and
 # metadata), as rendered before the `flinksql-gen-kafka` source, to compare both in one run
 STOCK = ("diagnostic: dead-letter, Flink's `kafka` connector", "stock", "dead-letter")
+# --whole (a diagnostic): dead-letter as rendered before `scan.rows`: one scan of the whole table, its rows
+# fanned out to the valid filter (`__valid`: WHERE __error IS NULL) and the bad-record filter
+WHOLE = ("diagnostic: dead-letter, one whole scan filtered per path", "whole", "dead-letter")
 # --parts: the bare source plus one of the three (kind "bare+<part>")
 PARTS = [("diagnostic: bare + raw key", "bare+key", "skip"),
          ("diagnostic: bare + 4 metadata columns", "bare+meta", "skip"),
@@ -250,6 +256,13 @@ def bare(create: str, key: bool = False, meta: bool = False) -> str:
     return "\n".join(keep)
 
 
+def whole(sql: str) -> str:
+    """A statement of the checked source as rendered before `scan.rows`: the table read whole, each path
+    filtering it (the bad-record paths keep their `__error IS NOT NULL`)."""
+    valid = re.sub(rf" {re.escape(VALID_ROWS)}$", "\nWHERE `__error` IS NULL", sql)
+    return valid.replace(f" {BAD_ROWS}", "")
+
+
 def stock(create: str) -> str:
     """The checked source's CREATE TABLE with Flink's own Kafka connector."""
     return create.replace(f"'connector' = '{CHECKED_KAFKA}'", "'connector' = 'kafka'", 1)
@@ -275,6 +288,8 @@ def add_pipe(stack: BenchStack, folder: Path, pipe: Pipe, topic: str, n: int) ->
     else:
         ddl, inserts, relation = checked_statements(folder, pipe.name, topic, pipe.mode, stack.env(),
                                                     sql_form=pipe.kind == "sql")  # fmt: skip
+    if pipe.kind in ("whole", "wide", "stock"):  # Flink's `kafka` connector has no `scan.rows`
+        ddl, inserts = [whole(sql) for sql in ddl], [whole(sql) for sql in inserts]
     if pipe.kind == "wide":
         ddl[0] = wide(ddl[0])
     if pipe.kind == "stock":
@@ -363,6 +378,8 @@ def find_counters(url: str, job_id: str, pipes: list[Pipe]) -> bool:
         ids = [m["id"] for m in httpx.get(f"{url}/jobs/{job_id}/vertices/{vertex['id']}/metrics", timeout=5).json()]
         for pipe in pipes:
             hits = [i for i in ids if re.fullmatch(rf"\d+\.Source__{re.escape(pipe.name)}\W.*\.numRecordsOut", i)]
+            if os.environ.get("BENCH_DEBUG"):
+                print([i for i in ids if i.endswith("numRecordsOut")])
             if hits:
                 pipe.metric = (vertex["id"], hits[0])
     return all(p.metric for p in pipes)
@@ -677,6 +694,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="leave out Aiven's SQL form (a tenth of the others' speed: it makes a CPU-mode run long)")
     ap.add_argument("--stock", action="store_true",
                     help="add a diagnostic row: dead-letter read with Flink's own `kafka` connector")
+    ap.add_argument("--whole", action="store_true",
+                    help="add a diagnostic row: dead-letter as rendered before `scan.rows` (one scan, a filter per path)")
     ap.add_argument("--core", action="store_true",
                     help="only plain json, checked dead-letter and Aiven's form (10 pipelines, fewer threads)")
     args = ap.parse_args(argv)
@@ -717,7 +736,8 @@ def main(argv: list[str] | None = None) -> dict:
                      for bad in (False, True) for label, kind, mode in VARIANTS if not (bad and mode == "fail")
                      and (not args.core or mode in (None, "dead-letter")) and not (args.skip_sql and kind == "sql")]  # fmt: skip
             for variant in [*([BARE] if args.bare or args.parts else []), *(PARTS if args.parts else []),
-                            *([WIDE] if args.wide else []), *([STOCK] if args.stock else [])]:
+                            *([WIDE] if args.wide else []), *([STOCK] if args.stock else []),
+                            *([WHOLE] if args.whole else [])]:
                 group += [Pipe(*variant, sink, bad, reuse=reuse) for sink in ("blackhole", "kafka")
                           for bad in (False, True)]  # fmt: skip
             ddl, inserts = [], []
@@ -788,7 +808,7 @@ def table_and_verdict(runs: list[dict], window: float | None) -> str:
     """The table of one job's pipelines and the verdict on the 0.8x target."""
     best = {(r["label"], r["sink"], r["bad"]): r for r in runs}
     rows = []
-    for label, _kind, mode in [*VARIANTS, BARE, *PARTS, WIDE, STOCK]:
+    for label, _kind, mode in [*VARIANTS, BARE, *PARTS, WIDE, STOCK, WHOLE]:
         if not any(key[0] == label for key in best):  # not run (--core, no --bare)
             continue
         row = [label]
@@ -856,7 +876,8 @@ def report(f: dict) -> str:
             "count or fail on each of them. Sinks are at-least-once and checkpoints are off in every "
             "variant, so that only the source differs. The `checked` rows are the `flinksql-gen-kafka` source "
             "with the `flinksql-gen-json` format in typed mode (all four columns are STRING/DOUBLE/BIGINT: the format emits typed columns and every "
-            "reason, `__valid` filters the table); `Aiven SQL form` is the raw format plus a JSON function per "
+            "reason; `__valid` and the bad-record path read the table's valid and bad rows, `scan.rows`, one "
+            "shared read split once per record); `Aiven SQL form` is the raw format plus a JSON function per "
             "column and check.\n")
 
 

@@ -4,7 +4,9 @@ What is read, per job:
 - GET /jobs/:id                                    state, duration, vertices (name, parallelism, status)
 - GET /jobs/:id/vertices/:vid/subtasks/metrics     summed over subtasks: task numRecordsIn/Out; for each
                                                    source `Source__<table>[n].numRecordsIn` (records read
-                                                   from Kafka), its errors and output watermark; for each
+                                                   from Kafka; a checked source's shared read is
+                                                   `Source__<table>[checked_read]`), its errors and output
+                                                   watermark; for each
                                                    sink `<table>[n]__Writer.numRecordsSend` (records
                                                    written out) and its send errors
 - GET /jobs/:id/metrics?get=numRestarts,...        restarts, uptime, downtime
@@ -28,7 +30,8 @@ from flinksql_gen.deploy.jobmanager import JobManagerClient
 
 # Flink's watermark before any has been emitted (Long.MIN_VALUE).
 NO_WATERMARK = -(2**63)
-_SOURCE = re.compile(r"^Source__(?P<name>.+?)\[\d+\]\.(?P<metric>numRecordsIn|numRecordsInErrors|currentOutputWatermark)$")
+_SOURCE = re.compile(r"^Source__(?P<name>.+?)\[(?:\d+|checked_read)\]\."
+                     r"(?P<metric>numRecordsIn|numRecordsInErrors|currentOutputWatermark)$")
 _WRITER = re.compile(r"^(?P<name>.+?)\[\d+\]__Writer\.(?P<metric>numRecordsSend|numRecordsSendErrors|numRecordsIn)$")
 _LEGACY_SINK = re.compile(r"^Sink__(?P<name>.+?)\[\d+\]\.(?P<metric>numRecordsIn)$")
 _TASK = ("numRecordsIn", "numRecordsOut")

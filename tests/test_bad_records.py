@@ -143,7 +143,7 @@ def test_skip_and_fail(tmp_path, monkeypatch):
     insert = next(s for s in fail.inserts if s.name == "readings__readings__fail")
     assert insert.sql.startswith("INSERT INTO `readings__fail`\nSELECT\n  CAST(CONCAT('flinksql-gen: bad record at "
                                  "topic ', `__topic`, ' partition ', CAST(`__partition` AS STRING), ' offset ', ")
-    assert "AS INT) AS `failed`" in insert.sql and "FROM `readings__checked`" in fail.script
+    assert "AS INT) AS `failed`" in insert.sql and "FROM `readings` /*+ OPTIONS('scan.rows' = 'bad') */" in fail.script
 
 
 def test_dead_letter_and_late_topics(tmp_path, monkeypatch):
@@ -153,7 +153,8 @@ def test_dead_letter_and_late_topics(tmp_path, monkeypatch):
     assert topics["readings_dead_letter"] == "readings.dlq" and topics["readings_late_events"] == "readings.late"
     late = next(s for s in bundle.inserts if s.name == "readings__readings_late_events")
     assert str(late.origin) == "t.yaml:11:5"
-    assert late.sql.endswith("WHERE `__error` IS NULL\n  AND `event_time` <= CURRENT_WATERMARK(`event_time`)")
+    assert late.sql.endswith("FROM `readings` /*+ OPTIONS('scan.rows' = 'valid') */\n"
+                             "WHERE `event_time` <= CURRENT_WATERMARK(`event_time`)")
     assert "CONCAT('event time ', CAST(`event_time` AS STRING), ' is not after the watermark '" in late.sql
 
 

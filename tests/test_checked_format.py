@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from flinksql_gen import api
 from flinksql_gen.plan import bad_records
 from flinksql_gen.runtime import formats
+from flinksql_gen.sql.formats import BAD_ROWS, VALID_ROWS
 
 PIPELINE = textwrap.dedent(
     """\
@@ -107,7 +108,8 @@ def test_typed_mode_emits_typed_columns_and_every_reason(tmp_path, monkeypatch):
     assert fields[-1] == ["ts", "ts", "value", 'missing or null field "ts"', 'field "ts" is not a BIGINT', None,
                           'event time "ts" is out of range', 3]  # fmt: skip
     assert "CASE" not in checked and "  `__error`\nFROM `s`" in checked  # no check left in SQL
-    assert sql["s__valid"].endswith("FROM `s`\nWHERE `__error` IS NULL")  # the table itself: no shared Calc
+    # the table's valid rows (the connector splits one read): no filter, no shared Calc
+    assert sql["s__valid"].endswith("FROM `s` /*+ OPTIONS('scan.rows' = 'valid') */")
 
 
 def test_typed_mode_sets_record_columns_on_bad_rows_only(tmp_path, monkeypatch):
@@ -241,9 +243,10 @@ def _bounded(create: str, end: int) -> str:
 
 
 def _rows(table_env, env: dict[str, str], forms: dict[str, tuple[dict[str, str], list[str]]],
-          end: int) -> dict[str, list[tuple]]:  # fmt: skip
+          end: int, split: str) -> dict[str, list[tuple]]:  # fmt: skip
     """Each form's `__checked` rows (record timestamp, offset, error, typed columns as text, topic, value
-    bytes), read in ONE job."""
+    bytes), read in ONE job; for the form `split`, also its valid rows (`valid:<form>`) and its bad rows
+    (`bad:<form>`) as the connector's `scan.rows` scans read them (one shared read, split per record)."""
     from flinksql_gen.secrets import resolve
 
     selects = []
@@ -255,14 +258,21 @@ def _rows(table_env, env: dict[str, str], forms: dict[str, tuple[dict[str, str],
         shown = ", ".join([f"CAST(`{c}` AS STRING)" for c in columns] + ["CAST(NULL AS STRING)"] * (width - len(columns)))
         selects.append(f"SELECT '{source}' AS form, CAST(`__timestamp` AS STRING), `__offset`, `__error`, {shown}, `__topic`, `__value` "
                        f"FROM `{source}__checked`")  # fmt: skip
+        if source == split:
+            selects.append(f"SELECT 'valid:{source}' AS form, CAST(`__timestamp` AS STRING), CAST(NULL AS BIGINT), "
+                           f"CAST(NULL AS STRING), {shown}, CAST(NULL AS STRING), CAST(NULL AS BYTES) "
+                           f"FROM `{source}` {VALID_ROWS}")  # fmt: skip
+            selects.append(f"SELECT 'bad:{source}' AS form, CAST(`__timestamp` AS STRING), `__offset`, `__error`, {shown}, "
+                           f"`__topic`, `__value` FROM `{source}` {BAD_ROWS}")  # fmt: skip
     out: dict[str, list[tuple]] = {source: [] for source in forms}
+    out.update({f"{kind}:{split}": [] for kind in ("valid", "bad")})
     with table_env.execute_sql(" UNION ALL ".join(selects)).collect() as results:
         for r in results:
             out[r[0]].append(tuple(r)[1:])
     for source in forms:
         table_env.execute_sql(f"DROP VIEW `{source}__checked`")
         table_env.execute_sql(f"DROP TEMPORARY TABLE `{source}`")
-    return {source: sorted(rows) for source, rows in out.items()}
+    return {form: sorted(rows) for form, rows in out.items()}
 
 
 # Fixed cases for typed mode's own parsing (streamed, not mapped): number forms, duplicate keys,
@@ -326,8 +336,12 @@ def test_both_forms_split_random_records_the_same_way(records, stack, stack_env_
              f"tq{suffix}": (_render(folder, f"tq{suffix}", topic, True, monkeypatch, TYPED_PIPELINE), typed),
              f"tj{suffix}": (_render(folder, f"tj{suffix}", topic, False, monkeypatch, TYPED_PIPELINE), typed)}  # fmt: skip
     assert '"value"' in forms[f"tj{suffix}"][0][f"tj{suffix}"]  # typed mode
-    rows = _rows(table_env, stack_env_vars, forms, len(payloads))
+    rows = _rows(table_env, stack_env_vars, forms, len(payloads), split=f"tj{suffix}")
     assert [r[-1] for r in rows[f"j{suffix}"]] == payloads  # text mode: the value bytes of every record
+    # the valid and the bad scans of one read split it as `__error` does: every row once, on its side
+    valid, bad = rows[f"valid:tj{suffix}"], rows[f"bad:tj{suffix}"]
+    assert valid and bad and all(r[2] is None for r in valid) and all(r[2] is not None for r in bad)
+    assert sorted(valid + bad) == rows[f"tj{suffix}"]
     # typed: the record columns (value, topic, offset) on bad rows only
     assert all(r[-1] is None and r[-2] is None and r[1] is None for r in rows[f"tj{suffix}"] if r[2] is None)
     for sql_name, format_name in ((f"q{suffix}", f"j{suffix}"), (f"tq{suffix}", f"tj{suffix}")):

@@ -68,7 +68,7 @@ from flinksql_gen.plan.tables import (
     source_options,
     time_attributes,
 )
-from flinksql_gen.sql.formats import CHECKED_KAFKA
+from flinksql_gen.sql.formats import BAD_ROWS, CHECKED_KAFKA, VALID_ROWS
 from flinksql_gen.sql.quoting import quote_identifier as q
 from flinksql_gen.sql.quoting import quote_string
 
@@ -311,33 +311,45 @@ def _checked_views(name: str, table: PlannedTable, r: RecordColumns, error: str,
     checked_select = Select((*names, *(q(c.name) for c in record[:-1]), error), q(name))
     checked = PlannedView(q(checked_name), checked_name, checked_select, origin, Schema((*schema.columns, *record)),
                           tables=(name,))  # fmt: skip
-    # In typed mode `__checked` adds nothing to the table, so `__valid` reads the table itself: the planner
-    # then fans the scan out to two Calcs instead of running a shared Calc and copying its rows.
-    valid_from, valid_deps = (q(name), ()) if typed_cols else (q(checked_name), (checked_name,))
-    valid = PlannedView(q(valid_name), valid_name, Select(tuple(names), valid_from, where=(f"{r.q_error} IS NULL",)),
-                        origin, schema, depends_on=valid_deps, tables=() if valid_deps else (name,))  # fmt: skip
+    # In typed mode `__checked` adds nothing to the table, so `__valid` reads the table's valid rows itself
+    # (`scan.rows`: the connector splits one read between the valid and the bad-record scans of a job).
+    if typed_cols:
+        valid = PlannedView(q(valid_name), valid_name, Select(tuple(names), f"{q(name)} {VALID_ROWS}"), origin,
+                            schema, tables=(name,))  # fmt: skip
+    else:
+        valid = PlannedView(q(valid_name), valid_name,
+                            Select(tuple(names), q(checked_name), where=(f"{r.q_error} IS NULL",)),
+                            origin, schema, depends_on=(checked_name,))  # fmt: skip
     relation = PlannedTable(q(valid_name), valid_name, (), (), origin, table.info, schema)
     return checked, valid, relation
 
 
-def _bad_record_path(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode,
-                     r: RecordColumns) -> tuple[PlannedTable, PlannedInsert]:
+def _rows(name: str, rows: str, typed_cols: bool) -> tuple[str, dict[str, tuple[str, ...]]]:
+    """(FROM, what it reads) of a path that reads one kind of row: in typed mode the table's `valid` or `bad`
+    scan, else `__checked` (every row), which the path filters by `__error`."""
+    if typed_cols:
+        return f"{q(name)} {rows}", {"tables": (name,)}
+    return q(f"{name}__checked"), {"depends_on": (f"{name}__checked",)}
+
+
+def _bad_record_path(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode, r: RecordColumns,
+                     typed_cols: bool) -> tuple[PlannedTable, PlannedInsert]:  # fmt: skip
     """Where the policy sends bad records: a dead-letter topic, a counting blackhole, or a failing cast."""
     path = ("sources", name)
-    checked_name = f"{name}__checked"
+    from_, reads = _rows(name, BAD_ROWS, typed_cols)
     bad = (f"{r.q_error} IS NOT NULL",)
     mode_origin = ctx.loc((*path, "bad_records")) if src.bad_records else ctx.loc(path)
     sink_name = name + SINK_SUFFIX[mode]
     if mode == "dead-letter":
         topic_origin = ctx.loc((*path, "dead_letter_topic")) if src.dead_letter_topic else mode_origin
         sink = record_sink(ctx, sink_name, dead_letter_topic(src), topic_origin)
-        select = Select(_record_columns(r, _headers(ctx, r, name, r.q_error)), q(checked_name), where=bad)
+        select = Select(_record_columns(r, _headers(ctx, r, name, r.q_error)), from_, where=bad)
     elif mode == "skip":
         cols = (Column("reason", STRING), Column("topic", STRING), Column("partition", INT), Column("offset", BIGINT))
         sink = _blackhole(sink_name, cols, mode_origin)
         select = Select((f"{r.q_error} AS {q('reason')}", f"{r.q_topic} AS {q('topic')}",
                          f"{r.q_partition} AS {q('partition')}", f"{r.q_offset} AS {q('offset')}"),
-                        q(checked_name), where=bad)  # fmt: skip
+                        from_, where=bad)  # fmt: skip
     else:
         sink = _blackhole(sink_name, (Column("failed", INT),), mode_origin)
         message = ", ".join([
@@ -345,12 +357,12 @@ def _bad_record_path(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode,
             "' offset '", f"CAST({r.q_offset} AS STRING)",
             quote_string(f" (source {name!r} of pipeline {ctx.pipeline!r}, bad_records: fail): "), r.q_error])  # fmt: skip
         # Flink SQL cannot raise an error: casting the message to INT fails the job with it.
-        select = Select((f"CAST(CONCAT({message}) AS INT) AS {q('failed')}",), q(checked_name), where=bad)
-    return sink, PlannedInsert(f"{name}__{sink_name}", q(sink_name), select, mode_origin, (checked_name,))
+        select = Select((f"CAST(CONCAT({message}) AS INT) AS {q('failed')}",), from_, where=bad)
+    return sink, PlannedInsert(f"{name}__{sink_name}", q(sink_name), select, mode_origin, **reads)
 
 
-def _late_events_path(ctx: PlanContext, name: str, src: KafkaSource, et: EventTimeSpec,
-                      r: RecordColumns) -> tuple[PlannedTable, PlannedInsert]:
+def _late_events_path(ctx: PlanContext, name: str, src: KafkaSource, et: EventTimeSpec, r: RecordColumns,
+                      typed_cols: bool) -> tuple[PlannedTable, PlannedInsert]:  # fmt: skip
     """A copy of each valid record whose event time is not after the watermark, as it arrives."""
     late_name = name + LATE_SUFFIX
     late_origin = ctx.loc(("sources", name, "late_events_topic"))
@@ -358,9 +370,11 @@ def _late_events_path(ctx: PlanContext, name: str, src: KafkaSource, et: EventTi
     rt = q(et.attr)
     reason = (f"CONCAT('event time ', CAST({rt} AS STRING), ' is not after the watermark ', "
               f"CAST(CURRENT_WATERMARK({rt}) AS STRING))")  # fmt: skip
-    select = Select(_record_columns(r, _headers(ctx, r, name, reason)), q(f"{name}__checked"),
-                    where=(f"{r.q_error} IS NULL", f"{rt} <= CURRENT_WATERMARK({rt})"))  # fmt: skip
-    return sink, PlannedInsert(f"{name}__{late_name}", q(late_name), select, late_origin, (f"{name}__checked",))
+    from_, reads = _rows(name, VALID_ROWS, typed_cols)
+    valid = () if typed_cols else (f"{r.q_error} IS NULL",)
+    select = Select(_record_columns(r, _headers(ctx, r, name, reason)), from_,
+                    where=(*valid, f"{rt} <= CURRENT_WATERMARK({rt})"))  # fmt: skip
+    return sink, PlannedInsert(f"{name}__{late_name}", q(late_name), select, late_origin, **reads)
 
 
 def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -> PlannedSource | None:
@@ -375,7 +389,7 @@ def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -
     table, typed, texts, typed_cols = planned
     checked, valid, relation = _checked_views(name, table, r, _error_expr(ctx, r, columns, typed, texts, et, typed_cols),
                                               typed_cols)  # fmt: skip
-    paths = [_bad_record_path(ctx, name, src, mode, r)]
+    paths = [_bad_record_path(ctx, name, src, mode, r, typed_cols)]
     if src.late_events_topic is not None and et is not None:
-        paths.append(_late_events_path(ctx, name, src, et, r))
+        paths.append(_late_events_path(ctx, name, src, et, r, typed_cols))
     return PlannedSource(table, relation, (checked, valid), tuple(s for s, _ in paths), tuple(i for _, i in paths))

@@ -119,6 +119,7 @@ class PlannedInsert:
     query: Query
     origin: Location
     depends_on: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()  # raw names of the tables its query reads itself (not through a view)
 
 
 @dataclass(frozen=True)

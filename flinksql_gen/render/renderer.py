@@ -197,7 +197,7 @@ def _reads(chain: list[PlannedView | PlannedInsert], inlined: dict[str, PlannedV
     them are WITH clauses of the statement and only what they read from outside counts."""
     names: dict[str, None] = {}
     for v in chain:
-        names.update(dict.fromkeys((*v.depends_on, *(v.tables if isinstance(v, PlannedView) else ()))))
+        names.update(dict.fromkeys((*v.depends_on, *v.tables)))
     return tuple(n for n in names if inlined is None or n not in inlined)
 
 

@@ -175,8 +175,7 @@ SELECT
   `usage`,
   `occurred_at`,
   `occurred_ts`
-FROM `cpu_load`
-WHERE `__error` IS NULL;
+FROM `cpu_load` /*+ OPTIONS('scan.rows' = 'valid') */;
 
 CREATE VIEW `cpu_usage` AS
 SELECT
@@ -285,6 +284,6 @@ SELECT
     'flinksql-gen.source', CAST('cpu_load' AS BYTES)
   ] AS `headers`,
   `__timestamp` AS `timestamp`
-FROM `cpu_load__checked`
+FROM `cpu_load` /*+ OPTIONS('scan.rows' = 'bad') */
 WHERE `__error` IS NOT NULL;
 END;

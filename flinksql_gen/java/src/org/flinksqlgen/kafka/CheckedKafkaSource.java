@@ -1,5 +1,6 @@
 package org.flinksqlgen.kafka;
 
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.kafka.source.KafkaSource;
@@ -9,6 +10,7 @@ import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsIni
 import org.apache.flink.streaming.connectors.kafka.config.BoundedMode;
 import org.apache.flink.streaming.connectors.kafka.config.StartupMode;
 import org.apache.flink.streaming.connectors.kafka.table.KafkaDynamicSource;
+import org.apache.flink.table.api.DataTypes;
 import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.connector.format.DecodingFormat;
 import org.apache.flink.table.connector.source.DynamicTableSource;
@@ -22,6 +24,7 @@ import org.apache.flink.kafka.shaded.org.apache.kafka.common.TopicPartition;
 
 import org.flinksqlgen.format.CheckedJsonDeserializationSchema;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -57,17 +60,46 @@ public class CheckedKafkaSource extends KafkaDynamicSource {
                 upsertMode, tableIdentifier, parallelism);
     }
 
+    /** Set on the read that {@link CheckedRowsSource} scans share: only their split sees its rows. */
+    private boolean splitOnly;
+
+    protected CheckedKafkaSource(CheckedKafkaSource other) {
+        this(other.physicalDataType, other.keyDecodingFormat, other.valueDecodingFormat, other.keyProjection,
+                other.valueProjection, other.keyPrefix, other.topics, other.topicPattern, other.properties,
+                other.startupMode, other.specificStartupOffsets, other.startupTimestampMillis, other.boundedMode,
+                other.specificBoundedOffsets, other.boundedTimestampMillis, other.upsertMode, other.tableIdentifier,
+                other.parallelism);
+        producedDataType = other.producedDataType;
+        metadataKeys = other.metadataKeys;
+        watermarkStrategy = other.watermarkStrategy;
+    }
+
     @Override
     public DynamicTableSource copy() {
         // the planner copies sources while it optimises: the copy must stay this class
-        final CheckedKafkaSource copy = new CheckedKafkaSource(physicalDataType, keyDecodingFormat,
-                valueDecodingFormat, keyProjection, valueProjection, keyPrefix, topics, topicPattern,
-                properties, startupMode, specificStartupOffsets, startupTimestampMillis, boundedMode,
-                specificBoundedOffsets, boundedTimestampMillis, upsertMode, tableIdentifier, parallelism);
-        copy.producedDataType = producedDataType;
-        copy.metadataKeys = metadataKeys;
-        copy.watermarkStrategy = watermarkStrategy;
-        return copy;
+        return new CheckedKafkaSource(this);
+    }
+
+    /**
+     * This table read whole: every physical column, then the given metadata columns, with the given
+     * watermarks; its rows go to a split that never changes them, so they are not copied on the way.
+     */
+    CheckedKafkaSource wholeRead(List<String> metadata, WatermarkStrategy<RowData> watermarks) {
+        final CheckedKafkaSource whole = new CheckedKafkaSource(this);
+        final Map<String, DataType> readable = listReadableMetadata();
+        final List<DataTypes.Field> fields = new ArrayList<>(DataType.getFields(physicalDataType));
+        for (int m = 0; m < metadata.size(); m++) {
+            fields.add(DataTypes.FIELD("__metadata" + m, readable.get(metadata.get(m))));
+        }
+        whole.metadataKeys = metadata;
+        whole.producedDataType = DataTypes.ROW(fields).notNull();
+        whole.watermarkStrategy = watermarks;
+        whole.splitOnly = true;
+        return whole;
+    }
+
+    DataType rowType() {
+        return producedDataType;
     }
 
     @Override
@@ -89,7 +121,8 @@ public class CheckedKafkaSource extends KafkaDynamicSource {
         final CheckedRecordDeserializer deserializer = new CheckedRecordDeserializer(
                 keyDeserialization, (CheckedJsonDeserializationSchema) valueDeserialization,
                 keyProjection, valueProjection, physicalDataType.getLogicalType().getChildren().size(),
-                metadataKeys, fields.toArray(new LogicalType[0]), producedTypeInfo);
+                metadataKeys, fields.toArray(new LogicalType[0]),
+                splitOnly ? new UnsharedRowTypeInfo(producedTypeInfo) : producedTypeInfo);
 
         final KafkaSourceBuilder<RowData> builder = KafkaSource.builder();
         if (topics != null) {

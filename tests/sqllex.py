@@ -1,4 +1,4 @@
-"""A minimal Flink SQL lexer for tests: enough to see statement ends, comments, identifiers and literals."""
+"""A minimal Flink SQL lexer for tests: enough to see statement ends, comments, hints, identifiers and literals."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # ident (backticked), string, word, symbol, comment
+    kind: str  # ident (backticked), string, word, symbol, comment, hint (`/*+ ... */`)
     text: str  # for ident/string: the decoded value
 
 
@@ -70,7 +70,7 @@ def tokenize(sql: str) -> list[Token]:
             j = sql.find("*/", i)
             if j < 0:
                 raise ValueError("unterminated comment")
-            out.append(Token("comment", sql[i : j + 2]))
+            out.append(Token("hint" if sql.startswith("/*+", i) else "comment", sql[i : j + 2]))
             i = j + 2
         elif c.isalnum() or c == "_":
             j = i

@@ -19,6 +19,7 @@ from flinksql_gen.models.types import parse_type
 from flinksql_gen.plan.expr_parse import ExprSyntaxError, parse_expression
 from flinksql_gen.plan.expr_render import ExprError, Scope, render_expression
 from flinksql_gen.plan.plan import Column, Schema
+from flinksql_gen.sql.formats import BAD_ROWS, VALID_ROWS
 
 SCHEMA = Schema(tuple(Column(n, parse_type(t)) for n, t in [
     ("amount", "DOUBLE"), ("qty", "INT"), ("status", "STRING"), ("ts", "TIMESTAMP(3)"), ("ok", "BOOLEAN"),
@@ -162,6 +163,8 @@ def _statements_ok(bundle) -> None:
         tokens = tokenize(statement.sql)
         assert not any(t.kind == "symbol" and t.text == ";" for t in tokens), statement.sql
         assert not any(t.kind == "comment" for t in tokens), statement.sql
+        # the only hints are flinksql-gen's own (a checked source's valid or bad rows), never input
+        assert all(t.text in (VALID_ROWS, BAD_ROWS) for t in tokens if t.kind == "hint"), sql
 
 
 def _quoted_name(name: str) -> str:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sqllex import tokenize
 
 from flinksql_gen import api
+from flinksql_gen.sql.formats import BAD_ROWS, VALID_ROWS
 from flinksql_gen.sql.quoting import quote_identifier, quote_string
 
 # Any text but NUL, lone surrogates (which cannot be encoded at all) and the characters YAML itself
@@ -61,6 +62,8 @@ def _statement_ok(sql: str) -> list:
     tokens = tokenize(sql)
     assert not any(t.kind == "symbol" and t.text == ";" for t in tokens), sql
     assert not any(t.kind == "comment" for t in tokens), sql
+    # the only hints are flinksql-gen's own (a checked source's valid or bad rows), never input
+    assert all(t.text in (VALID_ROWS, BAD_ROWS) for t in tokens if t.kind == "hint"), sql
     return tokens
 
 

@@ -66,7 +66,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import os
 import re
 import sys
 import time
@@ -378,8 +377,6 @@ def find_counters(url: str, job_id: str, pipes: list[Pipe]) -> bool:
         ids = [m["id"] for m in httpx.get(f"{url}/jobs/{job_id}/vertices/{vertex['id']}/metrics", timeout=5).json()]
         for pipe in pipes:
             hits = [i for i in ids if re.fullmatch(rf"\d+\.Source__{re.escape(pipe.name)}\W.*\.numRecordsOut", i)]
-            if os.environ.get("BENCH_DEBUG"):
-                print([i for i in ids if i.endswith("numRecordsOut")])
             if hits:
                 pipe.metric = (vertex["id"], hits[0])
     return all(p.metric for p in pipes)

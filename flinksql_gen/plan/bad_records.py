@@ -21,8 +21,10 @@ Two forms of the checked source, with the same checks, reasons and rows (how eac
 and checked is in plan/checked_json.py; this module lays out the tables, views and inserts):
 - local, cluster and gateway targets: the value format `flinksql-gen-json` (flinksql_gen/java,
   shipped per job like the connectors) parses each record once. In typed mode (STRING, BOOLEAN
-  and number columns) it emits the typed columns and every reason itself; otherwise it gives the
-  value bytes, the structural reason and each field's text, which SQL casts and checks;
+  and number columns) it emits the typed columns and every reason itself, and `__valid` and the
+  bad-record INSERT read the table's valid and bad rows (`scan.rows` hints of `flinksql-gen-kafka`:
+  one read of the topic, split once per record); otherwise it gives the value bytes, the
+  structural reason and each field's text, which SQL casts and checks;
 - aiven (no custom jars): the `raw` format and a JSON function per column and check.
 
 Sources with ROW, MAP, nested ARRAY or BYTES columns stay on Flink's JSON format, where a bad

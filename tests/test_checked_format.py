@@ -161,6 +161,11 @@ def test_format_option_errors_name_the_table(change, message, table_env):
      "The connector 'flinksql-gen-kafka' reads values with the 'flinksql-gen-json' format only"),
     ("'value.format' = 'json'", "INSERT INTO `conn_err` SELECT 'x'",
      "The connector 'flinksql-gen-kafka' only reads (flinksql-gen's checked sources)"),
+    ("'value.format' = 'json'", "SELECT * FROM `conn_err` /*+ OPTIONS('scan.rows' = 'some') */",
+     "Option 'scan.rows' of the connector 'flinksql-gen-kafka' is 'some': use all, valid or bad."),
+    ("'value.format' = 'json'", f"SELECT * FROM `conn_err` {VALID_ROWS}",
+     "Option 'scan.rows' = 'valid' needs the value format's error column "
+     "('value.flinksql-gen-json.error-column'), a column of the table."),
 ])  # fmt: skip
 def test_checked_kafka_connector_errors_say_what_it_takes(with_, statement, message, table_env):
     from py4j.protocol import Py4JJavaError

@@ -326,19 +326,19 @@ def _checked_views(name: str, table: PlannedTable, r: RecordColumns, error: str,
     return checked, valid, relation
 
 
-def _rows(name: str, rows: str, typed_cols: bool) -> tuple[str, dict[str, tuple[str, ...]]]:
-    """(FROM, what it reads) of a path that reads one kind of row: in typed mode the table's `valid` or `bad`
-    scan, else `__checked` (every row), which the path filters by `__error`."""
+def _rows(name: str, rows: str, typed_cols: bool) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(FROM, views read, tables read) of a path that reads one kind of row: in typed mode the table's
+    `valid` or `bad` scan, else `__checked` (every row), which the path filters by `__error`."""
     if typed_cols:
-        return f"{q(name)} {rows}", {"tables": (name,)}
-    return q(f"{name}__checked"), {"depends_on": (f"{name}__checked",)}
+        return f"{q(name)} {rows}", (), (name,)
+    return q(f"{name}__checked"), (f"{name}__checked",), ()
 
 
 def _bad_record_path(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode, r: RecordColumns,
                      typed_cols: bool) -> tuple[PlannedTable, PlannedInsert]:  # fmt: skip
     """Where the policy sends bad records: a dead-letter topic, a counting blackhole, or a failing cast."""
     path = ("sources", name)
-    from_, reads = _rows(name, BAD_ROWS, typed_cols)
+    from_, views, tables = _rows(name, BAD_ROWS, typed_cols)
     bad = (f"{r.q_error} IS NOT NULL",)
     mode_origin = ctx.loc((*path, "bad_records")) if src.bad_records else ctx.loc(path)
     sink_name = name + SINK_SUFFIX[mode]
@@ -360,7 +360,7 @@ def _bad_record_path(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode, 
             quote_string(f" (source {name!r} of pipeline {ctx.pipeline!r}, bad_records: fail): "), r.q_error])  # fmt: skip
         # Flink SQL cannot raise an error: casting the message to INT fails the job with it.
         select = Select((f"CAST(CONCAT({message}) AS INT) AS {q('failed')}",), from_, where=bad)
-    return sink, PlannedInsert(f"{name}__{sink_name}", q(sink_name), select, mode_origin, **reads)
+    return sink, PlannedInsert(f"{name}__{sink_name}", q(sink_name), select, mode_origin, views, tables)
 
 
 def _late_events_path(ctx: PlanContext, name: str, src: KafkaSource, et: EventTimeSpec, r: RecordColumns,
@@ -372,11 +372,11 @@ def _late_events_path(ctx: PlanContext, name: str, src: KafkaSource, et: EventTi
     rt = q(et.attr)
     reason = (f"CONCAT('event time ', CAST({rt} AS STRING), ' is not after the watermark ', "
               f"CAST(CURRENT_WATERMARK({rt}) AS STRING))")  # fmt: skip
-    from_, reads = _rows(name, VALID_ROWS, typed_cols)
+    from_, views, tables = _rows(name, VALID_ROWS, typed_cols)
     valid = () if typed_cols else (f"{r.q_error} IS NULL",)
     select = Select(_record_columns(r, _headers(ctx, r, name, reason)), from_,
                     where=(*valid, f"{rt} <= CURRENT_WATERMARK({rt})"))  # fmt: skip
-    return sink, PlannedInsert(f"{name}__{late_name}", q(late_name), select, late_origin, **reads)
+    return sink, PlannedInsert(f"{name}__{late_name}", q(late_name), select, late_origin, views, tables)
 
 
 def _checked_source(ctx: PlanContext, name: str, src: KafkaSource, mode: Mode) -> PlannedSource | None:

@@ -278,6 +278,7 @@ def tm_killed(cluster, stack_env_vars, remote_env, tmp_path_factory):
         yield before + during, outputs, metrics
     finally:
         cancel(url, job_id)
+        flink_cluster.wait_until_dead_taskmanagers_gone(cluster.cluster)  # before the next test's job
 
 
 def _paced(stack, topic: str, rows: list[dict], per_s: float) -> None:

@@ -85,6 +85,9 @@ def test_taskmanager_can_be_killed_and_restarted(cluster):
     info = flink_cluster.start_taskmanager(info)
     assert flink_cluster.taskmanager_running(info)
     assert cluster_overview(info.rest_url)["slots-available"] >= 1
+    # the JobManager forgets the dead one (heartbeat timeout): the next test's job must not land on it
+    flink_cluster.wait_until_dead_taskmanagers_gone(info)
+    assert cluster_overview(info.rest_url)["taskmanagers"] == 1
 
 
 def _scrape(urls: list[str]) -> str:

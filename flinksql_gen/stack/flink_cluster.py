@@ -253,6 +253,20 @@ def start_taskmanager(info: ClusterInfo, wait: bool = True) -> ClusterInfo:
     return refresh_pids(info)
 
 
+def wait_until_dead_taskmanagers_gone(info: ClusterInfo, timeout: float = 90.0) -> None:
+    """Wait until the JobManager lists only the TaskManagers that are alive. A killed one stays
+    registered, with its slots, until its heartbeat times out, and a job scheduled onto it fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        live = len(refresh_pids(info).taskmanager_pids)
+        listed = (cluster_overview(info.rest_url) or {}).get("taskmanagers")
+        if listed == live:
+            return
+        time.sleep(0.5)
+    raise UsageError(f"the Flink JobManager still lists a TaskManager that is gone after {timeout:.0f}s; "
+                     f"logs: {info.log_dir}")
+
+
 def taskmanager_running(info: ClusterInfo) -> bool:
     return any(procs.alive(p) for p in _pids(info, "taskexecutor"))
 

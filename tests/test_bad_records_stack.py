@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from e2e_helpers import with_fast_checkpoints
 from stack_fixtures import fresh_topics
 
 from flinksql_gen.api import render_pipeline
@@ -122,7 +123,7 @@ def _read_raw(bootstrap: str, topic: str, expected: int, idle_s: float = 4.0, ti
 def _render(tmp_path: Path, **values: str):
     path = tmp_path / "bad_records_e2e.yaml"
     path.write_text(PIPELINE.format(**values))
-    return render_pipeline(path, "local", targets_file=ROOT / "targets.yaml")
+    return with_fast_checkpoints(render_pipeline(path, "local", targets_file=ROOT / "targets.yaml"))
 
 
 def test_every_record_is_either_processed_or_dead_lettered(stack, stack_env_vars, table_env_factory, tmp_path):

@@ -12,6 +12,7 @@ import gzip
 from pathlib import Path
 
 import pytest
+from e2e_helpers import with_fast_checkpoints
 from stack_fixtures import fresh_topics
 
 from flinksql_gen import api
@@ -96,7 +97,7 @@ def assert_explains_the_drop(by_window: list[dict]) -> None:
 @pytest.mark.slow
 def test_stream_explains_an_injected_drop(stack, stack_env_vars, table_env_factory, tmp_path):
     src, out = fresh_topics(stack, "pizzas", "explanations")
-    pipeline = api.render_pipeline(drilldown_copy(tmp_path, src, out), "local")
+    pipeline = with_fast_checkpoints(api.render_pipeline(drilldown_copy(tmp_path, src, out), "local"))
     produce_drop(stack.bootstrap, src)
     run_pipeline(pipeline, stack_env_vars, table_env=table_env_factory(), until_idle=8, workdir=Path(stack.workdir))
     assert_explains_the_drop(latest_explanations(consume(out, idle_s=3, bootstrap=stack.bootstrap)))
@@ -147,7 +148,7 @@ def test_stream_gives_what_evaluate_rca_gives_on_a_real_case(stack, stack_env_va
     src, out = fresh_topics(stack, "rca_leaves", "rca_explanations")
     definition = tmp_path / "rca_case_drilldown.yaml"
     definition.write_text(RCA_PIPELINE.format(src=src, out=out))
-    pipeline = api.render_pipeline(definition, "local")
+    pipeline = with_fast_checkpoints(api.render_pipeline(definition, "local"))
     t0 = 1_700_000_000_000 - 1_700_000_000_000 % 10_000
     n = len(leaves)
     with JsonProducer(stack.bootstrap) as producer:

@@ -23,7 +23,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Event, Prepared, produce, run_and_collect, trailer_keys, ts_ms, values
+from e2e_helpers import (
+    Event,
+    Prepared,
+    produce,
+    run_and_collect,
+    trailer_keys,
+    ts_ms,
+    values,
+    with_fast_checkpoints,
+)
 
 from flinksql_gen.api import render_pipeline
 from flinksql_gen.kafka.client import create_topics
@@ -56,7 +65,7 @@ def _prepare(stack, file: str, tmp_dir: Path, partitions: int = 2) -> Prepared:
     copy = tmp_dir / file
     copy.write_text(re.sub(r"^([ \t]*topic:[ \t]*)([A-Za-z0-9_.\-]+)", rename, (EXAMPLES / file).read_text(),
                            flags=re.MULTILINE))  # fmt: skip
-    bundle = render_pipeline(copy, "local", targets_file=ROOT / "targets.yaml")
+    bundle = with_fast_checkpoints(render_pipeline(copy, "local", targets_file=ROOT / "targets.yaml"))
     sources = {t.name: t.topic for t in bundle.tables if t.role == "source" and t.topic}
     sinks = {t.name: t.topic for t in bundle.tables if t.role == "sink" and t.topic}
     create_topics(sorted(set(sources.values())), bootstrap=stack.bootstrap, partitions=partitions)

@@ -77,7 +77,8 @@ sinks:
 """
 
 
-PIPELINE = _pipeline("model_service_e2e", "  python.fn-execution.bundle.size: '40'\n", """\
+PIPELINE = _pipeline("model_service_e2e", "  python.fn-execution.bundle.size: '40'\n"
+                     "  execution.checkpointing.interval: 2 s\n", """\
     headers: {{Authorization: "${{env:MODEL_TOKEN}}"}}
     engine: {engine}
     timeout: 0.5
@@ -204,7 +205,7 @@ def test_model_service_on_the_stack(stack, stack_workdir, stack_env_vars, table_
         assert service.restarted.wait(150), f"the script did not reach its kill (calls: {service.model.calls})"
         time.sleep(1.5)  # past the breaker's open time: the next call is its trial call
         produce(stack, source, data[half:])
-        rows = read_sink(stack, sink, len(data), grace_s=12)  # past the 10 s checkpoints
+        rows = read_sink(stack, sink, len(data), grace_s=5)  # past two 2 s checkpoints
         malformed = sum(bool(re.match(MALFORMED, v["reason"] or "")) for v in values_of(rows))
         dead = br._read_raw(stack.bootstrap, dead_letters, expected=malformed)
     finally:

@@ -1,4 +1,4 @@
-"""The JobManager target against a short-lived real standalone session cluster (slow: JVMs).
+"""The JobManager target against the test session's real standalone session cluster (slow: JVMs).
 
 Submit through PyFlink (execution.target=remote), find the job by name, stop it with a
 savepoint, resume from that savepoint, cancel. Uses only built-in connectors (datagen,
@@ -53,19 +53,6 @@ def smoke_pipeline(name: str = "jm_smoke", checkpoints: str | None = None) -> Pi
         TableInfo("snk", "sink", "blackhole", changelog="upsert"),
     )
     return PipelineBundle(name, F, "cluster", tuple(stmts), tables=tables)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    from flinksql_gen.stack import procs
-    from flinksql_gen.stack.flink_cluster import start_cluster, stop_cluster
-
-    workdir = tmp_path_factory.mktemp("jm-cluster")
-    info = start_cluster(workdir, procs.free_port(), taskmanager_memory="1280m", slots=2)
-    try:
-        yield info
-    finally:
-        stop_cluster(info)
 
 
 def test_submit_stop_with_savepoint_resume_cancel(cluster, tmp_path):

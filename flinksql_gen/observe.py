@@ -13,8 +13,9 @@ What is read, per job:
 - GET /jobs/:id/checkpoints                        completed/failed/restored counts, latest completed
                                                    checkpoint (duration, age, path), restore origin
 
-The JobManager refreshes task metrics every `metrics.fetcher.update-interval` (10 s by default), so
-record counts and restarts may lag that much behind; checkpoint figures are live.
+The JobManager refreshes task metrics every `metrics.fetcher.update-interval` (10 s by default, 2 s
+on the stack's session cluster), so record counts and restarts may lag that much behind;
+checkpoint figures are live.
 """
 
 from __future__ import annotations

@@ -342,7 +342,7 @@ def test_metrics_of_the_resumed_job(cluster, resumed, stack_workdir):
     def read():
         return next(m for m in pipeline_metrics(cluster.rest_url, [name]) if m.job_id == life.second_id)
 
-    # task metrics reach the REST API every metrics.fetcher.update-interval (10 s)
+    # task metrics reach the REST API every metrics.fetcher.update-interval (2 s on the stack's cluster)
     m = wait_for_metric(read, lambda m: m.sources and m.source("readings").records_in == len(life.second_rows)
                         and m.sink("hot_alerts").records_out == hot_after, timeout=40)
     assert (m.pipeline, m.state, m.restarts) == (name, "RUNNING", 0)

@@ -116,6 +116,8 @@ def write_config(workdir: Path, rest_port: int, rpc_port: int, blob_port: int,
         "rest.port": rest_port,
         "blob.server.port": str(blob_port),
         "heartbeat.timeout": 20000,
+        # `status --metrics` on the local cluster: task metrics at most 2 s old (Flink's default is 10 s)
+        "metrics.fetcher.update-interval": 2000,
         "io.tmp.dirs": str(Path(info.root) / "tmp"),
         "execution.checkpointing.dir": (workdir / "checkpoints").as_uri(),
         "execution.checkpointing.savepoint-dir": (workdir / "savepoints").as_uri(),

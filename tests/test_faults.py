@@ -236,6 +236,7 @@ def tm_killed(cluster, stack_env_vars, remote_env, tmp_path_factory):
     before, during = tm_rows(range(0, 60)), tm_rows(range(60, TM_TICKS))
     trailer = [{"hostname": "zz-trailer", "usage": 50.0, "occurred_at": T0 + (TM_TICKS + 60) * 1000}]
     job_id = submit(bundle, stack_env_vars, remote_env, url)
+    killed: set[str] = set()
     try:
         send(cluster, topics["readings"], before)
         read_until(cluster, topics["hot"], lambda rs: len(rs) >= sum(r["usage"] > 80 for r in before), (url, job_id))
@@ -250,6 +251,7 @@ def tm_killed(cluster, stack_env_vars, remote_env, tmp_path_factory):
         producer.start()
         time.sleep(2.0)  # mid-stream
         info = flink_cluster.refresh_pids(cluster.cluster)
+        killed = flink_cluster.registered_taskmanagers(url)
         killed_at = epoch_ms()
         pid = flink_cluster.kill_taskmanager(info)
         assert pid and not procs.alive(pid)
@@ -278,7 +280,7 @@ def tm_killed(cluster, stack_env_vars, remote_env, tmp_path_factory):
         yield before + during, outputs, metrics
     finally:
         cancel(url, job_id)
-        flink_cluster.wait_until_dead_taskmanagers_gone(cluster.cluster)  # before the next test's job
+        flink_cluster.wait_until_taskmanagers_gone(cluster.cluster, killed)  # before the next test's job
 
 
 def _paced(stack, topic: str, rows: list[dict], per_s: float) -> None:

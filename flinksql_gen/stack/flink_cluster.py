@@ -245,28 +245,44 @@ def kill_taskmanager(info: ClusterInfo) -> int | None:
     return pid
 
 
-def start_taskmanager(info: ClusterInfo, wait: bool = True) -> ClusterInfo:
-    """Start one more TaskManager (e.g. after kill_taskmanager)."""
+def registered_taskmanagers(rest_url: str, timeout: float = 2.0) -> set[str]:
+    """The ids of the TaskManagers the JobManager lists (GET /taskmanagers); empty when it does not answer."""
+    import httpx
+
+    try:
+        resp = httpx.get(f"{rest_url}/taskmanagers", timeout=timeout)
+        return {tm["id"] for tm in resp.json().get("taskmanagers", [])} if resp.status_code == 200 else set()
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def start_taskmanager(info: ClusterInfo, wait: bool = True, timeout: float = 120.0) -> ClusterInfo:
+    """Start one more TaskManager (e.g. after kill_taskmanager); with `wait`, until it has
+    registered. Free slots alone are no sign: a killed TaskManager's slots stay listed until its
+    heartbeat times out."""
+    before = registered_taskmanagers(info.rest_url)
     proc = _script(info, "taskmanager.sh", "start")
     if proc.returncode != 0:
         raise UsageError(f"bin/taskmanager.sh start failed: {proc.stderr.strip()[-300:]}")
     if wait:
+        deadline = time.monotonic() + timeout
+        while not registered_taskmanagers(info.rest_url) - before:
+            if time.monotonic() > deadline:
+                raise UsageError(f"the new TaskManager did not register within {timeout:.0f}s; logs: {info.log_dir}")
+            time.sleep(0.5)
         wait_for_slots(info)
     return refresh_pids(info)
 
 
-def wait_until_dead_taskmanagers_gone(info: ClusterInfo, timeout: float = 90.0) -> None:
-    """Wait until the JobManager lists only the TaskManagers that are alive. A killed one stays
-    registered, with its slots, until its heartbeat times out, and a job scheduled onto it fails."""
+def wait_until_taskmanagers_gone(info: ClusterInfo, gone: set[str], timeout: float = 90.0) -> None:
+    """Wait until the JobManager no longer lists the TaskManagers `gone` (ids of killed ones): it
+    keeps a dead one's slots until its heartbeat times out, and a job placed on them fails."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        live = len(refresh_pids(info).taskmanager_pids)
-        listed = (cluster_overview(info.rest_url) or {}).get("taskmanagers")
-        if listed == live:
-            return
+    while registered_taskmanagers(info.rest_url) & gone:
+        if time.monotonic() > deadline:
+            raise UsageError(f"the Flink JobManager still lists a TaskManager that is gone after {timeout:.0f}s; "
+                             f"logs: {info.log_dir}")
         time.sleep(0.5)
-    raise UsageError(f"the Flink JobManager still lists a TaskManager that is gone after {timeout:.0f}s; "
-                     f"logs: {info.log_dir}")
 
 
 def taskmanager_running(info: ClusterInfo) -> bool:

@@ -99,12 +99,17 @@ def reset_planner_metadata(table_env) -> None:
     planner.createRelBuilder().getCluster().invalidateMetadataQuery()
 
 
-def cluster_overview(rest_url: str, timeout: float = 2.0) -> dict | None:
-    """GET /overview of a JobManager's REST API, or None when it does not answer."""
+def jobmanager_get(rest_url: str, path: str, timeout: float = 2.0) -> dict | None:
+    """GET `path` (e.g. /overview) of a JobManager's REST API as JSON, or None when it does not answer."""
     import httpx
 
     try:
-        resp = httpx.get(f"{rest_url}/overview", timeout=timeout)
+        resp = httpx.get(f"{rest_url}{path}", timeout=timeout)
         return resp.json() if resp.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None
+
+
+def cluster_overview(rest_url: str, timeout: float = 2.0) -> dict | None:
+    """GET /overview of a JobManager's REST API, or None when it does not answer."""
+    return jobmanager_get(rest_url, "/overview", timeout)

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import yaml
 from flinksql_gen.errors import UsageError
 from flinksql_gen.runtime.jars import pyflink_home
 from flinksql_gen.runtime.java import java_env
-from flinksql_gen.runtime.table_env import cluster_overview
+from flinksql_gen.runtime.table_env import cluster_overview, jobmanager_get
 from flinksql_gen.stack import procs
 
 IDENT = "flinksql"
@@ -245,15 +246,18 @@ def kill_taskmanager(info: ClusterInfo) -> int | None:
     return pid
 
 
-def registered_taskmanagers(rest_url: str, timeout: float = 2.0) -> set[str]:
+def registered_taskmanagers(rest_url: str) -> set[str]:
     """The ids of the TaskManagers the JobManager lists (GET /taskmanagers); empty when it does not answer."""
-    import httpx
+    answer = jobmanager_get(rest_url, "/taskmanagers") or {}
+    return {tm["id"] for tm in answer.get("taskmanagers", [])}
 
-    try:
-        resp = httpx.get(f"{rest_url}/taskmanagers", timeout=timeout)
-        return {tm["id"] for tm in resp.json().get("taskmanagers", [])} if resp.status_code == 200 else set()
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return set()
+
+def _wait_while(busy: Callable[[], object], timeout: float, failure: str) -> None:
+    deadline = time.monotonic() + timeout
+    while busy():
+        if time.monotonic() > deadline:
+            raise UsageError(failure)
+        time.sleep(0.5)
 
 
 def start_taskmanager(info: ClusterInfo, wait: bool = True, timeout: float = 120.0) -> ClusterInfo:
@@ -265,11 +269,8 @@ def start_taskmanager(info: ClusterInfo, wait: bool = True, timeout: float = 120
     if proc.returncode != 0:
         raise UsageError(f"bin/taskmanager.sh start failed: {proc.stderr.strip()[-300:]}")
     if wait:
-        deadline = time.monotonic() + timeout
-        while not registered_taskmanagers(info.rest_url) - before:
-            if time.monotonic() > deadline:
-                raise UsageError(f"the new TaskManager did not register within {timeout:.0f}s; logs: {info.log_dir}")
-            time.sleep(0.5)
+        _wait_while(lambda: not registered_taskmanagers(info.rest_url) - before, timeout,
+                    f"the new TaskManager did not register within {timeout:.0f}s; logs: {info.log_dir}")
         wait_for_slots(info)
     return refresh_pids(info)
 
@@ -277,12 +278,9 @@ def start_taskmanager(info: ClusterInfo, wait: bool = True, timeout: float = 120
 def wait_until_taskmanagers_gone(info: ClusterInfo, gone: set[str], timeout: float = 90.0) -> None:
     """Wait until the JobManager no longer lists the TaskManagers `gone` (ids of killed ones): it
     keeps a dead one's slots until its heartbeat times out, and a job placed on them fails."""
-    deadline = time.monotonic() + timeout
-    while registered_taskmanagers(info.rest_url) & gone:
-        if time.monotonic() > deadline:
-            raise UsageError(f"the Flink JobManager still lists a TaskManager that is gone after {timeout:.0f}s; "
-                             f"logs: {info.log_dir}")
-        time.sleep(0.5)
+    _wait_while(lambda: registered_taskmanagers(info.rest_url) & gone, timeout,
+                f"the Flink JobManager still lists a TaskManager that is gone after {timeout:.0f}s; "
+                f"logs: {info.log_dir}")
 
 
 def taskmanager_running(info: ClusterInfo) -> bool:
